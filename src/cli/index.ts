@@ -1,0 +1,39 @@
+/**
+ * The `bulwark` command line. Each command lives in its own file and registers itself on the
+ * program; this file only assembles them and maps failures to exit codes.
+ */
+import { Command, CommanderError } from "commander";
+import { registerServe } from "./serve.js";
+import { CliError } from "./cli-error.js";
+
+export { CliError } from "./cli-error.js";
+
+/** Builds the program with every command registered. */
+export function buildProgram(): Command {
+  const program = new Command("bulwark")
+    .description("Self-hosted LLM inference server with protections built in.")
+    .version("0.1.0")
+    .showHelpAfterError()
+    .exitOverride();
+  registerServe(program);
+  return program;
+}
+
+/** Runs the CLI with the given arguments and resolves to the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit with 0; usage errors already printed their message.
+      return err.exitCode;
+    }
+    if (err instanceof CliError) {
+      console.error(`bulwark: ${err.message}`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

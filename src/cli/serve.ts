@@ -1,0 +1,85 @@
+/** `bulwark serve`: loads the config, starts the server, and stops it in order on SIGTERM/SIGINT. */
+import type { Command } from "commander";
+import { basename } from "node:path";
+import { ConfigError, loadConfig } from "../config/index.js";
+import { CliError } from "./cli-error.js";
+
+function parseInteger(name: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) {
+      throw new CliError(`--${name} must be an integer >= ${min}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** `--model PATH` or `--model NAME=PATH`; the name defaults to the file name without .gguf. */
+export function parseModelFlag(spec: string): { name: string; path: string } {
+  const eq = spec.indexOf("=");
+  if (eq > 0 && !spec.slice(0, eq).includes("/")) {
+    return { name: spec.slice(0, eq), path: spec.slice(eq + 1) };
+  }
+  return { name: basename(spec).replace(/\.gguf$/i, ""), path: spec };
+}
+
+interface ServeFlags {
+  config?: string;
+  model: string[];
+  host?: string;
+  port?: number;
+  slots?: number;
+  replicas?: number;
+  threads?: number;
+  ctx?: number;
+  gpu?: string;
+  logLevel?: string;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("Serve models behind the OpenAI-compatible API.")
+    .option("-c, --config <file>", "config file (default: $BULWARK_CONFIG, else ./bulwark.yaml)")
+    .option(
+      "-m, --model <spec>",
+      "model to serve: PATH or NAME=PATH (repeatable); none serves the built-in demo model",
+      (value: string, prev: string[]) => [...prev, value],
+      [] as string[],
+    )
+    .option("--host <address>", "address to listen on (default 127.0.0.1)")
+    .option("-p, --port <port>", "port to listen on (default 8080)", parseInteger("port", 0))
+    .option("--slots <n>", "sequences per worker (default 4)", parseInteger("slots", 1))
+    .option("--replicas <n>", "workers per model (default 1)", parseInteger("replicas", 1))
+    .option(
+      "--threads <n>",
+      "llama.cpp threads per worker (default: the cores split between all workers)",
+      parseInteger("threads", 1),
+    )
+    .option("--ctx <tokens>", "context per slot in tokens (default 2048)", parseInteger("ctx", 16))
+    .option("--gpu <backend>", "auto, cpu, cuda, vulkan or metal (default auto)")
+    .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
+    .action(async (flags: ServeFlags) => {
+      const overrides: Record<string, unknown> = {
+        server: { host: flags.host, port: flags.port },
+        engine: {
+          slots: flags.slots,
+          replicas: flags.replicas,
+          threads: flags.threads,
+          contextSize: flags.ctx,
+          gpu: flags.gpu,
+        },
+        log: { level: flags.logLevel },
+      };
+      if (flags.model.length > 0) overrides.models = flags.model.map(parseModelFlag);
+      let config;
+      try {
+        config = loadConfig({ file: flags.config, overrides });
+      } catch (err) {
+        if (err instanceof ConfigError) throw new CliError(err.message, 2);
+        throw err;
+      }
+      const { runServer } = await import("../main.js");
+      process.exitCode = await runServer(config);
+    });
+}

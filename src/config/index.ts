@@ -1,0 +1,11 @@
+export {
+  configSchema,
+  modelEntrySchema,
+  type Config,
+  type ConfigInput,
+  type ModelEntry,
+  type GpuSetting,
+} from "./schema.js";
+export { loadConfig, ConfigError, type LoadConfigOptions } from "./load.js";
+export { listConfigFields, type ConfigField } from "./fields.js";
+export { renderConfigDocs } from "./docs.js";

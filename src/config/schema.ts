@@ -1,0 +1,172 @@
+/**
+ * The one configuration schema. Every field has a description with its unit; docs/config.md is
+ * generated from this file (`npm run docs:config`) and a unit test fails when it is out of date.
+ * Values come from the config file, then BULWARK_* environment variables, then CLI flags.
+ */
+import { z } from "zod";
+
+const MiB = 1024 * 1024;
+
+const port = z.number().int().min(0).max(65535);
+const ms = (min = 1) => z.number().int().min(min);
+const count = (min = 1) => z.number().int().min(min);
+
+export const gpuSchema = z.enum(["auto", "cpu", "cuda", "vulkan", "metal"]);
+
+/** One served model: a name clients use, and the GGUF behind it. */
+export const modelEntrySchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, "letters, digits, '.', '_', ':' and '-' only")
+    .describe("Name clients use in the `model` field."),
+  path: z.string().min(1).describe("Path of the GGUF file. Never shown to clients."),
+  replicas: count().optional().describe("Workers for this model. Default: engine.replicas."),
+  slots: count().max(256).optional().describe("Sequences per worker. Default: engine.slots."),
+  threads: count(0).max(1024).optional().describe("Threads per worker. Default: engine.threads."),
+  contextSize: count(16)
+    .optional()
+    .describe("Context per slot, in tokens. Default: engine.contextSize."),
+  gpu: gpuSchema.optional().describe("GPU backend for this model. Default: engine.gpu."),
+});
+
+const serverSchema = z
+  .strictObject({
+    host: z.string().min(1).default("127.0.0.1").describe("Address the public API listens on."),
+    port: port.default(8080).describe("Port of the public API (0 picks a free port)."),
+    bodyLimit: count(1024)
+      .default(1 * MiB)
+      .describe("Largest request body accepted, in bytes (default 1 MiB)."),
+    drainTimeoutMs: ms(0)
+      .default(30_000)
+      .describe("On SIGTERM, how long in-flight requests may finish before workers stop, in ms."),
+    requestTimeoutMs: ms()
+      .default(600_000)
+      .describe("Longest time one generation may run end to end, in ms."),
+  })
+  .prefault({});
+
+const engineSchema = z
+  .strictObject({
+    replicas: count().max(64).default(1).describe("Workers (child processes) per model."),
+    slots: count()
+      .max(256)
+      .default(4)
+      .describe("Sequences per worker: requests one worker decodes together in one batch."),
+    threads: count(0)
+      .max(1024)
+      .default(0)
+      .describe(
+        "llama.cpp threads per worker. 0 lets the supervisor split os.availableParallelism() " +
+          "between all workers so that together they never exceed the cores.",
+      ),
+    contextSize: count(16)
+      .default(2048)
+      .describe("Context per slot, in tokens; capped at the model's training context."),
+    batchSize: count(1)
+      .default(512)
+      .describe("Tokens llama.cpp evaluates in one batch (prompt processing chunk)."),
+    gpu: gpuSchema
+      .default("auto")
+      .describe("GPU backend: auto uses one when a GPU backend loads, otherwise the CPU."),
+    heartbeatIntervalMs: ms(10)
+      .default(1000)
+      .describe("How often a worker reports that it is alive, in ms."),
+    heartbeatTimeoutMs: ms(50)
+      .default(10_000)
+      .describe("A worker silent for this long is killed and restarted, in ms."),
+    progressTimeoutMs: ms(50)
+      .default(30_000)
+      .describe(
+        "A worker that is busy but produces no token for this long counts as hung and is " +
+          "restarted, in ms.",
+      ),
+    loadTimeoutMs: ms(100)
+      .default(300_000)
+      .describe("Longest time a worker may take to load its model, in ms."),
+    restartBackoffMs: ms(1)
+      .default(500)
+      .describe("First delay before restarting a dead worker, in ms; doubles on each failure."),
+    restartBackoffMaxMs: ms(1)
+      .default(30_000)
+      .describe("Largest delay between restarts of one worker, in ms."),
+    stableAfterMs: ms(1)
+      .default(60_000)
+      .describe("A worker up this long resets its restart backoff, in ms."),
+    testHooks: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Enables test-only worker hooks (hang on a marker prompt). Never enable in production.",
+      ),
+  })
+  .prefault({});
+
+const schedulerSchema = z
+  .strictObject({
+    queueLimit: count(0)
+      .default(64)
+      .describe("Requests waiting per model beyond the busy slots; more get 503 queue_full."),
+    queueTimeoutMs: ms()
+      .default(60_000)
+      .describe("Longest wait in the queue before 503 queue_timeout, in ms."),
+  })
+  .prefault({});
+
+const limitsSchema = z
+  .strictObject({
+    maxMessages: count().default(512).describe("Messages in one chat request."),
+    maxPromptChars: count()
+      .default(400_000)
+      .describe("Characters in one prompt (all messages together), before tokenization."),
+    maxStop: count(0).default(8).describe("Stop strings in one request."),
+    maxStopChars: count().default(256).describe("Characters in one stop string."),
+    maxTokens: count()
+      .optional()
+      .describe("Cap on max_tokens. Default: the slot's context size."),
+    maxJsonSchemaBytes: count()
+      .default(32 * 1024)
+      .describe("Size of a response_format JSON schema, in bytes of JSON (default 32 KiB)."),
+    maxJsonSchemaDepth: count().default(16).describe("Nesting depth of a JSON schema."),
+    maxJsonSchemaProperties: count()
+      .default(512)
+      .describe("Properties in a JSON schema, counted over all objects."),
+    grammarTimeoutMs: ms()
+      .default(2_000)
+      .describe("Longest time compiling a response_format into a grammar may take, in ms."),
+    maxEmbeddingInputs: count().default(256).describe("Inputs in one embeddings request."),
+    maxLogitBias: count(0).default(300).describe("Entries in logit_bias."),
+  })
+  .prefault({});
+
+const logSchema = z
+  .strictObject({
+    level: z
+      .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+      .default("info")
+      .describe("Log level of the JSON log on stdout."),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    home: z
+      .string()
+      .min(1)
+      .default("~/.bulwark")
+      .describe("Directory for Bulwark's data (models, stores, logs). Env: BULWARK_HOME."),
+    server: serverSchema,
+    engine: engineSchema,
+    scheduler: schedulerSchema,
+    limits: limitsSchema,
+    log: logSchema,
+    models: z
+      .array(modelEntrySchema)
+      .default([])
+      .describe("Models to serve. With none, `bulwark serve` serves the built-in demo model."),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type ModelEntry = z.output<typeof modelEntrySchema>;
+export type GpuSetting = z.output<typeof gpuSchema>;

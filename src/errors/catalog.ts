@@ -1,0 +1,82 @@
+/**
+ * The error catalog: every error Bulwark returns to a client has a stable string code, an HTTP
+ * status, an OpenAI error type and a default message. docs/api.md lists every code; a unit test
+ * fails when one is missing there.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  /** OpenAI's `error.type` field. */
+  readonly type: ErrorType;
+  readonly message: string;
+}
+
+export type ErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "permission_error"
+  | "not_found_error"
+  | "rate_limit_error"
+  | "server_error"
+  | "service_unavailable";
+
+function spec(status: number, type: ErrorType, message: string): ErrorSpec {
+  return { status, type, message };
+}
+
+export const errorCatalog = {
+  // Request shape and bounds (400 family)
+  invalid_json: spec(400, "invalid_request_error", "The request body is not valid JSON."),
+  invalid_request: spec(400, "invalid_request_error", "The request is invalid."),
+  missing_parameter: spec(400, "invalid_request_error", "A required parameter is missing."),
+  unsupported_parameter: spec(400, "invalid_request_error", "This parameter is not supported."),
+  input_too_large: spec(400, "invalid_request_error", "An input is over its documented bound."),
+  context_length_exceeded: spec(
+    400,
+    "invalid_request_error",
+    "The prompt is longer than the model's context.",
+  ),
+  invalid_grammar: spec(400, "invalid_request_error", "The response format could not be compiled."),
+  grammar_timeout: spec(
+    400,
+    "invalid_request_error",
+    "The response format took too long to compile.",
+  ),
+  body_too_large: spec(413, "invalid_request_error", "The request body is too large."),
+  unsupported_media_type: spec(
+    415,
+    "invalid_request_error",
+    "The request body must be application/json.",
+  ),
+  // Routing
+  not_found: spec(404, "not_found_error", "No such route."),
+  method_not_allowed: spec(405, "invalid_request_error", "Method not allowed on this route."),
+  model_not_found: spec(404, "not_found_error", "The model does not exist."),
+  // Capacity and engine state (5xx family)
+  queue_full: spec(503, "service_unavailable", "The model's queue is full. Retry later."),
+  queue_timeout: spec(
+    503,
+    "service_unavailable",
+    "The request waited in the queue longer than allowed.",
+  ),
+  model_not_ready: spec(503, "service_unavailable", "The model has no ready worker yet."),
+  shutting_down: spec(503, "service_unavailable", "The server is shutting down."),
+  engine_failure: spec(
+    502,
+    "server_error",
+    "The engine worker serving this request stopped while it was streaming.",
+  ),
+  request_crashed_workers: spec(
+    500,
+    "server_error",
+    "The request was running on two engine workers that both died; it is refused so that it " +
+      "cannot take down every replica.",
+  ),
+  generation_timeout: spec(504, "server_error", "The generation did not finish in time."),
+  internal_error: spec(500, "server_error", "The server failed to handle the request."),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(errorCatalog, code);
+}
