@@ -30,8 +30,7 @@ interface JsonSchemaNode {
 
 function envName(path: readonly string[]): string {
   return (
-    "BULWARK_" +
-    path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()).join("_")
+    "BULWARK_" + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()).join("_")
   );
 }
 

@@ -149,7 +149,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
       const path = issue.path.join(".");
       const origin = origins.get(path);
       const where = path === "" ? "config" : path;
-      const keys = "keys" in issue && Array.isArray(issue.keys) ? ` (${issue.keys.join(", ")})` : "";
+      const keys =
+        "keys" in issue && Array.isArray(issue.keys) ? ` (${issue.keys.join(", ")})` : "";
       return `${where}${origin ? ` [${origin}]` : ""}: ${issue.message}${keys}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`, problems);
@@ -160,7 +161,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
   const names = new Set<string>();
   for (const model of config.models) {
     if (names.has(model.name)) {
-      throw new ConfigError(`invalid configuration:\n  models: duplicate model name "${model.name}"`);
+      throw new ConfigError(
+        `invalid configuration:\n  models: duplicate model name "${model.name}"`,
+      );
     }
     names.add(model.name);
   }

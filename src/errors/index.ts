@@ -1,4 +1,10 @@
-export { errorCatalog, isErrorCode, type ErrorCode, type ErrorSpec, type ErrorType } from "./catalog.js";
+export {
+  errorCatalog,
+  isErrorCode,
+  type ErrorCode,
+  type ErrorSpec,
+  type ErrorType,
+} from "./catalog.js";
 export {
   BulwarkError,
   asBulwarkError,

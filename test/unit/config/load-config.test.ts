@@ -81,5 +81,9 @@ test("the loaded config is frozen", () => {
 
 test("docs/config.md is generated from the schema and up to date", () => {
   const onDisk = readFileSync(join(repoRoot, "docs", "config.md"), "utf8");
-  assert.equal(onDisk, renderConfigDocs(), "run `npm run docs:config` to regenerate docs/config.md");
+  assert.equal(
+    onDisk,
+    renderConfigDocs(),
+    "run `npm run docs:config` to regenerate docs/config.md",
+  );
 });
