@@ -1,10 +1,215 @@
 /**
  * The one wiring file: builds every subsystem from the config, starts them, and stops them in
- * reverse order.
+ * reverse order (stop accepting, drain in-flight requests, stop workers, flush logs).
  */
-import type { Config } from "./config/index.js";
+import { accessSync, constants } from "node:fs";
+import { availableParallelism } from "node:os";
+import type { Config, ModelEntry } from "./config/index.js";
+import { ConfigError } from "./config/index.js";
+import { createLogger, type Logger } from "./observability/index.js";
+import type { ReplicaFactory, ReplicaSpec } from "./engine/index.js";
+import { LlamaCppReplica } from "./engine/llama-cpp/index.js";
+import { ModelHost, threadsPerWorker } from "./supervisor/index.js";
+import { buildGateway, GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
 
-/** Runs the server until SIGTERM/SIGINT; resolves to the exit code. */
-export async function runServer(_config: Readonly<Config>): Promise<number> {
-  throw new Error("the server is not wired yet");
+export interface StartOptions {
+  logger?: Logger;
+  /** Replaces the llama.cpp workers (tests and the gateway benchmark use the fake engine). */
+  replicaFactory?: ReplicaFactory;
+  /** Models to serve when the config names none (the built-in demo model). */
+  defaultModels?: () => Promise<{ entry: ModelEntry; description?: string }[]>;
+  /** Cores to split between workers; defaults to os.availableParallelism(). */
+  cores?: number;
+}
+
+export interface RunningServer {
+  /** Base URL of the public API, e.g. http://127.0.0.1:8080 */
+  url: string;
+  models: StaticModelCatalog;
+  /** Drains and stops everything; safe to call twice. */
+  close(): Promise<void>;
+}
+
+interface PlannedModel {
+  entry: ModelEntry;
+  replicas: number;
+  threads: number;
+  description?: string;
+}
+
+/**
+ * Threads for every model's workers. Unset threads split the cores evenly between all workers;
+ * explicit threads that together exceed the cores are refused: llama.cpp's threads spin while
+ * they wait, and oversubscribed cores were measured about 1000× slower.
+ */
+export function planThreads(
+  models: { entry: ModelEntry; description?: string }[],
+  engine: Config["engine"],
+  cores: number,
+): PlannedModel[] {
+  const replicasOf = (m: ModelEntry) => m.replicas ?? engine.replicas;
+  const totalWorkers = models.reduce((n, m) => n + replicasOf(m.entry), 0);
+  const auto = threadsPerWorker(totalWorkers, cores);
+  const planned = models.map((m) => ({
+    entry: m.entry,
+    description: m.description,
+    replicas: replicasOf(m.entry),
+    threads: m.entry.threads || engine.threads || auto,
+  }));
+  const total = planned.reduce((n, p) => n + p.threads * p.replicas, 0);
+  const explicit = models.some((m) => m.entry.threads || engine.threads);
+  if (explicit && total > cores) {
+    throw new ConfigError(
+      `invalid configuration:\n  engine.threads: ${total} llama.cpp threads in all (threads × ` +
+        `replicas over every model) exceed the ${cores} cores; lower --threads or --replicas`,
+    );
+  }
+  return planned;
+}
+
+function checkModelFile(entry: ModelEntry, index: number): void {
+  try {
+    accessSync(entry.path, constants.R_OK);
+  } catch {
+    throw new ConfigError(
+      `invalid configuration:\n  models[${index}].path: cannot read the model file for "${entry.name}"`,
+    );
+  }
+}
+
+/** Starts the server; resolves once it listens (models keep loading; /readyz tells when). */
+export async function startServer(
+  config: Readonly<Config>,
+  options: StartOptions = {},
+): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger({ level: config.log.level });
+  const startedAt = Date.now();
+  let sources: { entry: ModelEntry; description?: string }[] = config.models.map((entry) => ({
+    entry,
+  }));
+  if (sources.length === 0) {
+    if (!options.defaultModels) {
+      throw new ConfigError(
+        "invalid configuration:\n  models: no model to serve; pass --model PATH",
+      );
+    }
+    sources = await options.defaultModels();
+  }
+  if (!options.replicaFactory) sources.forEach((s, i) => checkModelFile(s.entry, i));
+  const cores = options.cores ?? availableParallelism();
+  const plan = planThreads(sources, config.engine, cores);
+
+  const engine = config.engine;
+  const factory: ReplicaFactory =
+    options.replicaFactory ??
+    ((spec: ReplicaSpec) =>
+      new LlamaCppReplica(spec, {
+        heartbeatIntervalMs: engine.heartbeatIntervalMs,
+        loadTimeoutMs: engine.loadTimeoutMs,
+        testHooks: engine.testHooks,
+        logger,
+      }));
+  const supervision = {
+    heartbeatTimeoutMs: engine.heartbeatTimeoutMs,
+    progressTimeoutMs: engine.progressTimeoutMs,
+    restartBackoffMs: engine.restartBackoffMs,
+    restartBackoffMaxMs: engine.restartBackoffMaxMs,
+    stableAfterMs: engine.stableAfterMs,
+    watchdogIntervalMs: Math.max(10, Math.min(250, engine.heartbeatIntervalMs)),
+  };
+
+  const catalog = new StaticModelCatalog();
+  const hosts: ModelHost[] = [];
+  for (const p of plan) {
+    const host = new ModelHost(
+      p.entry.name,
+      {
+        modelName: p.entry.name,
+        modelPath: p.entry.path,
+        slots: p.entry.slots ?? engine.slots,
+        threads: p.threads,
+        contextSize: p.entry.contextSize ?? engine.contextSize,
+        batchSize: engine.batchSize,
+        gpu: p.entry.gpu ?? engine.gpu,
+        chatWrapper: p.entry.chatWrapper ?? "auto",
+      },
+      p.replicas,
+      factory,
+      supervision,
+      config.scheduler,
+      logger,
+    );
+    hosts.push(host);
+    catalog.add({ model: host, description: p.description });
+    logger.info(
+      {
+        model: p.entry.name,
+        replicas: p.replicas,
+        threads: p.threads,
+        slots: p.entry.slots ?? engine.slots,
+      },
+      "starting model",
+    );
+    host.start().catch((err: Error) => {
+      logger.error({ model: p.entry.name, err: err.message }, "model failed to start; retrying");
+    });
+  }
+
+  const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
+  let draining = false;
+  const app = buildGateway(
+    { config, models: catalog, logger, grammar, startedAt },
+    { draining: () => draining },
+  );
+  let address: string;
+  try {
+    address = await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    await Promise.all(hosts.map((h) => h.close(0)));
+    await grammar.close();
+    throw err;
+  }
+  logger.info({ url: address, models: plan.map((p) => p.entry.name) }, "listening");
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      draining = true;
+      const deadlineMs = config.server.drainTimeoutMs;
+      logger.info({ deadlineMs }, "draining: no new requests; finishing in-flight ones");
+      const appClosed = app.close();
+      await Promise.all(hosts.map((h) => h.close(deadlineMs)));
+      const grace = new Promise((r) => setTimeout(r, 1_000).unref());
+      await Promise.race([appClosed, grace]);
+      app.server.closeAllConnections();
+      await appClosed;
+      await grammar.close();
+      logger.info("stopped");
+      logger.flush();
+    })();
+    return closing;
+  };
+  return { url: address, models: catalog, close };
+}
+
+/** Runs the server until SIGTERM or SIGINT, then drains; resolves to the exit code. */
+export async function runServer(
+  config: Readonly<Config>,
+  options: StartOptions = {},
+): Promise<number> {
+  const server = await startServer(config, options);
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        console.error(`bulwark: second ${signal}; exiting without draining`);
+        process.exit(1);
+      }
+      void server.close().then(resolve);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+  return 0;
 }

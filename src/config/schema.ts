@@ -13,6 +13,28 @@ const count = (min = 1) => z.number().int().min(min);
 
 export const gpuSchema = z.enum(["auto", "cpu", "cuda", "vulkan", "metal"]);
 
+/** node-llama-cpp 3.21.1's chat wrappers (a unit test keeps this list in step with it). */
+export const chatWrapperNames = [
+  "auto",
+  "general",
+  "deepSeek",
+  "qwen",
+  "llama3.2-lightweight",
+  "llama3.1",
+  "llama3",
+  "llama2Chat",
+  "mistral",
+  "alpacaChat",
+  "functionary",
+  "chatML",
+  "falconChat",
+  "gemma4",
+  "gemma",
+  "harmony",
+  "muse",
+  "seed",
+] as const;
+
 /** One served model: a name clients use, and the GGUF behind it. */
 export const modelEntrySchema = z.strictObject({
   name: z
@@ -27,6 +49,13 @@ export const modelEntrySchema = z.strictObject({
     .optional()
     .describe("Context per slot, in tokens. Default: engine.contextSize."),
   gpu: gpuSchema.optional().describe("GPU backend for this model. Default: engine.gpu."),
+  chatWrapper: z
+    .enum(chatWrapperNames)
+    .optional()
+    .describe(
+      "Chat format. auto (default): the GGUF's chat template; without one, node-llama-cpp's " +
+        "fallback for the architecture (Llama 2 chat for a plain llama). A name forces that format.",
+    ),
 });
 
 const serverSchema = z

@@ -1,0 +1,255 @@
+/**
+ * An in-process engine replica with no model: a code-point tokenizer and a fixed text it
+ * "generates" at a configurable pace. It honours slots, max_tokens, stop strings, abort and
+ * test controls (delay, failure rate, crash), so the gateway, scheduler, supervisor, metrics and
+ * the benchmark tool can be tested and measured without llama.cpp. It is selected with
+ * engine.kind = "fake" and never serves real traffic.
+ */
+import { createHash } from "node:crypto";
+import { StopMatcher } from "../text/index.js";
+import { EngineJobError } from "../errors.js";
+import {
+  ReplicaLostError,
+  type EmbeddingResult,
+  type EngineReplica,
+  type GenerationJob,
+  type GenerationListener,
+  type ModelInfo,
+  type PreparedPrompt,
+  type PromptInput,
+  type ReplicaSpec,
+  type ReplicaState,
+  type ReplicaStats,
+} from "../types.js";
+
+/** Knobs tests and benchmarks turn while a fake replica runs. */
+export interface FakeEngineControls {
+  /** Delay before each token, in ms (0: next event-loop turn). */
+  tokenDelayMs: number;
+  /** Delay before the first token, in ms. */
+  firstTokenDelayMs: number;
+  /** Share of jobs that end with an engine error, 0..1. */
+  failureRate: number;
+}
+
+export const FAKE_TEXT =
+  "Bulwark is serving this text from its fake engine, which stands in for a model in tests " +
+  "and benchmarks of the gateway. ";
+
+const EMBEDDING_SIZE = 8;
+const BOS = 1;
+
+/** Code-point tokenizer: one token per Unicode scalar value, plus a BOS token. */
+export function fakeTokenize(text: string): number[] {
+  return Array.from(text, (c) => c.codePointAt(0)! + 2);
+}
+
+export function fakeDetokenize(tokens: readonly number[]): string {
+  return tokens
+    .filter((t) => t > 2)
+    .map((t) => String.fromCodePoint(t - 2))
+    .join("");
+}
+
+export class FakeReplica implements EngineReplica {
+  readonly id: string;
+  readonly modelName: string;
+  readonly slots: number;
+  private current: ReplicaState = "starting";
+  private readonly jobs = new Map<string, { listener: GenerationListener; aborted: boolean }>();
+  private exitCallbacks: ((reason: string) => void)[] = [];
+  private progressAt = Date.now();
+  private generated = 0;
+  private readonly words = FAKE_TEXT.split(/(?<= )/);
+  private modelInfo: ModelInfo | undefined;
+
+  constructor(
+    private readonly spec: ReplicaSpec,
+    private readonly controls: FakeEngineControls,
+  ) {
+    this.id = spec.id;
+    this.modelName = spec.modelName;
+    this.slots = spec.slots;
+  }
+
+  state(): ReplicaState {
+    return this.current;
+  }
+
+  info(): ModelInfo | undefined {
+    return this.modelInfo;
+  }
+
+  async start(): Promise<ModelInfo> {
+    this.modelInfo = {
+      contextSize: this.spec.contextSize,
+      trainContextSize: this.spec.contextSize,
+      slots: this.slots,
+      vocabularySize: 0x110000 + 2,
+      embeddingSize: EMBEDDING_SIZE,
+      architecture: "fake",
+      chatFormat: "fake",
+      bosToken: BOS,
+      eosToken: 2,
+      loadMs: 0,
+      gpu: "cpu",
+      threads: this.spec.threads,
+    };
+    this.current = "ready";
+    return this.modelInfo;
+  }
+
+  async prepare(input: PromptInput): Promise<PreparedPrompt> {
+    switch (input.kind) {
+      case "tokens":
+        return { tokens: input.tokens, stopStrings: [], stopTokens: [] };
+      case "text":
+        return {
+          tokens: [...(input.addSpecial ? [BOS] : []), ...fakeTokenize(input.text)],
+          stopStrings: [],
+          stopTokens: [],
+        };
+      case "chat": {
+        const text = input.messages.map((m) => `${m.role}: ${m.content}\n`).join("");
+        return {
+          tokens: [BOS, ...fakeTokenize(`${text}assistant:`)],
+          stopStrings: [],
+          stopTokens: [],
+        };
+      }
+    }
+  }
+
+  generate(job: GenerationJob, listener: GenerationListener): void {
+    if (this.current !== "ready") {
+      listener.onError(new ReplicaLostError(`fake replica ${this.id} is not running`, this.id));
+      return;
+    }
+    if (this.jobs.size === 0) this.progressAt = Date.now();
+    const entry = { listener, aborted: false };
+    this.jobs.set(job.id, entry);
+    void this.run(job, entry);
+  }
+
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve) => (ms > 0 ? setTimeout(resolve, ms) : setImmediate(resolve)));
+  }
+
+  private async run(
+    job: GenerationJob,
+    entry: { listener: GenerationListener; aborted: boolean },
+  ): Promise<void> {
+    const started = performance.now();
+    const stopper = new StopMatcher(job.stop);
+    const fail = Math.random() < this.controls.failureRate;
+    let count = 0;
+    let finishReason: "stop" | "length" | "abort" = "length";
+    await this.wait(this.controls.firstTokenDelayMs);
+    while (count < job.maxTokens) {
+      if (this.jobs.get(job.id) !== entry) return; // lost with the replica
+      if (entry.aborted) {
+        finishReason = "abort";
+        break;
+      }
+      if (fail && count === 1) {
+        this.jobs.delete(job.id);
+        entry.listener.onError(new EngineJobError("internal_error", "fake engine failure"));
+        return;
+      }
+      const word = this.words[count % this.words.length]!;
+      count++;
+      this.generated++;
+      this.progressAt = Date.now();
+      const result = stopper.push(word);
+      if (result.text) entry.listener.onEvent({ type: "text", text: result.text, tokens: 1 });
+      if (result.stopped) {
+        finishReason = "stop";
+        break;
+      }
+      await this.wait(this.controls.tokenDelayMs);
+    }
+    if (this.jobs.get(job.id) !== entry) return;
+    const tail = finishReason === "length" ? stopper.flush() : "";
+    if (tail) entry.listener.onEvent({ type: "text", text: tail, tokens: 0 });
+    this.jobs.delete(job.id);
+    entry.listener.onEvent({
+      type: "done",
+      finishReason,
+      promptTokens: job.prompt.tokens.length,
+      completionTokens: count,
+      timings: { cachedTokens: 0, promptMs: 0, generationMs: performance.now() - started },
+    });
+  }
+
+  abort(jobId: string): void {
+    const entry = this.jobs.get(jobId);
+    if (entry) entry.aborted = true;
+  }
+
+  async embed(inputs: PromptInput[]): Promise<EmbeddingResult> {
+    const embeddings: number[][] = [];
+    let promptTokens = 0;
+    for (const input of inputs) {
+      const prepared = await this.prepare(input);
+      promptTokens += prepared.tokens.length;
+      const digest = createHash("sha256").update(JSON.stringify(prepared.tokens)).digest();
+      const vector = Array.from({ length: EMBEDDING_SIZE }, (_, i) => digest[i]! / 255 - 0.5);
+      const norm = Math.hypot(...vector) || 1;
+      embeddings.push(vector.map((v) => v / norm));
+    }
+    return { embeddings, promptTokens };
+  }
+
+  async detokenize(tokens: number[]): Promise<string> {
+    return fakeDetokenize(tokens);
+  }
+
+  stats(): ReplicaStats {
+    return {
+      busySlots: this.jobs.size,
+      generatedTokens: this.generated,
+      rssBytes: 0,
+      pid: null,
+    };
+  }
+
+  lastHeartbeatAt(): number {
+    return Date.now();
+  }
+
+  lastProgressAt(): number {
+    return this.progressAt;
+  }
+
+  activeJobs(): number {
+    return this.jobs.size;
+  }
+
+  onExit(callback: (reason: string) => void): void {
+    this.exitCallbacks.push(callback);
+  }
+
+  /** Simulates a crash: every running job gets ReplicaLostError, then the exit callbacks run. */
+  crash(reason = "crashed"): void {
+    if (this.current === "dead" || this.current === "stopped") return;
+    this.current = "dead";
+    const lost = new ReplicaLostError(`fake replica ${this.id} ${reason}`, this.id);
+    const entries = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const e of entries) e.listener.onError(lost);
+    for (const cb of this.exitCallbacks) cb(reason);
+  }
+
+  async stop(deadlineMs: number): Promise<void> {
+    if (this.current === "dead" || this.current === "stopped") return;
+    this.current = "draining";
+    const deadline = Date.now() + deadlineMs;
+    while (this.jobs.size > 0 && Date.now() < deadline) await this.wait(10);
+    this.current = "stopped";
+    for (const cb of this.exitCallbacks) cb("stopped");
+  }
+
+  kill(reason: string): void {
+    this.crash(reason);
+  }
+}

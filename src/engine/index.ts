@@ -1,0 +1,2 @@
+export * from "./types.js";
+export { EngineJobError } from "./errors.js";

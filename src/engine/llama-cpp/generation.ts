@@ -1,0 +1,164 @@
+/**
+ * Runs one generation job on one sequence (slot): reuses the cached prompt prefix, samples
+ * tokens, turns them into UTF-8-safe text, finds stop strings, and reports text and completion.
+ */
+import {
+  LlamaGrammar,
+  LlamaGrammarEvaluationState,
+  TokenBias,
+  type LlamaContextSequence,
+  type SequenceEvaluateOptions,
+  type Token,
+} from "node-llama-cpp";
+import { IncrementalDetokenizer, StopMatcher } from "../text/index.js";
+import type { FinishReason, GenerationJob, GrammarSpec } from "../types.js";
+import type { LlamaRuntime } from "./runtime.js";
+
+export interface GenerationOutput {
+  text(text: string, tokens: number): void;
+  done(result: {
+    finishReason: FinishReason;
+    promptTokens: number;
+    completionTokens: number;
+    cachedTokens: number;
+    promptMs: number;
+    generationMs: number;
+  }): void;
+}
+
+export interface GenerationControl {
+  aborted(): boolean;
+  /** Test-only hook: never produce another token (the worker keeps heart-beating). */
+  hang: boolean;
+  /** Test-only hook: die as if llama.cpp crashed. */
+  crash: boolean;
+}
+
+const grammarCache = new Map<string, LlamaGrammar>();
+const GRAMMAR_CACHE_LIMIT = 64;
+
+async function loadGrammar(runtime: LlamaRuntime, spec: GrammarSpec): Promise<LlamaGrammar> {
+  const key = spec.kind === "json" ? "json" : `gbnf:${spec.text}`;
+  const cached = grammarCache.get(key);
+  if (cached) return cached;
+  const grammar =
+    spec.kind === "json"
+      ? await runtime.llama.getGrammarFor("json")
+      : new LlamaGrammar(runtime.llama, { grammar: spec.text });
+  if (grammarCache.size >= GRAMMAR_CACHE_LIMIT) {
+    grammarCache.delete(grammarCache.keys().next().value as string);
+  }
+  grammarCache.set(key, grammar);
+  return grammar;
+}
+
+function tokenBiasFor(runtime: LlamaRuntime, job: GenerationJob): TokenBias | undefined {
+  const entries = Object.entries(job.sampling.logitBias ?? {});
+  if (entries.length === 0 && !job.ignoreEos) return undefined;
+  const bias = new TokenBias(runtime.model.tokenizer);
+  for (const [token, value] of entries) {
+    bias.set(Number(token) as Token, value === -Infinity ? "never" : { logit: value });
+  }
+  if (job.ignoreEos) {
+    // TokenBias.set() skips end-of-generation tokens on purpose; ignore_eos needs exactly that
+    // bias, as llama.cpp's own ignore_eos does (logit −∞ on EOS/EOT). node-llama-cpp is pinned
+    // at 3.21.1, whose TokenBias keeps its biases in the `_biases` map that the sampler reads.
+    const biases = (bias as unknown as { _biases: Map<number, number> })._biases;
+    for (const token of [runtime.model.tokens.eos, runtime.model.tokens.eot]) {
+      if (token !== null) biases.set(token, -Infinity);
+    }
+  }
+  return bias;
+}
+
+/** Generates until a stop condition; the sequence stays owned by the caller. */
+export async function runGeneration(
+  runtime: LlamaRuntime,
+  sequence: LlamaContextSequence,
+  job: GenerationJob,
+  output: GenerationOutput,
+  control: GenerationControl,
+): Promise<void> {
+  const started = performance.now();
+  const prompt = job.prompt.tokens;
+  // Reuse the longest cached prefix; at least one token must be evaluated to get logits.
+  let shared = sequence.compareContextTokens(prompt as Token[]).firstDifferentIndex;
+  if (shared >= prompt.length) shared = prompt.length - 1;
+  if (shared < sequence.nextTokenIndex) {
+    await sequence.eraseContextTokenRanges([{ start: shared, end: sequence.nextTokenIndex }]);
+  }
+  const options: SequenceEvaluateOptions = {
+    temperature: job.sampling.temperature,
+    topK: job.sampling.topK,
+    topP: job.sampling.topP,
+    minP: job.sampling.minP,
+    seed: job.sampling.seed,
+    yieldEogToken: true,
+    tokenBias: tokenBiasFor(runtime, job),
+  };
+  const generated: Token[] = [];
+  if (job.sampling.presencePenalty !== 0 || job.sampling.frequencyPenalty !== 0) {
+    options.repeatPenalty = {
+      punishTokens: () => generated,
+      penalty: 1,
+      presencePenalty: job.sampling.presencePenalty,
+      frequencyPenalty: job.sampling.frequencyPenalty,
+    };
+  }
+  if (job.grammar) {
+    options.grammarEvaluationState = new LlamaGrammarEvaluationState({
+      model: runtime.model,
+      grammar: await loadGrammar(runtime, job.grammar),
+    });
+  }
+
+  const detokenizer = new IncrementalDetokenizer((t) => runtime.detokenize(t), prompt);
+  const stopper = new StopMatcher([...job.stop, ...job.prompt.stopStrings]);
+  const stopTokens = new Set(job.prompt.stopTokens);
+  let finishReason: FinishReason = "length";
+  let promptMs = 0;
+  let heldTokens = 0;
+  let stopped = false;
+
+  for await (const token of sequence.evaluate(prompt.slice(shared) as Token[], options)) {
+    if (generated.length === 0 && heldTokens === 0) promptMs = performance.now() - started;
+    if (control.aborted()) {
+      finishReason = "abort";
+      break;
+    }
+    if (control.crash) process.kill(process.pid, "SIGKILL");
+    const endOfGeneration = runtime.model.isEogToken(token) || stopTokens.has(Number(token));
+    if (endOfGeneration && !job.ignoreEos) {
+      finishReason = "stop";
+      break;
+    }
+    generated.push(token);
+    heldTokens++;
+    const result = stopper.push(detokenizer.push(token));
+    if (result.text) {
+      output.text(result.text, heldTokens);
+      heldTokens = 0;
+    }
+    if (result.stopped) {
+      finishReason = "stop";
+      stopped = true;
+      break;
+    }
+    if (generated.length >= job.maxTokens) break;
+    if (control.hang) await new Promise<never>(() => undefined);
+  }
+  if (!stopped && finishReason !== "abort") {
+    const rest = stopper.push(detokenizer.flush());
+    const tail = rest.stopped ? rest.text : rest.text + stopper.flush();
+    if (rest.stopped) finishReason = "stop";
+    if (tail || heldTokens > 0) output.text(tail, heldTokens);
+  }
+  output.done({
+    finishReason,
+    promptTokens: prompt.length,
+    completionTokens: generated.length,
+    cachedTokens: shared,
+    promptMs,
+    generationMs: performance.now() - started - promptMs,
+  });
+}

@@ -1,0 +1,1 @@
+export { LlamaCppReplica, type LlamaCppReplicaOptions } from "./replica.js";

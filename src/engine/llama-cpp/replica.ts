@@ -1,0 +1,314 @@
+/**
+ * The gateway's side of one engine worker: forks the worker process, speaks the IPC protocol,
+ * tracks running jobs, heartbeats and progress, and reports the worker's death to every job it
+ * held (as ReplicaLostError), so the dispatcher can re-queue them.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { createInterface } from "node:readline";
+import type { Logger } from "../../observability/index.js";
+import {
+  decodePrepared,
+  decodeWorkerMessage,
+  encode,
+  encodeJob,
+  type ParentMessage,
+  type WorkerMessage,
+} from "./protocol.js";
+import {
+  ReplicaLostError,
+  type EmbeddingResult,
+  type EngineReplica,
+  type GenerationJob,
+  type GenerationListener,
+  type ModelInfo,
+  type PreparedPrompt,
+  type PromptInput,
+  type ReplicaSpec,
+  type ReplicaState,
+  type ReplicaStats,
+} from "../types.js";
+import { EngineJobError } from "../errors.js";
+
+export interface LlamaCppReplicaOptions {
+  heartbeatIntervalMs: number;
+  loadTimeoutMs: number;
+  testHooks: boolean;
+  logger: Logger;
+  /** Worker entry; defaults to the compiled worker-main.js next to this file. */
+  workerPath?: string;
+}
+
+interface PendingCall {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+const WORKER_PATH = new URL("./worker-main.js", import.meta.url);
+
+export class LlamaCppReplica implements EngineReplica {
+  readonly id: string;
+  readonly modelName: string;
+  readonly slots: number;
+  private child: ChildProcess | undefined;
+  private currentState: ReplicaState = "starting";
+  private modelInfo: ModelInfo | undefined;
+  private readonly calls = new Map<string, PendingCall>();
+  private readonly jobs = new Map<string, GenerationListener>();
+  private heartbeatAt = Date.now();
+  private progressAt = Date.now();
+  private lastStats: ReplicaStats = { busySlots: 0, generatedTokens: 0, rssBytes: 0, pid: null };
+  private exitCallbacks: ((reason: string) => void)[] = [];
+  private exitReason: string | undefined;
+  private readonly exited: Promise<void>;
+  private markExited!: () => void;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly spec: ReplicaSpec,
+    private readonly options: LlamaCppReplicaOptions,
+  ) {
+    this.id = spec.id;
+    this.modelName = spec.modelName;
+    this.slots = spec.slots;
+    this.log = options.logger.child({ replica: spec.id, model: spec.modelName });
+    this.exited = new Promise((resolve) => (this.markExited = resolve));
+  }
+
+  state(): ReplicaState {
+    return this.currentState;
+  }
+
+  info(): ModelInfo | undefined {
+    return this.modelInfo;
+  }
+
+  start(): Promise<ModelInfo> {
+    const child = fork(this.options.workerPath ?? WORKER_PATH, [], {
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      serialization: "json",
+      execArgv: [],
+    });
+    this.child = child;
+    this.lastStats.pid = child.pid ?? null;
+    this.forwardOutput(child);
+    return new Promise<ModelInfo>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`model load took longer than ${this.options.loadTimeoutMs} ms`));
+        this.kill("load timeout");
+      }, this.options.loadTimeoutMs);
+      const onMessage = (raw: unknown) => {
+        let message: WorkerMessage;
+        try {
+          message = decodeWorkerMessage(raw);
+        } catch (err) {
+          this.log.error({ err: (err as Error).message }, "bad message from worker");
+          this.kill("protocol error");
+          return;
+        }
+        if (message.type === "ready") {
+          clearTimeout(timer);
+          this.modelInfo = message.info;
+          this.currentState = "ready";
+          this.heartbeatAt = this.progressAt = Date.now();
+          resolve(message.info);
+        } else if (message.type === "load_failed") {
+          clearTimeout(timer);
+          reject(new Error(message.message));
+        } else {
+          this.handle(message);
+        }
+      };
+      child.on("message", onMessage);
+      child.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        const reason = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        reject(new Error(`worker ${reason} while loading`));
+        this.onChildExit(reason);
+      });
+      child.once("error", (err) => this.log.error({ err: err.message }, "worker process error"));
+      this.send({
+        type: "init",
+        spec: this.spec,
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+        testHooks: this.options.testHooks,
+      });
+    });
+  }
+
+  private forwardOutput(child: ChildProcess): void {
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on("line", (line) => {
+        if (line.trim()) this.log.warn({ source: "worker-output" }, line);
+      });
+    }
+  }
+
+  private handle(message: WorkerMessage): void {
+    this.heartbeatAt = Date.now();
+    switch (message.type) {
+      case "token": {
+        this.progressAt = this.heartbeatAt;
+        this.jobs.get(message.id)?.onEvent({
+          type: "text",
+          text: message.text,
+          tokens: message.tokens,
+        });
+        return;
+      }
+      case "done": {
+        this.progressAt = this.heartbeatAt;
+        const listener = this.jobs.get(message.id);
+        this.jobs.delete(message.id);
+        listener?.onEvent({
+          type: "done",
+          finishReason: message.finishReason,
+          promptTokens: message.promptTokens,
+          completionTokens: message.completionTokens,
+          timings: {
+            cachedTokens: message.cachedTokens,
+            promptMs: message.promptMs,
+            generationMs: message.generationMs,
+          },
+        });
+        return;
+      }
+      case "job_error": {
+        const listener = this.jobs.get(message.id);
+        this.jobs.delete(message.id);
+        listener?.onError(new EngineJobError(message.code, message.message));
+        return;
+      }
+      case "result":
+      case "failure": {
+        const call = this.calls.get(message.id);
+        this.calls.delete(message.id);
+        if (!call) return;
+        if (message.type === "result") call.resolve(message.value);
+        else call.reject(new EngineJobError(message.code, message.message));
+        return;
+      }
+      case "heartbeat":
+        this.lastStats = { ...message.stats, pid: this.lastStats.pid };
+        return;
+      case "log":
+        this.log[message.level]({ source: "llama.cpp" }, message.message);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onChildExit(reason: string): void {
+    if (this.exitReason !== undefined) return;
+    this.exitReason = reason;
+    const expected = this.currentState === "stopped";
+    this.currentState = expected ? "stopped" : "dead";
+    const lost = new ReplicaLostError(`engine worker ${this.id} ${reason}`, this.id);
+    for (const call of this.calls.values()) call.reject(lost);
+    this.calls.clear();
+    const listeners = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const listener of listeners) listener.onError(lost);
+    this.markExited();
+    for (const callback of this.exitCallbacks) callback(reason);
+  }
+
+  private send(message: ParentMessage): void {
+    const child = this.child;
+    if (!child || !child.connected) {
+      throw new ReplicaLostError(`engine worker ${this.id} is not running`, this.id);
+    }
+    child.send(encode(message));
+  }
+
+  private call(message: ParentMessage & { id: string }): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.calls.set(message.id, { resolve, reject });
+      try {
+        this.send(message);
+      } catch (err) {
+        this.calls.delete(message.id);
+        reject(err as Error);
+      }
+    });
+  }
+
+  async prepare(input: PromptInput): Promise<PreparedPrompt> {
+    return decodePrepared(await this.call({ type: "prepare", id: randomUUID(), input }));
+  }
+
+  generate(job: GenerationJob, listener: GenerationListener): void {
+    if (this.jobs.size === 0) this.progressAt = Date.now();
+    this.jobs.set(job.id, listener);
+    try {
+      this.send({ type: "generate", job: encodeJob(job) });
+    } catch (err) {
+      this.jobs.delete(job.id);
+      listener.onError(err as Error);
+    }
+  }
+
+  abort(jobId: string): void {
+    if (!this.jobs.has(jobId)) return;
+    try {
+      this.send({ type: "abort", id: jobId });
+    } catch {
+      // The worker is gone; its exit handler already ended the job.
+    }
+  }
+
+  async embed(inputs: PromptInput[]): Promise<EmbeddingResult> {
+    const value = (await this.call({ type: "embed", id: randomUUID(), inputs })) as EmbeddingResult;
+    return value;
+  }
+
+  async detokenize(tokens: number[]): Promise<string> {
+    return String(await this.call({ type: "detokenize", id: randomUUID(), tokens }));
+  }
+
+  stats(): ReplicaStats {
+    return { ...this.lastStats, busySlots: this.jobs.size };
+  }
+
+  lastHeartbeatAt(): number {
+    return this.heartbeatAt;
+  }
+
+  lastProgressAt(): number {
+    return this.progressAt;
+  }
+
+  activeJobs(): number {
+    return this.jobs.size;
+  }
+
+  onExit(callback: (reason: string) => void): void {
+    this.exitCallbacks.push(callback);
+  }
+
+  async stop(deadlineMs: number): Promise<void> {
+    if (this.exitReason !== undefined) return;
+    this.currentState = "draining";
+    const deadline = Date.now() + deadlineMs;
+    while (this.jobs.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.currentState = "stopped";
+    try {
+      this.send({ type: "shutdown" });
+    } catch {
+      // already gone
+    }
+    const killTimer = setTimeout(() => this.child?.kill("SIGKILL"), 5_000);
+    await this.exited;
+    clearTimeout(killTimer);
+  }
+
+  kill(reason: string): void {
+    if (this.exitReason !== undefined || !this.child) return;
+    this.log.warn({ reason }, "killing engine worker");
+    this.child.kill("SIGKILL");
+  }
+}

@@ -1,0 +1,6 @@
+export {
+  IncrementalDetokenizer,
+  MAX_HELD_TOKENS,
+  type Detokenize,
+} from "./incremental-detokenizer.js";
+export { StopMatcher, type StopResult } from "./stop-matcher.js";

@@ -1,0 +1,171 @@
+/**
+ * The engine boundary. An EngineReplica is one loaded copy of one model (a llama.cpp worker
+ * process, or the in-process fake used by HTTP tests). Everything above it (supervisor,
+ * dispatcher, gateway) speaks only these types.
+ */
+
+/** What the model is, as reported by a replica once it has loaded. */
+export interface ModelInfo {
+  /** Tokens each slot can hold (prompt + completion). */
+  contextSize: number;
+  /** The context length the model was trained with (from the GGUF). */
+  trainContextSize: number;
+  slots: number;
+  vocabularySize: number;
+  embeddingSize: number;
+  architecture: string;
+  /** Chat formatting in use: the GGUF template, or the documented fallback. */
+  chatFormat: string;
+  bosToken: number | null;
+  eosToken: number | null;
+  /** Milliseconds from spawn to ready. */
+  loadMs: number;
+  /** The GPU backend in use, or "cpu". */
+  gpu: string;
+  threads: number;
+}
+
+export interface ChatMessage {
+  role: "system" | "developer" | "user" | "assistant";
+  content: string;
+}
+
+/** Input to turn into prompt tokens. */
+export type PromptInput =
+  | { kind: "text"; text: string; addSpecial: boolean }
+  | { kind: "tokens"; tokens: number[] }
+  | { kind: "chat"; messages: ChatMessage[] };
+
+/** A prompt ready for generation. */
+export interface PreparedPrompt {
+  tokens: number[];
+  /** Extra stop strings the chat format needs (hidden from the output, like a stop sequence). */
+  stopStrings: string[];
+  /** Extra stop tokens the chat format needs. */
+  stopTokens: number[];
+}
+
+/** A constrained-output grammar: node-llama-cpp's built-in JSON grammar, or compiled GBNF. */
+export type GrammarSpec = { kind: "json" } | { kind: "gbnf"; text: string };
+
+export interface SamplingParams {
+  temperature: number;
+  topP: number;
+  topK: number;
+  minP: number;
+  seed?: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  /** Token id → bias; -Infinity forbids a token. */
+  logitBias?: Record<number, number>;
+}
+
+/** One generation, as a replica runs it. */
+export interface GenerationJob {
+  id: string;
+  prompt: PreparedPrompt;
+  sampling: SamplingParams;
+  maxTokens: number;
+  stop: string[];
+  ignoreEos: boolean;
+  grammar?: GrammarSpec;
+  /** Marks a request for the test-only worker hooks; ignored unless engine.testHooks is on. */
+  testHook?: "hang" | "crash";
+}
+
+export type FinishReason = "stop" | "length" | "abort";
+
+export interface GenerationTimings {
+  /** Prompt tokens taken from the slot's cache instead of being evaluated. */
+  cachedTokens: number;
+  promptMs: number;
+  generationMs: number;
+}
+
+/** What a replica reports while it generates. */
+export type GenerationEvent =
+  | { type: "text"; text: string; tokens: number }
+  | {
+      type: "done";
+      finishReason: FinishReason;
+      promptTokens: number;
+      completionTokens: number;
+      timings: GenerationTimings;
+    };
+
+/** Receives a job's events; exactly one of done/error ends it. */
+export interface GenerationListener {
+  onEvent(event: GenerationEvent): void;
+  onError(error: Error): void;
+}
+
+export interface EmbeddingResult {
+  embeddings: number[][];
+  promptTokens: number;
+}
+
+/** Live figures a replica reports (from its heartbeats). */
+export interface ReplicaStats {
+  busySlots: number;
+  generatedTokens: number;
+  rssBytes: number;
+  pid: number | null;
+}
+
+export type ReplicaState = "starting" | "ready" | "draining" | "stopped" | "dead";
+
+/** Why a replica stopped serving: given to every job it held. */
+export class ReplicaLostError extends Error {
+  constructor(
+    message: string,
+    readonly replicaId: string,
+  ) {
+    super(message);
+    this.name = "ReplicaLostError";
+  }
+}
+
+/** One loaded copy of a model. */
+export interface EngineReplica {
+  readonly id: string;
+  readonly modelName: string;
+  readonly slots: number;
+  state(): ReplicaState;
+  info(): ModelInfo | undefined;
+  /** Loads the model; resolves when it can serve. */
+  start(): Promise<ModelInfo>;
+  prepare(input: PromptInput): Promise<PreparedPrompt>;
+  /** Starts a job on a free slot; the listener gets its events. */
+  generate(job: GenerationJob, listener: GenerationListener): void;
+  abort(jobId: string): void;
+  embed(inputs: PromptInput[]): Promise<EmbeddingResult>;
+  detokenize(tokens: number[]): Promise<string>;
+  stats(): ReplicaStats;
+  /** Epoch ms of the last sign of life (heartbeat or any message). */
+  lastHeartbeatAt(): number;
+  /** Epoch ms of the last token produced, or of the start of the oldest running job. */
+  lastProgressAt(): number;
+  /** Number of jobs running. */
+  activeJobs(): number;
+  /** Registers the callback for an unexpected end (crash, kill); called once. */
+  onExit(callback: (reason: string) => void): void;
+  /** Graceful stop: waits for running jobs up to the deadline, then kills. */
+  stop(deadlineMs: number): Promise<void>;
+  /** Immediate kill (hung or crashed worker). */
+  kill(reason: string): void;
+}
+
+/** Builds replicas; the supervisor calls it for every (re)start. */
+export type ReplicaFactory = (spec: ReplicaSpec) => EngineReplica;
+
+export interface ReplicaSpec {
+  id: string;
+  modelName: string;
+  modelPath: string;
+  slots: number;
+  threads: number;
+  contextSize: number;
+  batchSize: number;
+  gpu: string;
+  chatWrapper: string;
+}

@@ -1,0 +1,38 @@
+/**
+ * The Fastify application: request ids, the per-request log line, the error envelope, and the
+ * routes. Route handlers only parse and delegate to services.
+ */
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { GatewayDeps } from "./types.js";
+import { installErrorHandling } from "./error-handler.js";
+import { installRequestLog } from "./request-log.js";
+import { registerChatRoute } from "./chat/route.js";
+import { registerCompletionsRoute } from "./completions/route.js";
+import { registerEmbeddingsRoute } from "./embeddings/route.js";
+import { registerModelsRoutes } from "./models/route.js";
+import { registerTokenizeRoutes } from "./tokenize/route.js";
+import { registerHealthRoutes, type HealthExtras } from "./health/route.js";
+
+/** Builds the public API app; the caller listens and closes it. */
+export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger.child({ component: "gateway" }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: deps.config.server.bodyLimit,
+    genReqId: () => randomUUID().replace(/-/g, ""),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    // Streams end on their own; the drain deadline in main.ts bounds the rest.
+    forceCloseConnections: "idle",
+  });
+  installRequestLog(app, deps.logger.child({ component: "access" }));
+  installErrorHandling(app, deps.logger);
+  registerHealthRoutes(app, deps, extras);
+  registerModelsRoutes(app, deps);
+  registerChatRoute(app, deps);
+  registerCompletionsRoute(app, deps);
+  registerEmbeddingsRoute(app, deps);
+  registerTokenizeRoutes(app, deps);
+  return app;
+}

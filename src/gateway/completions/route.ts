@@ -1,0 +1,21 @@
+/** POST /v1/completions */
+import type { FastifyInstance } from "fastify";
+import type { GatewayDeps } from "../types.js";
+import { parseBody } from "../shared/validation.js";
+import { respondGeneration } from "../shared/respond-generation.js";
+import { completionRequestSchema } from "./schema.js";
+import { startCompletion } from "./service.js";
+
+export function registerCompletionsRoute(app: FastifyInstance, deps: GatewayDeps): void {
+  app.post("/v1/completions", async (request, reply) => {
+    const body = parseBody(completionRequestSchema, request.body);
+    request.record.model = body.model;
+    request.record.stream = body.stream ?? false;
+    const { started, options, renderer } = await startCompletion(deps, body, request.id);
+    return respondGeneration(request, reply, started, renderer, {
+      stream: options.stream,
+      includeUsage: options.includeUsage,
+      timeoutMs: deps.config.server.requestTimeoutMs,
+    });
+  });
+}

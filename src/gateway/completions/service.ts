@@ -1,0 +1,106 @@
+/** Text completions: a prompt (text or token ids) → a generation. */
+import { BulwarkError } from "../../errors/index.js";
+import type { FinishReason, PromptInput } from "../../engine/index.js";
+import type { GatewayDeps } from "../types.js";
+import { generationOptions, type GenerationOptions } from "../shared/sampling-params.js";
+import { resolveResponseFormat } from "../shared/response-format.js";
+import { refuseUnsupported } from "../shared/validation.js";
+import { startGeneration, type StartedGeneration } from "../shared/generation-service.js";
+import type { ChunkRenderer } from "../shared/respond-generation.js";
+import { resolveModel, testHookFor } from "../shared/models.js";
+import type { CompletionRequest } from "./schema.js";
+
+export interface StartedCompletion {
+  started: StartedGeneration;
+  options: GenerationOptions;
+  renderer: ChunkRenderer;
+}
+
+/** One prompt per request: a list of several prompts is n > 1 in disguise. */
+function promptInput(prompt: CompletionRequest["prompt"]): PromptInput {
+  if (typeof prompt === "string") return { kind: "text", text: prompt, addSpecial: true };
+  if (prompt.length > 1 && (typeof prompt[0] === "string" || Array.isArray(prompt[0]))) {
+    throw new BulwarkError(
+      "unsupported_parameter",
+      "Only one prompt per request is supported; send one request per prompt.",
+      { param: "prompt" },
+    );
+  }
+  const only = prompt[0]!;
+  if (typeof only === "string") return { kind: "text", text: only, addSpecial: true };
+  if (Array.isArray(only)) return { kind: "tokens", tokens: only };
+  return { kind: "tokens", tokens: prompt as number[] };
+}
+
+export async function startCompletion(
+  deps: GatewayDeps,
+  request: CompletionRequest,
+  requestId: string,
+): Promise<StartedCompletion> {
+  const limits = deps.config.limits;
+  refuseUnsupported("echo", request.echo, (v) => v === false);
+  refuseUnsupported("suffix", request.suffix, (v) => v === "");
+  const input = promptInput(request.prompt);
+  const size =
+    input.kind === "text" ? input.text.length : input.kind === "tokens" ? input.tokens.length : 0;
+  if (size > limits.maxPromptChars) {
+    throw new BulwarkError(
+      "input_too_large",
+      `The prompt has ${size} ${input.kind === "text" ? "characters" : "tokens"}; at most ${limits.maxPromptChars} are allowed.`,
+      { param: "prompt" },
+    );
+  }
+  const options = generationOptions(request, limits);
+  const model = resolveModel(deps, request.model);
+  if (input.kind === "tokens") {
+    const vocabulary = model.info()?.vocabularySize ?? 0;
+    const bad = input.tokens.find((t) => vocabulary > 0 && t >= vocabulary);
+    if (bad !== undefined) {
+      throw new BulwarkError("invalid_request", `Token ${bad} is not in the vocabulary.`, {
+        param: "prompt",
+      });
+    }
+  }
+  const format = await resolveResponseFormat(request.response_format, limits, deps.grammar);
+  const started = await startGeneration({
+    requestId,
+    model,
+    input,
+    inputParam: "prompt",
+    options,
+    format,
+    maxTokensCap: limits.maxTokens,
+    testHook: testHookFor(deps, input.kind === "text" ? input.text : ""),
+  });
+  // OpenAI's legacy default is 16 tokens; Bulwark lets the context decide, like vLLM.
+  return { started, options, renderer: completionRenderer(requestId, request.model) };
+}
+
+function completionRenderer(requestId: string, model: string): ChunkRenderer {
+  const id = `cmpl-${requestId}`;
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (text: string, finishReason: FinishReason | null) => ({
+    id,
+    object: "text_completion",
+    created,
+    model,
+    system_fingerprint: null,
+    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
+  });
+  return {
+    text: (text) => chunk(text, null),
+    finish: (reason) => [chunk("", reason)],
+    usage: (usage) => ({ id, object: "text_completion", created, model, choices: [], usage }),
+    full: (result) => ({
+      id,
+      object: "text_completion",
+      created,
+      model,
+      system_fingerprint: null,
+      choices: [
+        { index: 0, text: result.text, logprobs: null, finish_reason: result.finishReason },
+      ],
+      usage: result.usage,
+    }),
+  };
+}

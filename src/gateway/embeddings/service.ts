@@ -1,0 +1,68 @@
+/** Embeddings: each input → one vector from the model's embedding context. */
+import { BulwarkError } from "../../errors/index.js";
+import type { PromptInput } from "../../engine/index.js";
+import type { GatewayDeps } from "../types.js";
+import { resolveModel } from "../shared/models.js";
+import type { EmbeddingRequest } from "./schema.js";
+
+function inputs(input: EmbeddingRequest["input"]): PromptInput[] {
+  if (typeof input === "string") return [{ kind: "text", text: input, addSpecial: true }];
+  if (typeof input[0] === "number") return [{ kind: "tokens", tokens: input as number[] }];
+  return (input as (string | number[])[]).map((item) =>
+    typeof item === "string"
+      ? { kind: "text", text: item, addSpecial: true }
+      : { kind: "tokens", tokens: item },
+  );
+}
+
+/** Float32 little-endian bytes in base64, as OpenAI's encoding_format "base64". */
+function toBase64(vector: number[]): string {
+  return Buffer.from(new Float32Array(vector).buffer).toString("base64");
+}
+
+export async function createEmbeddings(deps: GatewayDeps, request: EmbeddingRequest) {
+  const limits = deps.config.limits;
+  const list = inputs(request.input);
+  if (list.length > limits.maxEmbeddingInputs) {
+    throw new BulwarkError(
+      "input_too_large",
+      `At most ${limits.maxEmbeddingInputs} inputs are allowed in one request.`,
+      { param: "input" },
+    );
+  }
+  const model = resolveModel(deps, request.model);
+  const info = model.info();
+  if (request.dimensions != null && request.dimensions !== info?.embeddingSize) {
+    throw new BulwarkError(
+      "unsupported_parameter",
+      `This model's embeddings have ${info?.embeddingSize ?? "a fixed number of"} dimensions; dimensions cannot change it.`,
+      { param: "dimensions" },
+    );
+  }
+  for (const [i, item] of list.entries()) {
+    const size =
+      item.kind === "text" ? item.text.length : item.kind === "tokens" ? item.tokens.length : 0;
+    if (size > limits.maxPromptChars) {
+      throw new BulwarkError("input_too_large", "An input is over the prompt bound.", {
+        param: list.length === 1 ? "input" : `input[${i}]`,
+      });
+    }
+    if (item.kind === "text" && item.text.length === 0) {
+      throw new BulwarkError("invalid_request", "An input is empty.", {
+        param: list.length === 1 ? "input" : `input[${i}]`,
+      });
+    }
+  }
+  const result = await model.embed(list);
+  const base64 = request.encoding_format === "base64";
+  return {
+    object: "list",
+    data: result.embeddings.map((vector, index) => ({
+      object: "embedding",
+      index,
+      embedding: base64 ? toBase64(vector) : vector,
+    })),
+    model: request.model,
+    usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
+  };
+}

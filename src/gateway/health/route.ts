@@ -1,0 +1,42 @@
+/**
+ * GET /livez: the process is up. GET /readyz: 503 until every configured model has a ready
+ * worker. GET /health: workers, slots, queues and model load times, as JSON.
+ */
+import type { FastifyInstance } from "fastify";
+import type { GatewayDeps } from "../types.js";
+
+export interface HealthExtras {
+  /** Set while the server drains after SIGTERM: /readyz turns 503 so balancers move traffic. */
+  draining(): boolean;
+}
+
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  deps: GatewayDeps,
+  extras: HealthExtras,
+): void {
+  app.get("/livez", async () => ({ status: "ok" }));
+
+  app.get("/readyz", async (_request, reply) => {
+    const models = deps.models.list();
+    const notReady = models.filter((e) => !e.model.isReady()).map((e) => e.model.name);
+    if (extras.draining() || notReady.length > 0 || models.length === 0) {
+      void reply.status(503).header("retry-after", "1");
+      return {
+        status: extras.draining() ? "draining" : "not_ready",
+        models_not_ready: notReady,
+      };
+    }
+    return { status: "ready" };
+  });
+
+  app.get("/health", async () => {
+    const models = deps.models.list().map((e) => e.model.status());
+    const ready = models.length > 0 && models.every((m) => m.ready);
+    return {
+      status: extras.draining() ? "draining" : ready ? "ok" : "degraded",
+      uptime_seconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      models,
+    };
+  });
+}

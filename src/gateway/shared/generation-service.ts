@@ -1,0 +1,116 @@
+/**
+ * The engine-facing half of chat and completions: tokenize the prompt, check it against the
+ * context, build the job and start it; and, for a non-streaming request, collect its output.
+ */
+import { BulwarkError } from "../../errors/index.js";
+import type { FinishReason, GenerationJob, PromptInput } from "../../engine/index.js";
+import type { GenerationStream, ServedModel } from "../../supervisor/index.js";
+import type { GenerationOptions } from "./sampling-params.js";
+import type { ResolvedFormat } from "./response-format.js";
+
+export interface StartRequest {
+  requestId: string;
+  model: ServedModel;
+  input: PromptInput;
+  /** The request field holding the prompt, for error messages ("messages" or "prompt"). */
+  inputParam: string;
+  options: GenerationOptions;
+  format: ResolvedFormat;
+  /** Cap on max_tokens from the config (default: the context). */
+  maxTokensCap: number | undefined;
+  testHook?: GenerationJob["testHook"];
+}
+
+export interface StartedGeneration {
+  stream: GenerationStream;
+  promptTokens: number;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+export interface CollectedGeneration {
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+}
+
+export function makeUsage(promptTokens: number, completionTokens: number, cached: number): Usage {
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    prompt_tokens_details: { cached_tokens: cached },
+  };
+}
+
+/** Tokenizes, checks the context length, and starts the generation on the model's queue. */
+export async function startGeneration(req: StartRequest): Promise<StartedGeneration> {
+  const prompt = await req.model.prepare(req.input);
+  const info = req.model.info();
+  const context = info?.contextSize ?? Number.MAX_SAFE_INTEGER;
+  const promptTokens = prompt.tokens.length;
+  if (promptTokens === 0) {
+    throw new BulwarkError("invalid_request", "The prompt is empty.", { param: req.inputParam });
+  }
+  if (promptTokens >= context) {
+    throw new BulwarkError(
+      "context_length_exceeded",
+      `This model's context is ${context} tokens; the prompt has ${promptTokens}.`,
+      { param: req.inputParam },
+    );
+  }
+  const room = context - promptTokens;
+  const requested = req.options.maxTokens;
+  if (requested !== undefined && requested > room) {
+    throw new BulwarkError(
+      "context_length_exceeded",
+      `This model's context is ${context} tokens; the prompt has ${promptTokens} and max_tokens ` +
+        `asks for ${requested} more.`,
+      { param: "max_tokens" },
+    );
+  }
+  const vocabulary = info?.vocabularySize ?? 0;
+  for (const token of Object.keys(req.options.sampling.logitBias ?? {})) {
+    if (vocabulary > 0 && Number(token) >= vocabulary) {
+      throw new BulwarkError("invalid_request", `Token ${token} is not in the vocabulary.`, {
+        param: "logit_bias",
+      });
+    }
+  }
+  const maxTokens = Math.min(requested ?? room, room, req.maxTokensCap ?? room);
+  const job: GenerationJob = {
+    id: req.requestId,
+    prompt,
+    sampling: req.options.sampling,
+    maxTokens,
+    stop: [...req.options.stop, ...req.format.stop],
+    ignoreEos: req.options.ignoreEos,
+    grammar: req.format.grammar,
+    testHook: req.testHook,
+  };
+  return { stream: req.model.generate(job), promptTokens };
+}
+
+/** Reads a whole generation; a restart on another worker discards what was read. */
+export async function collectGeneration(started: StartedGeneration): Promise<CollectedGeneration> {
+  let parts: string[] = [];
+  for await (const event of started.stream) {
+    if (event.type === "restart") {
+      parts = [];
+    } else if (event.type === "text") {
+      parts.push(event.text);
+    } else {
+      return {
+        text: parts.join(""),
+        finishReason: event.finishReason,
+        usage: makeUsage(event.promptTokens, event.completionTokens, event.timings.cachedTokens),
+      };
+    }
+  }
+  throw new BulwarkError("internal_error", "The generation ended without a result.");
+}

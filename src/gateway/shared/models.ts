@@ -1,0 +1,27 @@
+/** Looking up the model a request names, and the test-only hook markers. */
+import { BulwarkError } from "../../errors/index.js";
+import type { GenerationJob } from "../../engine/index.js";
+import type { ServedModel } from "../../supervisor/index.js";
+import type { GatewayDeps } from "../types.js";
+
+/** The served model named by a request, or 404 model_not_found. */
+export function resolveModel(deps: GatewayDeps, name: string): ServedModel {
+  const entry = deps.models.get(name);
+  if (!entry) {
+    throw new BulwarkError("model_not_found", `The model '${name}' does not exist.`, {
+      param: "model",
+    });
+  }
+  return entry.model;
+}
+
+/**
+ * With engine.testHooks on (tests only), a prompt holding a marker asks the worker to hang or
+ * crash, so the fault tests can drive the real supervisor. Off, markers are plain text.
+ */
+export function testHookFor(deps: GatewayDeps, prompt: string): GenerationJob["testHook"] {
+  if (!deps.config.engine.testHooks) return undefined;
+  if (prompt.includes("[[bulwark-test:hang]]")) return "hang";
+  if (prompt.includes("[[bulwark-test:crash]]")) return "crash";
+  return undefined;
+}

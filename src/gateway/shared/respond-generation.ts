@@ -1,0 +1,137 @@
+/**
+ * Sends a started generation to the client, as one JSON body or as server-sent events. Handles
+ * the client going away (the slot is freed at once), the request timeout, and a worker dying:
+ * before the first token the request silently restarts elsewhere; after it, the stream ends with
+ * an error event in OpenAI's shape, then [DONE].
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { BulwarkError } from "../../errors/index.js";
+import type { FinishReason } from "../../engine/index.js";
+import { toClientError } from "../error-handler.js";
+import { SseResponse } from "./sse.js";
+import {
+  collectGeneration,
+  makeUsage,
+  type CollectedGeneration,
+  type StartedGeneration,
+  type Usage,
+} from "./generation-service.js";
+
+/** Builds the response objects of one endpoint (chat or completions). */
+export interface ChunkRenderer {
+  text(text: string, first: boolean): object;
+  finish(reason: FinishReason, first: boolean): object[];
+  usage(usage: Usage): object;
+  full(result: CollectedGeneration): object;
+}
+
+export interface RespondOptions {
+  stream: boolean;
+  includeUsage: boolean;
+  timeoutMs: number;
+}
+
+function timeoutError(timeoutMs: number): BulwarkError {
+  return new BulwarkError(
+    "generation_timeout",
+    `The generation did not finish within ${timeoutMs} ms.`,
+  );
+}
+
+export async function respondGeneration(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  started: StartedGeneration,
+  renderer: ChunkRenderer,
+  options: RespondOptions,
+): Promise<object | undefined> {
+  const record = request.record;
+  record.promptTokens = started.promptTokens;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    started.stream.cancel();
+  }, options.timeoutMs);
+  const onClose = () => {
+    if (!reply.raw.writableFinished) started.stream.cancel();
+  };
+  reply.raw.once("close", onClose);
+  try {
+    if (!options.stream) {
+      const result = await collectGeneration(started);
+      if (timedOut) throw timeoutError(options.timeoutMs);
+      record.completionTokens = result.usage.completion_tokens;
+      return renderer.full(result);
+    }
+    reply.hijack();
+    await streamEvents(request, reply, started, renderer, options, () => timedOut);
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+    reply.raw.off("close", onClose);
+  }
+}
+
+async function streamEvents(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  started: StartedGeneration,
+  renderer: ChunkRenderer,
+  options: RespondOptions,
+  timedOut: () => boolean,
+): Promise<void> {
+  const record = request.record;
+  const sse = new SseResponse(reply.raw, { "x-request-id": request.id });
+  let first = true;
+  try {
+    for await (const event of started.stream) {
+      if (sse.clientGone) continue; // drain until the worker confirms the abort
+      if (event.type === "restart") continue; // nothing was sent yet: the request moved
+      if (event.type === "text") {
+        if (!event.text) continue;
+        if (first) {
+          started.stream.commit();
+          record.ttftMs = performance.now() - record.startedAt;
+        }
+        await sse.send(renderer.text(event.text, first));
+        first = false;
+        continue;
+      }
+      if (timedOut()) throw timeoutError(options.timeoutMs);
+      if (event.finishReason === "abort") return;
+      if (first) started.stream.commit();
+      record.completionTokens = event.completionTokens;
+      for (const chunk of renderer.finish(event.finishReason, first)) await sse.send(chunk);
+      if (options.includeUsage) {
+        await sse.send(
+          renderer.usage(
+            makeUsage(event.promptTokens, event.completionTokens, event.timings.cachedTokens),
+          ),
+        );
+      }
+      await sse.done();
+      return;
+    }
+  } catch (err) {
+    const error = toClientError(err);
+    record.errorCode = error.code;
+    if (error.code === "internal_error") {
+      request.log.error({ err }, "stream failed");
+    }
+    if (!sse.hasStarted) {
+      if (!reply.raw.headersSent && !reply.raw.destroyed) {
+        reply.raw.writeHead(error.status, {
+          ...error.responseHeaders(),
+          "content-type": "application/json; charset=utf-8",
+          "x-request-id": request.id,
+        });
+        reply.raw.end(JSON.stringify(error.toBody()));
+      }
+      return;
+    }
+    await sse.send(error.toBody());
+    await sse.done();
+  } finally {
+    sse.end();
+  }
+}

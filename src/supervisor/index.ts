@@ -1,0 +1,10 @@
+export {
+  ModelHost,
+  type GenerationStream,
+  type ModelStatus,
+  type SchedulerSettings,
+  type ServedModel,
+  type StreamEvent,
+} from "./model-host.js";
+export { ReplicaManager, type ReplicaStatus, type SupervisionSettings } from "./replica-manager.js";
+export { backoffDelayMs, threadsPerWorker, watchdogVerdict } from "./health-policy.js";

@@ -1,0 +1,188 @@
+/**
+ * Keeps N replicas of one model running: spawns them, watches the exit event, heartbeats and
+ * forward progress, and restarts a dead or hung replica with exponential backoff.
+ */
+import type { Logger } from "../observability/index.js";
+import type { EngineReplica, ModelInfo, ReplicaFactory, ReplicaSpec } from "../engine/index.js";
+import { backoffDelayMs, watchdogVerdict } from "./health-policy.js";
+
+export interface SupervisionSettings {
+  heartbeatTimeoutMs: number;
+  progressTimeoutMs: number;
+  restartBackoffMs: number;
+  restartBackoffMaxMs: number;
+  stableAfterMs: number;
+  /** How often the watchdog looks at the workers, in ms. */
+  watchdogIntervalMs: number;
+}
+
+export interface ReplicaEvents {
+  ready(replica: EngineReplica): void;
+  /** The replica stopped serving (crash, kill, or stop); its jobs already got their errors. */
+  gone(replica: EngineReplica, reason: string): void;
+}
+
+/** One position in the replica set; its replica is replaced on every restart. */
+interface Position {
+  index: number;
+  replica: EngineReplica | undefined;
+  generation: number;
+  failures: number;
+  restarts: number;
+  startedAt: number;
+  lastError: string | undefined;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+export interface ReplicaStatus {
+  id: string;
+  state: string;
+  pid: number | null;
+  busySlots: number;
+  slots: number;
+  restarts: number;
+  rssBytes: number;
+  loadMs: number | null;
+  lastError: string | null;
+}
+
+export class ReplicaManager {
+  private readonly positions: Position[] = [];
+  private watchdog: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private readonly log: Logger;
+  private firstLoad: Promise<ModelInfo> | undefined;
+
+  constructor(
+    private readonly baseSpec: Omit<ReplicaSpec, "id">,
+    private readonly count: number,
+    private readonly factory: ReplicaFactory,
+    private readonly settings: SupervisionSettings,
+    private readonly events: ReplicaEvents,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: "supervisor", model: baseSpec.modelName });
+  }
+
+  /** Starts every replica; resolves with the first one's model info, rejects if all fail. */
+  start(): Promise<ModelInfo> {
+    const loads: Promise<ModelInfo>[] = [];
+    for (let index = 0; index < this.count; index++) {
+      const position: Position = {
+        index,
+        replica: undefined,
+        generation: 0,
+        failures: 0,
+        restarts: 0,
+        startedAt: 0,
+        lastError: undefined,
+        restartTimer: undefined,
+      };
+      this.positions.push(position);
+      loads.push(this.spawn(position));
+    }
+    this.watchdog = setInterval(() => this.inspect(), this.settings.watchdogIntervalMs);
+    this.watchdog.unref();
+    this.firstLoad = Promise.any(loads).catch((err: AggregateError) => {
+      throw err.errors[0] ?? err;
+    });
+    return this.firstLoad;
+  }
+
+  private spawn(position: Position): Promise<ModelInfo> {
+    position.generation++;
+    const id = `${this.baseSpec.modelName}#${position.index}.${position.generation}`;
+    const replica = this.factory({ ...this.baseSpec, id });
+    position.replica = replica;
+    position.startedAt = Date.now();
+    replica.onExit((reason) => this.onReplicaExit(position, replica, reason));
+    const load = replica.start();
+    load.then(
+      (info) => {
+        this.log.info({ replica: id, loadMs: info.loadMs, gpu: info.gpu }, "engine worker ready");
+        if (position.replica === replica && replica.state() === "ready") this.events.ready(replica);
+      },
+      (err: Error) => {
+        position.lastError = err.message;
+        this.log.error({ replica: id, err: err.message }, "engine worker failed to load");
+        replica.kill("load failed");
+      },
+    );
+    return load;
+  }
+
+  private onReplicaExit(position: Position, replica: EngineReplica, reason: string): void {
+    if (position.replica !== replica) return;
+    const wasServing = replica.state() !== "stopped";
+    this.events.gone(replica, reason);
+    if (this.stopping || !wasServing) return;
+    position.lastError = reason;
+    const uptime = Date.now() - position.startedAt;
+    position.failures = uptime >= this.settings.stableAfterMs ? 1 : position.failures + 1;
+    const delay = backoffDelayMs(
+      position.failures,
+      this.settings.restartBackoffMs,
+      this.settings.restartBackoffMaxMs,
+    );
+    this.log.warn(
+      { replica: replica.id, reason, restartInMs: delay, failures: position.failures },
+      "engine worker died; restarting",
+    );
+    position.restartTimer = setTimeout(() => {
+      position.restartTimer = undefined;
+      if (this.stopping) return;
+      position.restarts++;
+      this.spawn(position).catch(() => undefined);
+    }, delay);
+  }
+
+  /** The watchdog: kills a worker that stopped heart-beating or stopped producing tokens. */
+  private inspect(): void {
+    const now = Date.now();
+    for (const position of this.positions) {
+      const replica = position.replica;
+      if (!replica || replica.state() !== "ready") continue;
+      const verdict = watchdogVerdict(
+        {
+          lastHeartbeatAt: replica.lastHeartbeatAt(),
+          lastProgressAt: replica.lastProgressAt(),
+          activeJobs: replica.activeJobs(),
+        },
+        now,
+        this.settings,
+      );
+      if (verdict === "silent") replica.kill("no heartbeat");
+      else if (verdict === "hung") replica.kill("busy without producing a token (hung)");
+    }
+  }
+
+  replicas(): EngineReplica[] {
+    return this.positions.flatMap((p) => (p.replica ? [p.replica] : []));
+  }
+
+  status(): ReplicaStatus[] {
+    return this.positions.map((p) => {
+      const r = p.replica;
+      const stats = r?.stats();
+      return {
+        id: r?.id ?? `${this.baseSpec.modelName}#${p.index}`,
+        state: r?.state() ?? "stopped",
+        pid: stats?.pid ?? null,
+        busySlots: stats?.busySlots ?? 0,
+        slots: this.baseSpec.slots,
+        restarts: p.restarts,
+        rssBytes: stats?.rssBytes ?? 0,
+        loadMs: r?.info()?.loadMs ?? null,
+        lastError: p.lastError ?? null,
+      };
+    });
+  }
+
+  /** Stops every replica: running jobs get up to `deadlineMs` to finish. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    for (const p of this.positions) if (p.restartTimer) clearTimeout(p.restartTimer);
+    await Promise.all(this.replicas().map((r) => r.stop(deadlineMs)));
+  }
+}
