@@ -44,8 +44,7 @@ export const generationFields = {
   best_of: z.unknown().optional(),
 } as const;
 
-const generationObject = z.object(generationFields);
-export type GenerationFields = z.output<typeof generationObject>;
+export type GenerationFields = z.output<ReturnType<typeof z.object<typeof generationFields>>>;
 
 export interface GenerationOptions {
   sampling: SamplingParams;
