@@ -86,7 +86,8 @@ const engineSchema = z
       .default(0)
       .describe(
         "llama.cpp threads per worker. 0 lets the supervisor split os.availableParallelism() " +
-          "between all workers so that together they never exceed the cores.",
+          "between all workers, keeping one core for the gateway on machines with more than one, " +
+          "so that together they never exceed the cores. Explicit values that exceed them are refused.",
       ),
     contextSize: count(16)
       .default(2048)

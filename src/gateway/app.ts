@@ -3,7 +3,7 @@
  * routes. Route handlers only parse and delegate to services.
  */
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { GatewayDeps } from "./types.js";
 import { installErrorHandling } from "./error-handler.js";
 import { installRequestLog } from "./request-log.js";
@@ -18,7 +18,8 @@ import { registerHealthRoutes, type HealthExtras } from "./health/route.js";
 export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger.child({ component: "gateway" }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Bulwark writes its own line per request (request-log.ts), with tokens and timings.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.server.bodyLimit,
     genReqId: () => randomUUID().replace(/-/g, ""),
     requestIdHeader: false,
@@ -26,6 +27,8 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
     // Streams end on their own; the drain deadline in main.ts bounds the rest.
     forceCloseConnections: "idle",
   });
+  // The API takes JSON only; other bodies get 415 unsupported_media_type.
+  app.removeContentTypeParser("text/plain");
   installRequestLog(app, deps.logger.child({ component: "access" }));
   installErrorHandling(app, deps.logger);
   registerHealthRoutes(app, deps, extras);

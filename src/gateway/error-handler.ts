@@ -47,11 +47,17 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger): void
     void reply.status(error.status).headers(error.responseHeaders()).send(error.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
-    const error = new BulwarkError(
-      "not_found",
-      `No route ${request.method} ${request.url.split("?")[0]}.`,
-    );
+    const path = request.url.split("?")[0] ?? "/";
+    const allowed = METHODS.filter((method) => app.hasRoute({ method, url: path }));
+    const error =
+      allowed.length > 0
+        ? new BulwarkError("method_not_allowed", `${request.method} is not allowed on ${path}.`, {
+            headers: { allow: allowed.join(", ") },
+          })
+        : new BulwarkError("not_found", `No route ${request.method} ${path}.`);
     request.record.errorCode = error.code;
-    void reply.status(404).send(error.toBody());
+    void reply.status(error.status).headers(error.responseHeaders()).send(error.toBody());
   });
 }
+
+const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"] as const;

@@ -249,6 +249,11 @@ export class ModelHost implements ServedModel {
       ticket.channel.fail(clientError(err));
       return;
     }
+    if (this.closing) {
+      // Past the drain deadline the workers are stopped on purpose: nowhere to re-queue to.
+      ticket.channel.fail(new BulwarkError("shutting_down"));
+      return;
+    }
     ticket.losses++;
     if (ticket.committed) {
       this.log.warn({ requestId: ticket.id, err: err.message }, "worker died while streaming");

@@ -156,6 +156,11 @@ export class FakeReplica implements EngineReplica {
         entry.listener.onError(new EngineJobError("internal_error", "fake engine failure"));
         return;
       }
+      if (job.testHook === "crash") {
+        this.crash("crashed on a test-hook request");
+        return;
+      }
+      if (job.testHook === "hang" && count === 1) await new Promise<never>(() => undefined);
       const word = this.words[count % this.words.length]!;
       count++;
       this.generated++;
@@ -246,6 +251,13 @@ export class FakeReplica implements EngineReplica {
     const deadline = Date.now() + deadlineMs;
     while (this.jobs.size > 0 && Date.now() < deadline) await this.wait(10);
     this.current = "stopped";
+    const left = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const e of left) {
+      e.listener.onError(
+        new EngineJobError("shutting_down", "the replica stopped at the drain deadline"),
+      );
+    }
     for (const cb of this.exitCallbacks) cb("stopped");
   }
 

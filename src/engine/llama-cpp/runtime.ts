@@ -165,9 +165,20 @@ export class LlamaRuntime {
     return { tokens, stopStrings, stopTokens };
   }
 
-  /** Text of tokens, special tokens rendered as nothing. */
+  /** Text of tokens, special tokens rendered as nothing (the generation path's decoder). */
   detokenize(tokens: readonly number[]): string {
     return this.model.detokenize(tokens as Token[], false);
+  }
+
+  /**
+   * Text of a whole token list for /detokenize. SentencePiece ("llama") vocabularies add a space
+   * before the first word when they tokenize; like Hugging Face's decode, drop it again so that
+   * detokenize(tokenize(text)) gives back the text.
+   */
+  decode(tokens: readonly number[]): string {
+    const text = this.detokenize(tokens);
+    const spm = this.model.fileInfo.metadata.tokenizer?.ggml?.model === "llama";
+    return spm && text.startsWith(" ") ? text.slice(1) : text;
   }
 
   /** Embeds each input; requests are serialized on one embedding context. */

@@ -31,6 +31,7 @@ const log = (level: "debug" | "info" | "warn" | "error", message: string) =>
 let runtime: LlamaRuntime | undefined;
 let testHooks = false;
 let generatedTokens = 0;
+let shuttingDown = false;
 const running = new Map<string, GenerationControl & { abortedFlag: boolean }>();
 /** Jobs waiting for a sequence: the gateway never sends more than `slots`, but a released
  * sequence is only returned after the done message, so a job can arrive a moment early. */
@@ -87,7 +88,9 @@ async function runJob(
       control,
     );
   } catch (err) {
-    send({ type: "job_error", id: job.id, code: errorCode(err), message: messageOf(err) });
+    // Disposing the context at shutdown fails the jobs still running: say why.
+    const code = shuttingDown ? "shutting_down" : errorCode(err);
+    send({ type: "job_error", id: job.id, code, message: messageOf(err) });
   } finally {
     running.delete(job.id);
     rt.releaseSequence(sequence);
@@ -139,7 +142,7 @@ async function handle(message: ParentMessage): Promise<void> {
       return;
     case "detokenize":
       try {
-        send({ type: "result", id: message.id, value: rt.detokenize(message.tokens) });
+        send({ type: "result", id: message.id, value: rt.decode(message.tokens) });
       } catch (err) {
         send({ type: "failure", id: message.id, code: errorCode(err), message: messageOf(err) });
       }
@@ -151,6 +154,7 @@ async function handle(message: ParentMessage): Promise<void> {
 }
 
 async function shutdown(code: number): Promise<never> {
+  shuttingDown = true;
   try {
     await runtime?.close();
   } finally {

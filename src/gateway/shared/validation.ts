@@ -33,6 +33,15 @@ function describe(issue: z.core.$ZodIssue): string {
   }
 }
 
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let node = body;
+  for (const key of path) {
+    if (typeof node !== "object" || node === null) return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
 /** Parses `body` with `schema`; the first problem becomes a BulwarkError naming its field. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
@@ -53,7 +62,7 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
     );
   }
   const param = formatParam(issue.path);
-  const missing = issue.code === "invalid_type" && issue.input === undefined;
+  const missing = issue.code === "invalid_type" && valueAt(body, issue.path) === undefined;
   if (missing) {
     throw new BulwarkError("missing_parameter", `Missing required parameter: '${param}'.`, {
       param,

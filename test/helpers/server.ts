@@ -1,0 +1,102 @@
+/** Starts a real Bulwark server in-process for tests, on 127.0.0.1 and a free port. */
+import { Writable } from "node:stream";
+import { loadConfig, type ConfigInput } from "../../src/config/index.js";
+import { startServer, type RunningServer, type StartOptions } from "../../src/main.js";
+import { createLogger } from "../../src/observability/index.js";
+import type { ReplicaSpec } from "../../src/engine/index.js";
+import { FakeReplica, type FakeEngineControls } from "../../src/engine/fake/fake-replica.js";
+
+export interface TestServer extends RunningServer {
+  /** Every log line the server wrote, parsed. */
+  logs: Record<string, unknown>[];
+}
+
+type Overrides = Partial<{ [K in keyof ConfigInput]: unknown }>;
+
+/** Deep-merged over test defaults: port 0, log level info into memory. */
+export async function startTestServer(
+  overrides: Overrides = {},
+  options: StartOptions = {},
+): Promise<TestServer> {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString("utf8").split("\n")) {
+        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  const base = { server: { port: 0 }, log: { level: "info" } };
+  const merged = mergeDeep(base, overrides as Record<string, unknown>);
+  const config = loadConfig({ env: {}, overrides: merged, cwd: process.cwd() });
+  const logger = createLogger({ level: config.log.level, destination: sink });
+  const server = await startServer(config, { logger, ...options });
+  return { ...server, logs };
+}
+
+function mergeDeep(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v && typeof v === "object" && !Array.isArray(v) && prev && typeof prev === "object"
+        ? mergeDeep(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** A fake engine whose replicas tests can reach (to crash them) and whose pace they can set. */
+export function fakeEngine(controls: Partial<FakeEngineControls> = {}) {
+  const state: FakeEngineControls = {
+    tokenDelayMs: 0,
+    firstTokenDelayMs: 0,
+    failureRate: 0,
+    ...controls,
+  };
+  const replicas: FakeReplica[] = [];
+  const factory = (spec: ReplicaSpec) => {
+    const replica = new FakeReplica(spec, state);
+    replicas.push(replica);
+    return replica;
+  };
+  return { factory, replicas, controls: state };
+}
+
+/** POSTs JSON and returns status, headers and the parsed (or raw) body. */
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; json: any; text: string }> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+/** Polls until `check` returns true or the time runs out; returns whether it did. */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return check();
+}

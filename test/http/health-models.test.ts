@@ -1,0 +1,102 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { fakeEngine, postJson, startTestServer, waitFor } from "../helpers/server.js";
+import type { EngineReplica, ModelInfo, ReplicaSpec } from "../../src/engine/index.js";
+import { FakeReplica } from "../../src/engine/fake/fake-replica.js";
+
+test("/readyz is 503 while a model loads and 200 once it is ready; /livez is always 200", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const factory = (spec: ReplicaSpec): EngineReplica => {
+    const replica = new FakeReplica(spec, {
+      tokenDelayMs: 0,
+      firstTokenDelayMs: 0,
+      failureRate: 0,
+    });
+    const start = replica.start.bind(replica);
+    replica.start = async (): Promise<ModelInfo> => {
+      await gate;
+      return start();
+    };
+    return replica;
+  };
+  const server = await startTestServer(
+    { models: [{ name: "slow", path: "/m/slow.gguf" }] },
+    { replicaFactory: factory },
+  );
+  try {
+    assert.equal((await fetch(`${server.url}/livez`)).status, 200);
+    const loading = await fetch(`${server.url}/readyz`);
+    assert.equal(loading.status, 503);
+    assert.deepEqual(await loading.json(), { status: "not_ready", models_not_ready: ["slow"] });
+    release();
+    assert.ok(await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200));
+  } finally {
+    await server.close();
+  }
+});
+
+test("/health reports workers, slots, queue and load time; /v1/models shows names, never paths", async () => {
+  const engine = fakeEngine();
+  const server = await startTestServer(
+    { models: [{ name: "alpha", path: "/secret/dir/alpha.gguf", slots: 3, replicas: 2 }] },
+    { replicaFactory: engine.factory },
+  );
+  try {
+    await waitFor(() => engine.replicas.filter((r) => r.state() === "ready").length === 2);
+    const health = (await (await fetch(`${server.url}/health`)).json()) as any;
+    assert.equal(health.status, "ok");
+    const model = health.models[0];
+    assert.equal(model.name, "alpha");
+    assert.equal(model.replicas.length, 2);
+    assert.deepEqual(model.slots, { busy: 0, total: 6 });
+    assert.deepEqual(model.queue, { waiting: 0, limit: 64 });
+    assert.equal(typeof model.loadMs, "number");
+    const list = await fetch(`${server.url}/v1/models`);
+    const text = await list.text();
+    assert.doesNotMatch(text, /secret|\.gguf/);
+    const body = JSON.parse(text);
+    assert.equal(body.object, "list");
+    const entry = body.data[0];
+    for (const key of ["id", "object", "created", "owned_by", "root"]) assert.ok(key in entry, key);
+    assert.equal(entry.id, "alpha");
+    assert.equal(entry.object, "model");
+    const one = await fetch(`${server.url}/v1/models/alpha`);
+    assert.equal(((await one.json()) as any).id, "alpha");
+    assert.equal((await fetch(`${server.url}/v1/models/beta`)).status, 404);
+  } finally {
+    await server.close();
+  }
+});
+
+test("one log line per request with id, method, path, status, model, tokens, ttft and duration", async () => {
+  const engine = fakeEngine();
+  const server = await startTestServer(
+    { models: [{ name: "m", path: "/m.gguf" }] },
+    { replicaFactory: engine.factory },
+  );
+  try {
+    const res = await postJson(
+      `${server.url}/v1/chat/completions`,
+      { model: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 4, stream: true },
+      { "x-request-id": "client-abc" },
+    );
+    const id = res.headers.get("x-request-id");
+    assert.ok(id);
+    await waitFor(() => server.logs.some((l) => l.reqId === id));
+    const lines = server.logs.filter((l) => l.reqId === id);
+    assert.equal(lines.length, 1);
+    const line = lines[0]!;
+    assert.equal(line.method, "POST");
+    assert.equal(line.path, "/v1/chat/completions");
+    assert.equal(line.status, 200);
+    assert.equal(line.model, "m");
+    assert.equal(line.completionTokens, 4);
+    assert.equal(typeof line.promptTokens, "number");
+    assert.equal(typeof line.ttftMs, "number");
+    assert.equal(typeof line.durationMs, "number");
+    assert.equal(line.clientRequestId, "client-abc");
+  } finally {
+    await server.close();
+  }
+});
