@@ -44,6 +44,11 @@ export interface ModelStatus {
   name: string;
   ready: boolean;
   loadMs: number | null;
+  /** The GPU backend in use ("cpu" without one), threads per worker, and the chat format. */
+  gpu: string | null;
+  threads: number | null;
+  chatFormat: string | null;
+  contextSize: number | null;
   replicas: ReplicaStatus[];
   slots: { busy: number; total: number };
   queue: { waiting: number; limit: number };
@@ -151,6 +156,10 @@ export class ModelHost implements ServedModel {
       name: this.name,
       ready: this.isReady(),
       loadMs: this.modelInfo?.loadMs ?? null,
+      gpu: this.modelInfo?.gpu ?? null,
+      threads: this.modelInfo?.threads ?? null,
+      chatFormat: this.modelInfo?.chatFormat ?? null,
+      contextSize: this.modelInfo?.contextSize ?? null,
       replicas,
       slots: {
         busy: replicas.reduce((n, r) => n + r.busySlots, 0),

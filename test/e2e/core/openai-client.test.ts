@@ -12,7 +12,7 @@ before(async () => {
   if (!modelPath) return;
   server = await startTestServer({
     models: [{ name: "stories", path: modelPath, slots: 2 }],
-    engine: { gpu: "cpu", contextSize: 512 },
+    engine: { contextSize: 512 }, // gpu: auto, the default
   });
   assert.ok(
     await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 60_000),
@@ -84,6 +84,16 @@ test("openai client: embeddings", async (t) => {
     encoding_format: "base64",
   });
   assert.equal(typeof b64.data[0]!.embedding, "string");
+});
+
+test("gpu auto falls back to the CPU where no GPU backend loads; the chat fallback is reported", async (t) => {
+  if (!modelPath) return t.skip(STORIES_MISSING);
+  const health = (await (await fetch(`${server.url}/health`)).json()) as any;
+  const model = health.models[0];
+  assert.ok(typeof model.gpu === "string" && model.gpu.length > 0);
+  t.diagnostic(`gpu backend in use: ${model.gpu}`);
+  assert.equal(model.chatFormat, "fallback:Llama2Chat", "stories260K has no chat template");
+  assert.equal(model.threads, 1);
 });
 
 test("openai client: models.list, and errors surface as APIError", async (t) => {
