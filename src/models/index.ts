@@ -15,3 +15,12 @@ export {
   type ModelDescription,
   type InspectOptions,
 } from "./inspect.js";
+export {
+  DEMO_MODEL_NAME,
+  DEMO_MODEL_DESCRIPTION,
+  DEMO_MODEL_VERSION,
+  buildDemoModel,
+  writeDemoModel,
+  demoWords,
+} from "./generate/demo.js";
+export { ensureDemoModel } from "./generate/ensure-demo.js";
