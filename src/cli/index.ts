@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerServe } from "./serve.js";
+import { registerBench } from "./bench.js";
 import { CliError } from "./cli-error.js";
 
 export { CliError } from "./cli-error.js";
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerServe(program);
+  registerBench(program);
   return program;
 }
 
