@@ -1,7 +1,7 @@
 /**
  * An SVG chart of one bench run, with no dependencies: on the left, grouped bars of the p50,
  * p90, p95 and p99 of TTFT, TPOT, ITL and E2E latency (each metric on its own scale, labelled);
- * on the right, output tokens per second over the run in one-second buckets.
+ * on the right, output tokens per second over the run, in about 40 buckets (at least 100 ms).
  */
 import type { BenchMetrics, RequestOutcome } from "./metrics.js";
 
@@ -77,7 +77,9 @@ export function renderChart(
     );
   });
   // Throughput over time.
-  const series = throughputSeries(outcomes, m.durationS * 1000);
+  const durationMs = m.durationS * 1000;
+  const bucketMs = Math.max(100, Math.ceil(durationMs / 40 / 100) * 100);
+  const series = throughputSeries(outcomes, durationMs, bucketMs);
   const tx = 480;
   const tw = 390;
   const tmax = Math.max(...series, 1e-9);
@@ -88,7 +90,7 @@ export function renderChart(
     })
     .join(" ");
   parts.push(
-    `<text x="${tx}" y="39" font-weight="bold">output tokens/s (1 s buckets), max ${tmax.toFixed(1)}</text>`,
+    `<text x="${tx}" y="39" font-weight="bold">output tokens/s (${bucketMs / 1000} s buckets), max ${tmax.toFixed(1)}</text>`,
     `<line x1="${tx}" y1="${top + plotH}" x2="${tx + tw}" y2="${top + plotH}" stroke="#999"/>`,
     `<line x1="${tx}" y1="${top}" x2="${tx}" y2="${top + plotH}" stroke="#999"/>`,
     `<polyline fill="none" stroke="${COLORS[0]}" stroke-width="2" points="${points}"/>`,

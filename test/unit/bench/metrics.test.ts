@@ -6,6 +6,7 @@ import {
   repeatMixPlan,
   runLoad,
   seededRandom,
+  throughputSeries,
   verdicts,
   type RequestOutcome,
 } from "../../../src/bench/index.js";
@@ -149,4 +150,11 @@ test("open loop with --max-concurrency: the cap holds and waiting shows as clien
   );
   assert.equal(peak, 3);
   assert.ok(closed.outcomes.every((o) => o.queueMs === 0));
+});
+
+test("throughput series: each chunk's share of the tokens lands in its time bucket", () => {
+  const o = ok({ startMs: 0, ttftMs: 500, itlMs: [600, 100], outputTokens: 3 });
+  // Chunks at 500, 1100 and 1200 ms: one token in the first second, two in the second.
+  assert.deepEqual(throughputSeries([o, failed("timeout")], 2000, 1000), [1, 2]);
+  assert.deepEqual(throughputSeries([o], 2000, 500), [0, 2, 4, 0]);
 });
