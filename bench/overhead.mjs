@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { loadavg } from "node:os";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -49,8 +50,21 @@ const body = JSON.stringify({
   ...(values.stream ? { stream: true } : {}),
 });
 
+/**
+ * CPU time (user + system, ms) a process has used, from /proc/PID/stat: unlike latency, it
+ * hardly moves when other work shares the machine, so it gives the cost per request and the
+ * rate one core could hold (1000 / CPU ms per request) even on a busy machine.
+ */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
 /** Sends `rate` requests/s for `seconds`; returns latencies (ms), errors and the achieved rate. */
-async function load(url, rate) {
+async function load(server, rate) {
+  const url = server.url;
+  const cpuBefore = cpuMs(server.child.pid);
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const target = new URL("/v1/completions", url);
   const total = Math.round(rate * seconds);
@@ -99,6 +113,7 @@ async function load(url, rate) {
   await Promise.all(pending);
   const elapsed = (performance.now() - start) / 1000;
   agent.destroy();
+  const cpuPerRequest = (cpuMs(server.child.pid) - cpuBefore) / total;
   latencies.sort((a, b) => a - b);
   return {
     p50: percentileSorted(latencies, 50),
@@ -107,6 +122,7 @@ async function load(url, rate) {
     errors,
     kinds,
     lateMs,
+    cpuPerRequest,
   };
 }
 
@@ -114,7 +130,7 @@ const fmt = (v) => v.toFixed(3);
 const servers = { bare: await startServer("bare"), gateway: await startServer("gateway") };
 try {
   // Warm both up (JIT, sockets) before measuring.
-  for (const s of Object.values(servers)) await load(s.url, 500);
+  for (const s of Object.values(servers)) await load(s, 500);
   const rate = Number(values.rate);
   console.log(
     `\nload average before: ${loadavg()
@@ -125,33 +141,33 @@ try {
     `\n### Added latency at ${rate} req/s, ${seconds} s a run, ${values.stream ? "streaming" : "non-streaming"}\n`,
   );
   console.log(
-    "| run | bare p50 ms | bare p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | gateway p50 / bare | gateway achieved req/s | errors |",
+    "| run | bare p50 ms | bare p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | gateway p50 / bare | bare CPU ms/req | gateway CPU ms/req | gateway achieved req/s | errors | load avg |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (let r = 1; r <= Number(values.repeat); r++) {
-    const bare = await load(servers.bare.url, rate);
-    const gw = await load(servers.gateway.url, rate);
+    const bare = await load(servers.bare, rate);
+    const gw = await load(servers.gateway, rate);
     console.log(
-      `| ${r} | ${fmt(bare.p50)} | ${fmt(bare.p99)} | ${fmt(gw.p50)} | ${fmt(gw.p99)} | ${fmt(gw.p50 - bare.p50)} | ${fmt(gw.p99 - bare.p99)} | ${(gw.p50 / bare.p50).toFixed(2)} | ${gw.achieved.toFixed(0)} | ${gw.errors}${gw.errors ? ` ${JSON.stringify(gw.kinds)}` : ""} |`,
+      `| ${r} | ${fmt(bare.p50)} | ${fmt(bare.p99)} | ${fmt(gw.p50)} | ${fmt(gw.p99)} | ${fmt(gw.p50 - bare.p50)} | ${fmt(gw.p99 - bare.p99)} | ${(gw.p50 / bare.p50).toFixed(2)} | ${bare.cpuPerRequest.toFixed(4)} | ${gw.cpuPerRequest.toFixed(4)} | ${gw.achieved.toFixed(0)} | ${gw.errors}${gw.errors ? ` ${JSON.stringify(gw.kinds)}` : ""} | ${loadavg()[0].toFixed(2)} |`,
     );
   }
   console.log(`\n### Highest rate held (≥ 95% of offered, no errors, p99 < ${p99Limit} ms)\n`);
   console.log(
-    "| server | offered req/s | achieved req/s | p50 ms | p99 ms | errors | client late ms | held |",
+    "| server | offered req/s | achieved req/s | p50 ms | p99 ms | errors | client late ms | server CPU ms/req | CPU-bound ceiling req/s | held |",
   );
-  console.log("|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const [name, s] of Object.entries(servers)) {
     let best = 0;
     for (const step of values.ramp.split(",").map(Number)) {
-      const res = await load(s.url, step);
+      const res = await load(s, step);
       const held = res.errors === 0 && res.achieved >= 0.95 * step && res.p99 < p99Limit;
       console.log(
-        `| ${name} | ${step} | ${res.achieved.toFixed(0)} | ${fmt(res.p50)} | ${fmt(res.p99)} | ${res.errors}${res.errors ? ` ${JSON.stringify(res.kinds)}` : ""} | ${res.lateMs.toFixed(1)} | ${held ? "yes" : "no"} |`,
+        `| ${name} | ${step} | ${res.achieved.toFixed(0)} | ${fmt(res.p50)} | ${fmt(res.p99)} | ${res.errors}${res.errors ? ` ${JSON.stringify(res.kinds)}` : ""} | ${res.lateMs.toFixed(1)} | ${res.cpuPerRequest.toFixed(4)} | ${(1000 / res.cpuPerRequest).toFixed(0)} | ${held ? "yes" : "no"} |`,
       );
       if (!held) break;
       best = step;
     }
-    console.log(`| **${name}** | **highest held: ${best}** | | | | | | |`);
+    console.log(`| **${name}** | **highest held: ${best}** | | | | | | | | |`);
   }
   console.log(
     `\nload average after: ${loadavg()
