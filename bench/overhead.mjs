@@ -7,7 +7,7 @@
 //   offered rate with no errors and p99 under --p99-limit ms.
 //
 //   node bench/overhead.mjs [--rate 2000] [--seconds 5] [--ramp 1000,2000,3000,4000,6000]
-//                           [--repeat 3] [--stream]
+//                           [--repeat 3] [--stream] [--profile DIR]
 // Run `npm run build` first. Prints markdown tables and writes nothing else.
 import http from "node:http";
 import { spawn } from "node:child_process";
@@ -27,6 +27,8 @@ const { values } = parseArgs({
     repeat: { type: "string", default: "3" },
     "p99-limit": { type: "string", default: "50" },
     stream: { type: "boolean", default: false },
+    // Writes a V8 CPU profile of the gateway process here (summarize: bench/profile-summary.mjs).
+    profile: { type: "string" },
   },
 });
 const { percentileSorted } = await import("../dist/src/bench/index.js");
@@ -34,9 +36,15 @@ const seconds = Number(values.seconds);
 const p99Limit = Number(values["p99-limit"]);
 
 function startServer(kind) {
-  const child = spawn(process.execPath, [join(here, "overhead-server.mjs"), "--kind", kind], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const prof =
+    values.profile && kind === "gateway" ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [];
+  const child = spawn(
+    process.execPath,
+    [...prof, join(here, "overhead-server.mjs"), "--kind", kind],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).once("line", (url) => resolve({ child, url }));
     child.once("exit", (code) => reject(new Error(`${kind} server exited ${code}`)));
@@ -175,5 +183,7 @@ try {
       .join(" ")}`,
   );
 } finally {
+  const exits = Object.values(servers).map((s) => new Promise((r) => s.child.once("exit", r)));
   for (const s of Object.values(servers)) s.child.kill("SIGTERM");
+  await Promise.all(exits); // the CPU profile is written as the gateway exits
 }
