@@ -19,7 +19,7 @@ profile.samples.forEach((id, i) =>
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 
 function area(url) {
-  if (!url) return "(native, GC, idle)";
+  if (!url) return "(native code, GC)";
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (m) return m[1];
   if (url.startsWith("node:")) return "node internals";
