@@ -175,7 +175,7 @@ export class ReplicaManager {
         state: p.parked ? "unloaded" : (r?.state() ?? "stopped"),
         pid: stats?.pid ?? null,
         busySlots: stats?.busySlots ?? 0,
-        slots: this.baseSpec.slots,
+        slots: r?.slots ?? this.baseSpec.slots,
         restarts: p.restarts,
         rssBytes: stats?.rssBytes ?? 0,
         loadMs: r?.info()?.loadMs ?? null,
