@@ -11,6 +11,12 @@ import type { ReplicaFactory, ReplicaSpec } from "./engine/index.js";
 import { LlamaCppReplica } from "./engine/llama-cpp/index.js";
 import { ModelHost, threadsPerWorker } from "./supervisor/index.js";
 import { buildGateway, GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
+import {
+  GuardRuntime,
+  type MemoryEstimator,
+  type MemorySource,
+  type ProcessProbe,
+} from "./guards/index.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -20,6 +26,12 @@ export interface StartOptions {
   defaultModels?: () => Promise<{ entry: ModelEntry; description?: string }[]>;
   /** Cores to split between workers; defaults to os.availableParallelism(). */
   cores?: number;
+  /** Replaces the memory guard's source (tests inject readings). */
+  memorySource?: MemorySource;
+  /** Replaces the /proc reader of process RSS and CPU. */
+  processProbe?: ProcessProbe;
+  /** Replaces the load-size estimator of admission. */
+  memoryEstimator?: MemoryEstimator;
 }
 
 export interface RunningServer {
@@ -99,8 +111,31 @@ export async function startServer(
   const cores = options.cores ?? availableParallelism();
   const plan = planThreads(sources, config.engine, cores);
 
+  const served = new Set(plan.map((p) => p.entry.name));
+  config.guards.ladder.forEach((l, i) => {
+    if (!served.has(l.model)) {
+      throw new ConfigError(
+        `invalid configuration:\n  guards.ladder[${i}].model: "${l.model}" is not a served model`,
+      );
+    }
+  });
+
   const engine = config.engine;
-  const factory: ReplicaFactory =
+  const hosts: ModelHost[] = [];
+  const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
+  let address = "";
+  const guards = new GuardRuntime({
+    config,
+    logger,
+    hosts: () => hosts,
+    caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
+    memory: options.memorySource,
+    probe: options.processProbe,
+    estimator: options.memoryEstimator,
+    instance: () => address,
+  });
+  guards.start();
+  const baseFactory: ReplicaFactory =
     options.replicaFactory ??
     ((spec: ReplicaSpec) =>
       new LlamaCppReplica(spec, {
@@ -109,6 +144,8 @@ export async function startServer(
         testHooks: engine.testHooks,
         logger,
       }));
+  // Every load (start, restart, reload) passes the memory admission first.
+  const factory = guards.wrapFactory(baseFactory);
   const supervision = {
     heartbeatTimeoutMs: engine.heartbeatTimeoutMs,
     progressTimeoutMs: engine.progressTimeoutMs,
@@ -119,7 +156,6 @@ export async function startServer(
   };
 
   const catalog = new StaticModelCatalog();
-  const hosts: ModelHost[] = [];
   for (const p of plan) {
     const host = new ModelHost(
       p.entry.name,
@@ -138,6 +174,7 @@ export async function startServer(
       supervision,
       config.scheduler,
       logger,
+      guards.hostObserver,
     );
     hosts.push(host);
     catalog.add({ model: host, description: p.description });
@@ -155,18 +192,27 @@ export async function startServer(
     });
   }
 
-  const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
   let draining = false;
   const app = buildGateway(
-    { config, models: catalog, logger, grammar, startedAt },
+    {
+      config,
+      models: catalog,
+      logger,
+      grammar,
+      startedAt,
+      guard: guards.guard,
+      observer: guards.gatewayObserver,
+      metrics: guards.metrics,
+      alerts: guards.alerts,
+    },
     { draining: () => draining },
   );
-  let address: string;
   try {
     address = await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
     await Promise.all(hosts.map((h) => h.close(0)));
     await grammar.close();
+    await guards.close();
     throw err;
   }
   logger.info({ url: address, models: plan.map((p) => p.entry.name) }, "listening");
@@ -184,6 +230,7 @@ export async function startServer(
       app.server.closeAllConnections();
       await appClosed;
       await grammar.close();
+      await guards.close();
       logger.info("stopped");
       logger.flush();
     })();

@@ -175,6 +175,140 @@ const logSchema = z
   })
   .prefault({});
 
+const percent = z.number().min(0).max(100);
+
+/** One model's degradation ladder: the cheaper settings it steps down to under memory pressure. */
+export const ladderEntrySchema = z.strictObject({
+  model: z.string().min(1).describe("Name of the served model this ladder is for."),
+  slots: count()
+    .max(256)
+    .optional()
+    .describe("Step 1: sequences per worker for workers started while degraded."),
+  contextSize: count(16)
+    .optional()
+    .describe("Step 1: context per slot, in tokens, for workers started while degraded."),
+  variantPath: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Step 2: path of a smaller quantized GGUF of the same model, for new workers."),
+  maxTokens: count()
+    .optional()
+    .describe("Step 3: cap on max_tokens for new requests while degraded."),
+});
+
+const guardsSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe("Runs the memory and CPU monitor, the thresholds, shedding and load admission."),
+    sampleIntervalMs: ms(10)
+      .default(1_000)
+      .describe("How often memory and CPU are sampled, in ms (default 1 s)."),
+    memoryBudgetBytes: count(0)
+      .default(0)
+      .describe(
+        "A memory budget for Bulwark's own processes, in bytes. 0 (default): the limit is the " +
+          "cgroup v2 memory.max when one is set, else the machine's MemTotal. Set: usage is the " +
+          "gateway's RSS plus every worker's RSS, against this budget.",
+      ),
+    warnPercent: percent
+      .default(80)
+      .describe(
+        "Memory use that raises the warn alert and steps down the degradation ladder, in %.",
+      ),
+    shedPercent: percent
+      .default(90)
+      .describe("Memory use from which new generation requests get 503 memory_pressure, in %."),
+    reclaimPercent: percent
+      .default(95)
+      .describe(
+        "Memory use that clears caches, unloads idle replicas, then stops the largest worker, in %.",
+      ),
+    hysteresisPercent: percent
+      .default(5)
+      .describe(
+        "A level ends only once use falls this many points below its threshold: shedding " +
+          "resumes below shedPercent − hysteresisPercent (85% by default).",
+      ),
+    reclaimCooldownMs: ms(0)
+      .default(10_000)
+      .describe(
+        "Least time between two reclaim steps (so a stopped worker's memory can go), in ms.",
+      ),
+    ladderStepMs: ms(0)
+      .default(10_000)
+      .describe(
+        "While use is at or above warnPercent the ladder steps down one rung this often, and " +
+          "while it is below the warn watermark it climbs back one rung this often, in ms.",
+      ),
+    workerOverheadBytes: count(0)
+      .default(96 * MiB)
+      .describe(
+        "Memory a worker process takes besides weights and KV cache (Node and llama.cpp), in " +
+          "bytes, added to every load estimate (default 96 MiB).",
+      ),
+    ladder: z
+      .array(ladderEntrySchema)
+      .default([])
+      .describe(
+        "Degradation ladder per model: [{model, slots, contextSize, variantPath, maxTokens}]; " +
+          "see docs/operations.md. Steps with nothing configured are skipped.",
+      ),
+  })
+  .prefault({});
+
+const alertsSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Evaluates the KPI alerts inside the process."),
+    evaluateIntervalMs: ms(10)
+      .default(5_000)
+      .describe("How often the alert rules are evaluated, in ms."),
+    windowMs: ms(100)
+      .default(300_000)
+      .describe("Sliding window each KPI is computed over, in ms (default 5 min)."),
+    memoryPercent: percent.default(80).describe("Alert when memory use exceeds this, in %."),
+    cpuPercent: percent
+      .default(70)
+      .describe("Alert when the machine's CPU use, averaged over the window, exceeds this, in %."),
+    latencyP95Ms: ms()
+      .default(5_000)
+      .describe(
+        "Alert when the P95 end-to-end latency of generation requests exceeds this, in ms.",
+      ),
+    errorRatePercent: percent
+      .default(1)
+      .describe("Alert when the share of generation requests answered 5xx exceeds this, in %."),
+    availabilityPercent: percent
+      .default(99.9)
+      .describe("Alert when the share of successful readiness probes falls below this, in %."),
+    cacheHitPercent: percent
+      .default(60)
+      .describe("Alert when the cache hit rate falls below this, in %."),
+    modelLoadMs: ms()
+      .default(30_000)
+      .describe("Alert when a model load within the window took longer than this, in ms."),
+    minSamples: count()
+      .default(20)
+      .describe("Requests (or cache lookups) a window needs before rates and P95 are judged."),
+    webhookUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe("URL that receives each firing and resolved event as a JSON POST."),
+    webhookRetries: count(0)
+      .default(3)
+      .describe("Retries of a failed webhook delivery, with doubling delays."),
+    webhookBackoffMs: ms()
+      .default(500)
+      .describe("Delay before the first webhook retry, in ms; doubles on each retry."),
+    webhookTimeoutMs: ms()
+      .default(5_000)
+      .describe("Longest time one webhook delivery may take, in ms."),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -187,6 +321,8 @@ export const configSchema = z
     scheduler: schedulerSchema,
     limits: limitsSchema,
     log: logSchema,
+    guards: guardsSchema,
+    alerts: alertsSchema,
     models: z
       .array(modelEntrySchema)
       .default([])
@@ -197,4 +333,5 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type ModelEntry = z.output<typeof modelEntrySchema>;
+export type LadderEntry = z.output<typeof ladderEntrySchema>;
 export type GpuSetting = z.output<typeof gpuSchema>;

@@ -60,6 +60,16 @@ export const errorCatalog = {
   ),
   model_not_ready: spec(503, "service_unavailable", "The model has no ready worker yet."),
   shutting_down: spec(503, "service_unavailable", "The server is shutting down."),
+  memory_pressure: spec(
+    503,
+    "service_unavailable",
+    "The server is short of memory and is not admitting new generation requests. Retry later.",
+  ),
+  model_load_refused_memory: spec(
+    503,
+    "service_unavailable",
+    "Loading the model would take memory use over the warn threshold.",
+  ),
   engine_failure: spec(
     502,
     "server_error",

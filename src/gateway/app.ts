@@ -13,6 +13,9 @@ import { registerEmbeddingsRoute } from "./embeddings/route.js";
 import { registerModelsRoutes } from "./models/route.js";
 import { registerTokenizeRoutes } from "./tokenize/route.js";
 import { registerHealthRoutes, type HealthExtras } from "./health/route.js";
+import { registerMetricsRoute } from "./metrics/route.js";
+import { installRequestMetrics } from "./request-metrics.js";
+import { memoryShed } from "../guards/index.js";
 
 /** Builds the public API app; the caller listens and closes it. */
 export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyInstance {
@@ -31,7 +34,10 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   app.removeContentTypeParser("text/plain");
   installRequestLog(app, deps.logger.child({ component: "access" }));
   installErrorHandling(app, deps.logger);
+  if (deps.observer) installRequestMetrics(app, deps.observer);
+  if (deps.guard) app.addHook("onRequest", memoryShed(deps.guard));
   registerHealthRoutes(app, deps, extras);
+  registerMetricsRoute(app, deps);
   registerModelsRoutes(app, deps);
   registerChatRoute(app, deps);
   registerCompletionsRoute(app, deps);

@@ -3,6 +3,9 @@ export {
   StaticModelCatalog,
   type CatalogEntry,
   type GatewayDeps,
+  type GatewayGuard,
+  type GatewayObserver,
+  type RequestObservation,
   type ModelCatalog,
 } from "./types.js";
 export { GrammarCompiler } from "./shared/grammar-compiler.js";

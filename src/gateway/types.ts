@@ -4,6 +4,38 @@ import type { Logger } from "../observability/index.js";
 import type { ServedModel } from "../supervisor/index.js";
 import type { GrammarCompiler } from "./shared/grammar-compiler.js";
 
+/** Facts about one answered request, for metrics and KPI alerts. */
+export interface RequestObservation {
+  /** The route pattern (`/v1/chat/completions`), or "unmatched". */
+  endpoint: string;
+  model: string;
+  status: number;
+  durationSeconds: number;
+  ttftSeconds?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  finishReason?: string;
+  errorCode?: string;
+}
+
+/** Receives the gateway's request figures (main.ts feeds them to metrics and alerts). */
+export interface GatewayObserver {
+  /** A request ended; `generation` is true for the routes that run a model. */
+  request(o: RequestObservation, generation: boolean): void;
+  /** `tokens` tokens arrived `seconds` apart each. */
+  interToken(model: string, seconds: number, tokens: number): void;
+}
+
+/** The memory guard as the gateway sees it. */
+export interface GatewayGuard {
+  /** Set while new generation requests must get 503 memory_pressure. */
+  shedding(): { retryAfterSeconds: number; percent: number; level: string } | undefined;
+  /** The degradation ladder's cap on max_tokens for a model, if any. */
+  maxTokensCap(model: string): number | undefined;
+  /** The guard's state for /health. */
+  health(): object;
+}
+
 export interface CatalogEntry {
   model: ServedModel;
   /** Plain words on what the model is, shown by /v1/models (the demo model has one). */
@@ -23,6 +55,14 @@ export interface GatewayDeps {
   grammar: GrammarCompiler;
   /** Epoch ms the process started, for /health. */
   startedAt: number;
+  /** Memory guard: sheds generation requests under pressure; its state shows in /health. */
+  guard?: GatewayGuard;
+  /** Request figures for metrics and KPI alerts. */
+  observer?: GatewayObserver;
+  /** The Prometheus exposition served at GET /metrics. */
+  metrics?: { contentType: string; render(): Promise<string> };
+  /** Alerts firing now, shown in /health. */
+  alerts?: { active(): object[] };
 }
 
 /** Per-request facts collected for the request's log line. */
@@ -35,6 +75,7 @@ export interface RequestRecord {
   ttftMs?: number;
   errorCode?: string;
   stream?: boolean;
+  finishReason?: string;
 }
 
 declare module "fastify" {

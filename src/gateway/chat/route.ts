@@ -16,6 +16,7 @@ export function registerChatRoute(app: FastifyInstance, deps: GatewayDeps): void
       stream: options.stream,
       includeUsage: options.includeUsage,
       timeoutMs: deps.config.server.requestTimeoutMs,
+      observer: deps.observer,
     });
   });
 }

@@ -11,7 +11,7 @@ import {
   type Usage,
 } from "../shared/generation-service.js";
 import type { ChunkRenderer } from "../shared/respond-generation.js";
-import { resolveModel, testHookFor } from "../shared/models.js";
+import { maxTokensCapFor, resolveModel, testHookFor } from "../shared/models.js";
 import type { ChatRequest } from "./schema.js";
 
 export interface StartedChat {
@@ -78,7 +78,7 @@ export async function startChat(
     inputParam: "messages",
     options,
     format,
-    maxTokensCap: limits.maxTokens,
+    maxTokensCap: maxTokensCapFor(deps, model),
     testHook: testHookFor(deps, messages.map((m) => m.content).join("\n")),
   });
   return { started, options, renderer: chatRenderer(requestId, request.model) };

@@ -16,6 +16,7 @@ export function registerCompletionsRoute(app: FastifyInstance, deps: GatewayDeps
       stream: options.stream,
       includeUsage: options.includeUsage,
       timeoutMs: deps.config.server.requestTimeoutMs,
+      observer: deps.observer,
     });
   });
 }

@@ -7,7 +7,7 @@ import { resolveResponseFormat } from "../shared/response-format.js";
 import { refuseUnsupported } from "../shared/validation.js";
 import { startGeneration, type StartedGeneration } from "../shared/generation-service.js";
 import type { ChunkRenderer } from "../shared/respond-generation.js";
-import { resolveModel, testHookFor } from "../shared/models.js";
+import { maxTokensCapFor, resolveModel, testHookFor } from "../shared/models.js";
 import type { CompletionRequest } from "./schema.js";
 
 export interface StartedCompletion {
@@ -69,7 +69,7 @@ export async function startCompletion(
     inputParam: "prompt",
     options,
     format,
-    maxTokensCap: limits.maxTokens,
+    maxTokensCap: maxTokensCapFor(deps, model),
     testHook: testHookFor(deps, input.kind === "text" ? input.text : ""),
   });
   // OpenAI's legacy default is 16 tokens; Bulwark lets the context decide, like vLLM.

@@ -97,13 +97,17 @@ export async function startGeneration(req: StartRequest): Promise<StartedGenerat
 }
 
 /** Reads a whole generation; a restart on another worker discards what was read. */
-export async function collectGeneration(started: StartedGeneration): Promise<CollectedGeneration> {
+export async function collectGeneration(
+  started: StartedGeneration,
+  onTokens?: (tokens: number) => void,
+): Promise<CollectedGeneration> {
   let parts: string[] = [];
   for await (const event of started.stream) {
     if (event.type === "restart") {
       parts = [];
     } else if (event.type === "text") {
       parts.push(event.text);
+      onTokens?.(event.tokens);
     } else {
       return {
         text: parts.join(""),

@@ -9,6 +9,7 @@ import { BulwarkError } from "../../errors/index.js";
 import type { FinishReason } from "../../engine/index.js";
 import { toClientError } from "../error-handler.js";
 import { SseResponse } from "./sse.js";
+import type { GatewayObserver } from "../types.js";
 import {
   collectGeneration,
   makeUsage,
@@ -29,6 +30,26 @@ export interface RespondOptions {
   stream: boolean;
   includeUsage: boolean;
   timeoutMs: number;
+  /** Receives the inter-token latency (metrics); optional. */
+  observer?: GatewayObserver;
+}
+
+/**
+ * Times the tokens of one request: the first sets the request's time to first token, each
+ * later one reports its gap to the observer as inter-token latency.
+ */
+function tokenTimer(request: FastifyRequest, observer: GatewayObserver | undefined) {
+  const record = request.record;
+  let last: number | undefined;
+  return (tokens: number) => {
+    const now = performance.now();
+    if (last === undefined) {
+      record.ttftMs ??= now - record.startedAt;
+    } else if (observer && tokens > 0 && record.model) {
+      observer.interToken(record.model, (now - last) / 1000 / tokens, tokens);
+    }
+    last = now;
+  };
 }
 
 function timeoutError(timeoutMs: number): BulwarkError {
@@ -56,15 +77,17 @@ export async function respondGeneration(
     if (!reply.raw.writableFinished) started.stream.cancel();
   };
   reply.raw.once("close", onClose);
+  const onTokens = tokenTimer(request, options.observer);
   try {
     if (!options.stream) {
-      const result = await collectGeneration(started);
+      const result = await collectGeneration(started, onTokens);
       if (timedOut) throw timeoutError(options.timeoutMs);
       record.completionTokens = result.usage.completion_tokens;
+      record.finishReason = result.finishReason;
       return renderer.full(result);
     }
     reply.hijack();
-    await streamEvents(request, reply, started, renderer, options, () => timedOut);
+    await streamEvents(request, reply, started, renderer, options, () => timedOut, onTokens);
     return undefined;
   } finally {
     clearTimeout(timer);
@@ -79,6 +102,7 @@ async function streamEvents(
   renderer: ChunkRenderer,
   options: RespondOptions,
   timedOut: () => boolean,
+  onTokens: (tokens: number) => void,
 ): Promise<void> {
   const record = request.record;
   const sse = new SseResponse(reply.raw, { "x-request-id": request.id });
@@ -89,10 +113,8 @@ async function streamEvents(
       if (event.type === "restart") continue; // nothing was sent yet: the request moved
       if (event.type === "text") {
         if (!event.text) continue;
-        if (first) {
-          started.stream.commit();
-          record.ttftMs = performance.now() - record.startedAt;
-        }
+        if (first) started.stream.commit();
+        onTokens(event.tokens);
         await sse.send(renderer.text(event.text, first));
         first = false;
         continue;
@@ -101,6 +123,7 @@ async function streamEvents(
       if (event.finishReason === "abort") return;
       if (first) started.stream.commit();
       record.completionTokens = event.completionTokens;
+      record.finishReason = event.finishReason;
       for (const chunk of renderer.finish(event.finishReason, first)) await sse.send(chunk);
       if (options.includeUsage) {
         await sse.send(
