@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { registerModelsInspect } from "./models-inspect.js";
 import { registerModelsGenerate } from "./models-generate.js";
+import { registerModelsQuantize } from "./models-quantize.js";
 
 export function registerModels(program: Command): void {
   const models = program
@@ -9,4 +10,5 @@ export function registerModels(program: Command): void {
     .description("Inspect, convert, quantize, generate and validate model files.");
   registerModelsInspect(models);
   registerModelsGenerate(models);
+  registerModelsQuantize(models);
 }

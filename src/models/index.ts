@@ -24,3 +24,16 @@ export {
   demoWords,
 } from "./generate/demo.js";
 export { ensureDemoModel } from "./generate/ensure-demo.js";
+export {
+  quantizeModel,
+  shouldQuantize,
+  QUANT_TYPES,
+  type QuantType,
+  type QuantizeReport,
+} from "./quantize-file.js";
+export {
+  writeRandomModel,
+  syntheticVocabulary,
+  RANDOM_DEFAULTS,
+  type RandomModelOptions,
+} from "./generate/random.js";
