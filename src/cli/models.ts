@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { registerModelsInspect } from "./models-inspect.js";
 import { registerModelsGenerate } from "./models-generate.js";
 import { registerModelsQuantize } from "./models-quantize.js";
+import { registerModelsConvert } from "./models-convert.js";
 
 export function registerModels(program: Command): void {
   const models = program
@@ -11,4 +12,5 @@ export function registerModels(program: Command): void {
   registerModelsInspect(models);
   registerModelsGenerate(models);
   registerModelsQuantize(models);
+  registerModelsConvert(models);
 }

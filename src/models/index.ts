@@ -37,3 +37,14 @@ export {
   RANDOM_DEFAULTS,
   type RandomModelOptions,
 } from "./generate/random.js";
+export { convertModel, type ConvertOptions } from "./convert.js";
+export { convertHfFolder, permuteRows, unpermuteRows } from "./formats/hf-convert.js";
+export {
+  convertLlama2c,
+  exportLlama2c,
+  readLlama2cTokenizer,
+  writeLlama2cTokenizer,
+  type TokenizerTable,
+} from "./formats/llama2c-io.js";
+export { parseSentencePieceModel, encodeSentencePieceModel } from "./formats/sentencepiece.js";
+export { readSafetensorsHeader, type SafetensorsEntry } from "./formats/safetensors.js";
