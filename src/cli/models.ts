@@ -4,6 +4,7 @@ import { registerModelsInspect } from "./models-inspect.js";
 import { registerModelsGenerate } from "./models-generate.js";
 import { registerModelsQuantize } from "./models-quantize.js";
 import { registerModelsConvert } from "./models-convert.js";
+import { registerModelsValidate } from "./models-validate.js";
 
 export function registerModels(program: Command): void {
   const models = program
@@ -13,4 +14,5 @@ export function registerModels(program: Command): void {
   registerModelsGenerate(models);
   registerModelsQuantize(models);
   registerModelsConvert(models);
+  registerModelsValidate(models);
 }

@@ -48,3 +48,11 @@ export {
 } from "./formats/llama2c-io.js";
 export { parseSentencePieceModel, encodeSentencePieceModel } from "./formats/sentencepiece.js";
 export { readSafetensorsHeader, type SafetensorsEntry } from "./formats/safetensors.js";
+export {
+  validateModel,
+  LOAD_TIME_KPI_MS,
+  type ValidationReport,
+  type ValidateOptions,
+  type CheckResult,
+  type CheckName,
+} from "./validate/validate.js";
