@@ -258,6 +258,15 @@ const guardsSchema = z
           "see docs/operations.md. Steps with nothing configured are skipped.",
       ),
   })
+  .superRefine((g, ctx) => {
+    if (!(g.warnPercent <= g.shedPercent && g.shedPercent <= g.reclaimPercent)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["shedPercent"],
+        message: "must satisfy warnPercent <= shedPercent <= reclaimPercent",
+      });
+    }
+  })
   .prefault({});
 
 const alertsSchema = z
