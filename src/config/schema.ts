@@ -243,11 +243,12 @@ const guardsSchema = z
         "While use is at or above warnPercent the ladder steps down one rung this often, and " +
           "while it is below the warn watermark it climbs back one rung this often, in ms.",
       ),
+    // Measured: a stories260K worker (1.1 MiB weights, 1.25 MiB KV) had an RSS of 104.5 MiB.
     workerOverheadBytes: count(0)
-      .default(96 * MiB)
+      .default(104 * MiB)
       .describe(
         "Memory a worker process takes besides weights and KV cache (Node and llama.cpp), in " +
-          "bytes, added to every load estimate (default 96 MiB).",
+          "bytes, added to every load estimate (default 104 MiB).",
       ),
     ladder: z
       .array(ladderEntrySchema)
@@ -256,6 +257,15 @@ const guardsSchema = z
         "Degradation ladder per model: [{model, slots, contextSize, variantPath, maxTokens}]; " +
           "see docs/operations.md. Steps with nothing configured are skipped.",
       ),
+  })
+  .superRefine((g, ctx) => {
+    if (!(g.warnPercent <= g.shedPercent && g.shedPercent <= g.reclaimPercent)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["shedPercent"],
+        message: "must satisfy warnPercent <= shedPercent <= reclaimPercent",
+      });
+    }
   })
   .prefault({});
 

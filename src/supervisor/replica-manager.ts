@@ -36,6 +36,8 @@ interface Position {
   restartTimer: NodeJS.Timeout | undefined;
   /** Unloaded on purpose to free memory: not restarted until unparked. */
   parked: boolean;
+  /** Why the current replica failed to load: kept over the exit reason that follows. */
+  loadError: string | undefined;
 }
 
 export interface ReplicaStatus {
@@ -82,6 +84,7 @@ export class ReplicaManager {
         lastError: undefined,
         restartTimer: undefined,
         parked: false,
+        loadError: undefined,
       };
       this.positions.push(position);
       loads.push(this.spawn(position));
@@ -96,6 +99,7 @@ export class ReplicaManager {
 
   private spawn(position: Position): Promise<ModelInfo> {
     position.generation++;
+    position.loadError = undefined;
     const id = `${this.baseSpec.modelName}#${position.index}.${position.generation}`;
     const replica = this.factory({ ...this.baseSpec, id });
     position.replica = replica;
@@ -108,7 +112,7 @@ export class ReplicaManager {
         if (position.replica === replica && replica.state() === "ready") this.events.ready(replica);
       },
       (err: Error) => {
-        position.lastError = err.message;
+        position.lastError = position.loadError = err.message;
         this.log.error({ replica: id, err: err.message }, "engine worker failed to load");
         replica.kill("load failed");
       },
@@ -121,7 +125,7 @@ export class ReplicaManager {
     const wasServing = replica.state() !== "stopped";
     this.events.gone(replica, reason);
     if (this.stopping || !wasServing || position.parked) return;
-    position.lastError = reason;
+    position.lastError = position.loadError ?? reason;
     this.events.restarting?.(replica, reason);
     const uptime = Date.now() - position.startedAt;
     position.failures = uptime >= this.settings.stableAfterMs ? 1 : position.failures + 1;

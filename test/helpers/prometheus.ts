@@ -29,8 +29,14 @@ export function parsePrometheus(text: string): PromText {
     const labels: Record<string, string> = {};
     for (const l of (m[2] ?? "").matchAll(LABEL)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, "$1");
     const raw = m[3]!;
-    const value = raw === "+Inf" ? Infinity : raw === "-Inf" ? -Infinity : Number(raw);
-    if (Number.isNaN(value) && raw !== "NaN") throw new Error(`bad value in: ${line}`);
+    // Prometheus parses values with Go's ParseFloat: NaN and Inf in any case (prom-client
+    // writes "Nan" for an event-loop lag without data).
+    const value = /^[+-]?inf$/i.test(raw)
+      ? raw.startsWith("-")
+        ? -Infinity
+        : Infinity
+      : Number(raw);
+    if (Number.isNaN(value) && !/^nan$/i.test(raw)) throw new Error(`bad value in: ${line}`);
     samples.push({ name: m[1]!, labels, value });
   }
   return { samples, types };
