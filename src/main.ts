@@ -11,6 +11,7 @@ import type { ReplicaFactory, ReplicaSpec } from "./engine/index.js";
 import { LlamaCppReplica } from "./engine/llama-cpp/index.js";
 import { ModelHost, threadsPerWorker } from "./supervisor/index.js";
 import { buildGateway, GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
+import { checkBinding, openAccessControl, type AdminRoutes } from "./admin/index.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -20,11 +21,19 @@ export interface StartOptions {
   defaultModels?: () => Promise<{ entry: ModelEntry; description?: string }[]>;
   /** Cores to split between workers; defaults to os.availableParallelism(). */
   cores?: number;
+  /** BULWARK_ADMIN_KEY: the first admin key, imported when the store has no key. */
+  adminKey?: string;
+  /** `serve --insecure`: allow auth off on a non-loopback address. */
+  insecure?: boolean;
+  /** Admin API routes of other subsystems, served on the admin listener. */
+  adminRoutes?: readonly AdminRoutes[];
 }
 
 export interface RunningServer {
   /** Base URL of the public API, e.g. http://127.0.0.1:8080 */
   url: string;
+  /** Base URL of the admin API, e.g. http://127.0.0.1:8081 */
+  adminUrl: string;
   models: StaticModelCatalog;
   /** Drains and stops everything; safe to call twice. */
   close(): Promise<void>;
@@ -84,6 +93,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ level: config.log.level });
   const startedAt = Date.now();
+  checkBinding(config, options.insecure ?? false);
   let sources: { entry: ModelEntry; description?: string }[] = config.models.map((entry) => ({
     entry,
   }));
@@ -157,19 +167,37 @@ export async function startServer(
 
   const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
   let draining = false;
-  const app = buildGateway(
-    { config, models: catalog, logger, grammar, startedAt },
-    { draining: () => draining },
-  );
-  let address: string;
+  let access;
   try {
-    address = await app.listen({ host: config.server.host, port: config.server.port });
+    access = await openAccessControl(config, {
+      logger,
+      adminKey: options.adminKey,
+      insecure: options.insecure,
+      adminRoutes: options.adminRoutes,
+    });
   } catch (err) {
     await Promise.all(hosts.map((h) => h.close(0)));
     await grammar.close();
     throw err;
   }
+  const app = buildGateway(
+    { config, models: catalog, logger, grammar, startedAt, ...access.gateway },
+    { draining: () => draining },
+  );
+  let address: string;
+  let adminAddress: string;
+  try {
+    address = await app.listen({ host: config.server.host, port: config.server.port });
+    adminAddress = await access.listenAdmin();
+  } catch (err) {
+    await app.close();
+    await Promise.all(hosts.map((h) => h.close(0)));
+    await grammar.close();
+    await access.close();
+    throw err;
+  }
   logger.info({ url: address, models: plan.map((p) => p.entry.name) }, "listening");
+  logger.info({ url: adminAddress }, "admin API listening");
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -184,12 +212,13 @@ export async function startServer(
       app.server.closeAllConnections();
       await appClosed;
       await grammar.close();
+      await access.close();
       logger.info("stopped");
       logger.flush();
     })();
     return closing;
   };
-  return { url: address, models: catalog, close };
+  return { url: address, adminUrl: adminAddress, models: catalog, close };
 }
 
 /** Runs the server until SIGTERM or SIGINT, then drains; resolves to the exit code. */
