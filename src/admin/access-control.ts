@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ConfigError, type Config } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
-import { BulwarkError } from "../errors/index.js";
+import type { BulwarkError } from "../errors/index.js";
 import { openDatabase, storePath, type Db } from "../store/index.js";
 import {
   Authenticator,

@@ -72,9 +72,16 @@ export class UsageStore {
   query(q: UsageQuery = {}): UsageRow[] {
     const where: string[] = [];
     const args: string[] = [];
-    if (q.keyId) (where.push("key_id = ?"), args.push(q.keyId));
-    if (q.since) (where.push("day >= ?"), args.push(q.since));
-    if (q.until) (where.push("day <= ?"), args.push(q.until));
+    const filters: [string, string | undefined][] = [
+      ["key_id = ?", q.keyId],
+      ["day >= ?", q.since],
+      ["day <= ?", q.until],
+    ];
+    for (const [clause, value] of filters) {
+      if (value === undefined) continue;
+      where.push(clause);
+      args.push(value);
+    }
     const sql =
       `SELECT key_id keyId, model, day, requests, errors, prompt_tokens promptTokens,
          completion_tokens completionTokens FROM usage_daily` +

@@ -4,6 +4,9 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerServe } from "./serve.js";
+import { registerKeys } from "./keys.js";
+import { registerBans } from "./bans.js";
+import { registerAudit, registerUsage } from "./audit.js";
 import { CliError } from "./cli-error.js";
 
 export { CliError } from "./cli-error.js";
@@ -16,6 +19,10 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerServe(program);
+  registerKeys(program);
+  registerBans(program);
+  registerAudit(program);
+  registerUsage(program);
   return program;
 }
 

@@ -3,7 +3,8 @@
  * while each hop is a trusted proxy: a client can prepend anything, but it cannot forge what
  * the proxies it passed through appended.
  */
-import { CidrList, normalizeIp } from "./cidr.js";
+import type { CidrList } from "./cidr.js";
+import { normalizeIp } from "./cidr.js";
 
 export function clientIp(
   peer: string | undefined,

@@ -4,7 +4,8 @@
  */
 import { BulwarkError } from "../errors/index.js";
 import { CidrList } from "./cidr.js";
-import { BanStore, type Ban } from "./ban-store.js";
+import type { BanStore } from "./ban-store.js";
+import { type Ban } from "./ban-store.js";
 import { OffenceCounter, banDuration, type BanPolicy, type OffenceKind } from "./offences.js";
 
 export interface NetfilterOptions {

@@ -29,7 +29,7 @@ function mapPrompt(body: Record<string, unknown>, f: Mapper): void {
         : m,
     );
   }
-  for (const field of ["prompt", "input"]) {
+  for (const field of ["prompt", "content", "input"]) {
     const v = body[field];
     if (typeof v === "string") body[field] = f(v);
     else if (Array.isArray(v) && v.every((x) => typeof x === "string")) body[field] = v.map(f);
