@@ -25,13 +25,21 @@ export function maskText(text: string): string {
   return spans.length === 0 ? text : replaceSpans(text, spans, (s) => `[${s.kind}]`);
 }
 
-/** Masks every string inside a JSON-like value (for log records). */
+/**
+ * Fields kept as they are: the client address an operator needs to investigate and ban (the
+ * access log's `ip`), and the server's own listening addresses.
+ */
+const KEEP = new Set(["ip", "url", "adminUrl"]);
+
+/** Masks every string inside a JSON-like value (for log records), but the KEEP fields. */
 export function maskValue<T>(value: T): T {
   if (typeof value === "string") return maskText(value) as T;
   if (Array.isArray(value)) return value.map((v) => maskValue(v)) as T;
-  if (value && typeof value === "object") {
+  if (value && typeof value === "object" && !(value instanceof Error)) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = maskValue(v);
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = KEEP.has(k) && typeof v === "string" ? v : maskValue(v);
+    }
     return out as T;
   }
   return value;
