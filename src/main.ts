@@ -16,7 +16,9 @@ import {
   type MemoryEstimator,
   type MemorySource,
   type ProcessProbe,
+  registerGuardAdminRoutes,
 } from "./guards/index.js";
+import { checkBinding, openAccessControl, type AdminRoutes } from "./admin/index.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -32,11 +34,19 @@ export interface StartOptions {
   processProbe?: ProcessProbe;
   /** Replaces the load-size estimator of admission. */
   memoryEstimator?: MemoryEstimator;
+  /** BULWARK_ADMIN_KEY: the first admin key, imported when the store has no key. */
+  adminKey?: string;
+  /** `serve --insecure`: allow auth off on a non-loopback address. */
+  insecure?: boolean;
+  /** Admin API routes of other subsystems, served on the admin listener. */
+  adminRoutes?: readonly AdminRoutes[];
 }
 
 export interface RunningServer {
   /** Base URL of the public API, e.g. http://127.0.0.1:8080 */
   url: string;
+  /** Base URL of the admin API, e.g. http://127.0.0.1:8081 */
+  adminUrl: string;
   models: StaticModelCatalog;
   /** Drains and stops everything; safe to call twice. */
   close(): Promise<void>;
@@ -96,6 +106,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ level: config.log.level });
   const startedAt = Date.now();
+  checkBinding(config, options.insecure ?? false);
   let sources: { entry: ModelEntry; description?: string }[] = config.models.map((entry) => ({
     entry,
   }));
@@ -193,6 +204,23 @@ export async function startServer(
   }
 
   let draining = false;
+  let access;
+  try {
+    access = await openAccessControl(config, {
+      logger,
+      adminKey: options.adminKey,
+      insecure: options.insecure,
+      adminRoutes: [
+        ...(options.adminRoutes ?? []),
+        (admin) => registerGuardAdminRoutes(admin, { guard: guards.guard, alerts: guards.alerts }),
+      ],
+    });
+  } catch (err) {
+    await Promise.all(hosts.map((h) => h.close(0)));
+    await grammar.close();
+    await guards.close();
+    throw err;
+  }
   const app = buildGateway(
     {
       config,
@@ -204,18 +232,24 @@ export async function startServer(
       observer: guards.gatewayObserver,
       metrics: guards.metrics,
       alerts: guards.alerts,
+      ...access.gateway,
     },
     { draining: () => draining },
   );
+  let adminAddress: string;
   try {
     address = await app.listen({ host: config.server.host, port: config.server.port });
+    adminAddress = await access.listenAdmin();
   } catch (err) {
+    await app.close();
     await Promise.all(hosts.map((h) => h.close(0)));
     await grammar.close();
+    await access.close();
     await guards.close();
     throw err;
   }
   logger.info({ url: address, models: plan.map((p) => p.entry.name) }, "listening");
+  logger.info({ url: adminAddress }, "admin API listening");
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -230,13 +264,14 @@ export async function startServer(
       app.server.closeAllConnections();
       await appClosed;
       await grammar.close();
+      await access.close();
       await guards.close();
       logger.info("stopped");
       logger.flush();
     })();
     return closing;
   };
-  return { url: address, models: catalog, close };
+  return { url: address, adminUrl: adminAddress, models: catalog, close };
 }
 
 /** Runs the server until SIGTERM or SIGINT, then drains; resolves to the exit code. */

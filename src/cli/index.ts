@@ -6,6 +6,9 @@ import { Command, CommanderError } from "commander";
 import { registerServe } from "./serve.js";
 import { registerModels } from "./models.js";
 import { registerBench } from "./bench.js";
+import { registerKeys } from "./keys.js";
+import { registerBans } from "./bans.js";
+import { registerAudit, registerUsage } from "./audit.js";
 import { CliError } from "./cli-error.js";
 
 export { CliError } from "./cli-error.js";
@@ -20,6 +23,10 @@ export function buildProgram(): Command {
   registerServe(program);
   registerModels(program);
   registerBench(program);
+  registerKeys(program);
+  registerBans(program);
+  registerAudit(program);
+  registerUsage(program);
   return program;
 }
 

@@ -34,6 +34,7 @@ interface ServeFlags {
   ctx?: number;
   gpu?: string;
   logLevel?: string;
+  insecure?: boolean;
 }
 
 /** The built-in demo model, generated under <home>/models on first use. */
@@ -67,6 +68,10 @@ export function registerServe(program: Command): void {
     .option("--ctx <tokens>", "context per slot in tokens (default 2048)", parseInteger("ctx", 16))
     .option("--gpu <backend>", "auto, cpu, cuda, vulkan or metal (default auto)")
     .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
+    .option(
+      "--insecure",
+      "allow security.auth=false on a non-loopback --host (anyone who reaches it may use it)",
+    )
     .action(async (flags: ServeFlags) => {
       const overrides: Record<string, unknown> = {
         server: { host: flags.host, port: flags.port },
@@ -88,7 +93,18 @@ export function registerServe(program: Command): void {
         throw err;
       }
       const { runServer } = await import("../main.js");
-      const home = config.home;
-      process.exitCode = await runServer(config, { defaultModels: () => demoModels(home) });
+      let code;
+      try {
+        const home = config.home;
+        code = await runServer(config, {
+          defaultModels: () => demoModels(home),
+          adminKey: process.env.BULWARK_ADMIN_KEY,
+          insecure: flags.insecure ?? false,
+        });
+      } catch (err) {
+        if (err instanceof ConfigError) throw new CliError(err.message, 2);
+        throw err;
+      }
+      process.exitCode = code;
     });
 }

@@ -3,6 +3,7 @@
  * generated from this file (`npm run docs:config`) and a unit test fails when it is out of date.
  * Values come from the config file, then BULWARK_* environment variables, then CLI flags.
  */
+import { isIP } from "node:net";
 import { z } from "zod";
 
 const MiB = 1024 * 1024;
@@ -71,6 +72,12 @@ const serverSchema = z
     requestTimeoutMs: ms()
       .default(600_000)
       .describe("Longest time one generation may run end to end, in ms."),
+    adminHost: z
+      .string()
+      .min(1)
+      .default("127.0.0.1")
+      .describe("Address of the admin API listener (keys, bans, usage, audit)."),
+    adminPort: port.default(8081).describe("Port of the admin API listener (0 picks a free port)."),
   })
   .prefault({});
 
@@ -319,6 +326,111 @@ const alertsSchema = z
   })
   .prefault({});
 
+/** An IPv4 or IPv6 address or CIDR block ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7"). */
+const cidr = z.string().refine((value) => {
+  const [addr, bits] = value.split("/");
+  const family = isIP(addr ?? "");
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return bits !== "" && Number.isInteger(n) && n >= 0 && n <= (family === 4 ? 32 : 128);
+}, "expected an IP address or CIDR block such as 10.0.0.0/8 or 2001:db8::/32");
+
+const autoBanSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Ban IPs that fail auth or hit limits repeatedly."),
+    authFailures: count(0)
+      .default(10)
+      .describe("Failed authentications within windowMs that ban an IP (0: never)."),
+    rateLimitRefusals: count(0)
+      .default(100)
+      .describe("429 refusals within windowMs that ban an IP (0: never)."),
+    windowMs: ms().default(60_000).describe("Window the offences are counted in, in ms."),
+    banMs: ms().default(900_000).describe("Length of a first ban, in ms (default 15 min)."),
+    escalation: z
+      .number()
+      .min(1)
+      .default(4)
+      .describe("Each repeat ban lasts this many times the previous one."),
+    maxBanMs: ms()
+      .default(7 * 86_400_000)
+      .describe("Longest automatic ban, in ms (default 7 days)."),
+    forgetAfterMs: ms()
+      .default(30 * 86_400_000)
+      .describe("A ban older than this no longer counts as a previous offence, in ms (30 days)."),
+    exempt: z
+      .array(cidr)
+      .default(["127.0.0.0/8", "::1/128"])
+      .describe(
+        "CIDRs never banned automatically (loopback by default: a local reverse proxy without " +
+          "trustedProxies would otherwise get everyone banned).",
+      ),
+  })
+  .prefault({});
+
+const securitySchema = z
+  .strictObject({
+    auth: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Require an API key on every route but /livez and /readyz. Turning it off on a " +
+          "non-loopback host is refused unless `bulwark serve --insecure`.",
+      ),
+    metricsPublic: z.boolean().default(false).describe("Serve /metrics without a key."),
+    keyRotationGraceMs: ms(0)
+      .default(86_400_000)
+      .describe(
+        "After `keys rotate`, how long the old secret keeps working, in ms (default 24 h).",
+      ),
+    ipAllow: z
+      .array(cidr)
+      .default([])
+      .describe("When not empty, only these CIDRs may connect (IPv4 and IPv6)."),
+    ipDeny: z.array(cidr).default([]).describe("CIDRs refused with 403 ip_denied."),
+    trustedProxies: z
+      .array(cidr)
+      .default([])
+      .describe(
+        "Peers whose X-Forwarded-For is believed, hop by hop from the right. Empty: the header " +
+          "is ignored and the socket's address is the client.",
+      ),
+    autoBan: autoBanSchema,
+  })
+  .prefault({});
+
+const keyDefaultsSchema = z
+  .strictObject({
+    rpm: count(0).default(0).describe("Requests per minute of a new key (0: unlimited)."),
+    tpm: count(0)
+      .default(0)
+      .describe("Tokens per minute of a new key, prompt + max_tokens reserved (0: unlimited)."),
+    concurrency: count(0).default(0).describe("Requests in flight of a new key (0: unlimited)."),
+    dailyBudget: count(0).default(0).describe("Tokens per UTC day of a new key (0: unlimited)."),
+  })
+  .prefault({});
+
+const rateLimitsSchema = z
+  .strictObject({
+    ipRpm: count(0)
+      .default(1200)
+      .describe("Requests per minute from one client IP, keyed or not, by GCRA (0: unlimited)."),
+    keyDefaults: keyDefaultsSchema,
+  })
+  .prefault({});
+
+const accessLogSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Write the access log file."),
+    file: z.string().default("").describe("Access log path. Empty: <home>/logs/access.log."),
+    maxBytes: count(0)
+      .default(100 * MiB)
+      .describe("Rotate when the file reaches this size, in bytes (default 100 MiB; 0: never)."),
+    daily: z.boolean().default(true).describe("Also rotate at UTC midnight."),
+    keepFiles: count(0).default(14).describe("Rotated files kept; older ones are deleted."),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -333,6 +445,9 @@ export const configSchema = z
     log: logSchema,
     guards: guardsSchema,
     alerts: alertsSchema,
+    security: securitySchema,
+    rateLimits: rateLimitsSchema,
+    accessLog: accessLogSchema,
     models: z
       .array(modelEntrySchema)
       .default([])

@@ -51,6 +51,29 @@ export const errorCatalog = {
   not_found: spec(404, "not_found_error", "No such route."),
   method_not_allowed: spec(405, "invalid_request_error", "Method not allowed on this route."),
   model_not_found: spec(404, "not_found_error", "The model does not exist."),
+  // Access control (401, 403, 429)
+  missing_api_key: spec(
+    401,
+    "authentication_error",
+    "An API key is required: send it as 'Authorization: Bearer <key>'.",
+  ),
+  invalid_api_key: spec(401, "authentication_error", "The API key is not valid."),
+  key_expired: spec(401, "authentication_error", "The API key has expired."),
+  key_revoked: spec(401, "authentication_error", "The API key has been revoked."),
+  permission_denied: spec(403, "permission_error", "This key's role may not use this route."),
+  model_not_allowed: spec(403, "permission_error", "This key may not use this model."),
+  ip_denied: spec(403, "permission_error", "Requests from this address are not allowed."),
+  ip_banned: spec(403, "permission_error", "This address is banned for a while."),
+  rate_limit_exceeded: spec(429, "rate_limit_error", "Too many requests; retry later."),
+  tokens_rate_limit_exceeded: spec(429, "rate_limit_error", "Too many tokens per minute."),
+  concurrency_limit_exceeded: spec(
+    429,
+    "rate_limit_error",
+    "Too many requests in flight for this key.",
+  ),
+  daily_budget_exceeded: spec(429, "rate_limit_error", "This key's daily token budget is spent."),
+  key_not_found: spec(404, "not_found_error", "No API key with this id."),
+  ban_not_found: spec(404, "not_found_error", "No ban in force on this address."),
   // Capacity and engine state (5xx family)
   queue_full: spec(503, "service_unavailable", "The model's queue is full. Retry later."),
   queue_timeout: spec(

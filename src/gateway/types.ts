@@ -3,6 +3,10 @@ import type { Config } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
 import type { ServedModel } from "../supervisor/index.js";
 import type { GrammarCompiler } from "./shared/grammar-compiler.js";
+import type { Netfilter } from "../netfilter/index.js";
+import type { AuthHookOptions } from "../auth/index.js";
+import type { RateLimitHookOptions } from "../limits/index.js";
+import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
 
 /** Facts about one answered request, for metrics and KPI alerts. */
 export interface RequestObservation {
@@ -63,6 +67,31 @@ export interface GatewayDeps {
   metrics?: { contentType: string; render(): Promise<string> };
   /** Alerts firing now, shown in /health. */
   alerts?: { active(): object[] };
+  /** Access protection at the edge; each is optional so a bare gateway still works. */
+  netfilter?: Netfilter;
+  auth?: AuthHookOptions;
+  rateLimits?: RateLimitHookOptions;
+  accessLog?: AccessLogHookOptions;
+  usage?: UsageStore;
+}
+
+/** Tokens held for one generation; settled once with what it really used. */
+export interface GenerationReservation {
+  settle(usedTokens: number): void;
+}
+
+/** Transforms generated text that arrives in pieces (PII masking, placeholder restore). */
+export interface OutputFilter {
+  push(text: string): string;
+  end(): string;
+  reset(): void;
+}
+
+/** What edge hooks attach to a request for the generation path. */
+export interface GenerationGate {
+  /** Called with prompt + max_tokens once they are known; throws to refuse. */
+  reserveTokens?(tokens: number): Promise<GenerationReservation>;
+  output?: OutputFilter;
 }
 
 /** Per-request facts collected for the request's log line. */
@@ -76,11 +105,18 @@ export interface RequestRecord {
   errorCode?: string;
   stream?: boolean;
   finishReason?: string;
+  /** The authenticated key's id (never the key). */
+  keyId?: string;
+  /** The client address after the trusted-proxy rules. */
+  clientIp?: string;
+  /** Text pieces streamed so far (the token count of a stream cut short). */
+  streamedPieces?: number;
 }
 
 declare module "fastify" {
   interface FastifyRequest {
     record: RequestRecord;
+    gate: GenerationGate | null;
   }
 }
 

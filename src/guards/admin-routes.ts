@@ -11,11 +11,11 @@ export interface GuardAdminDeps {
 }
 
 export function registerGuardAdminRoutes(app: FastifyInstance, deps: GuardAdminDeps): void {
-  app.get("/admin/alerts", async () => ({
+  app.get("/admin/alerts", { config: { permission: "metrics.read" } }, async () => ({
     firing: deps.alerts?.active() ?? [],
     alerts: deps.alerts?.all() ?? [],
   }));
-  app.get("/admin/guards", async () => ({
+  app.get("/admin/guards", { config: { permission: "metrics.read" } }, async () => ({
     enabled: deps.guard !== undefined,
     ...(deps.guard?.health() ?? {}),
   }));

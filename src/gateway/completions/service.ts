@@ -1,7 +1,7 @@
 /** Text completions: a prompt (text or token ids) → a generation. */
 import { BulwarkError } from "../../errors/index.js";
 import type { FinishReason, PromptInput } from "../../engine/index.js";
-import type { GatewayDeps } from "../types.js";
+import type { GatewayDeps, GenerationGate } from "../types.js";
 import { generationOptions, type GenerationOptions } from "../shared/sampling-params.js";
 import { resolveResponseFormat } from "../shared/response-format.js";
 import { refuseUnsupported } from "../shared/validation.js";
@@ -36,6 +36,7 @@ export async function startCompletion(
   deps: GatewayDeps,
   request: CompletionRequest,
   requestId: string,
+  gate: GenerationGate | null = null,
 ): Promise<StartedCompletion> {
   const limits = deps.config.limits;
   refuseUnsupported("echo", request.echo, (v) => v === false);
@@ -70,6 +71,7 @@ export async function startCompletion(
     options,
     format,
     maxTokensCap: maxTokensCapFor(deps, model),
+    reserveTokens: gate?.reserveTokens,
     testHook: testHookFor(deps, input.kind === "text" ? input.text : ""),
   });
   // OpenAI's legacy default is 16 tokens; Bulwark lets the context decide, like vLLM.

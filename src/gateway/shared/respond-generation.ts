@@ -68,6 +68,7 @@ export async function respondGeneration(
 ): Promise<object | undefined> {
   const record = request.record;
   record.promptTokens = started.promptTokens;
+  const output = request.gate?.output;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -84,6 +85,7 @@ export async function respondGeneration(
       if (timedOut) throw timeoutError(options.timeoutMs);
       record.completionTokens = result.usage.completion_tokens;
       record.finishReason = result.finishReason;
+      if (output) result.text = output.push(result.text) + output.end();
       return renderer.full(result);
     }
     reply.hijack();
@@ -92,6 +94,9 @@ export async function respondGeneration(
   } finally {
     clearTimeout(timer);
     reply.raw.off("close", onClose);
+    // Reserved tokens beyond what was used go back, whatever way the generation ended; a
+    // stream cut short without a final count is charged what it had streamed.
+    started.settle(started.promptTokens + (record.completionTokens ?? record.streamedPieces ?? 0));
   }
 }
 
@@ -105,22 +110,40 @@ async function streamEvents(
   onTokens: (tokens: number) => void,
 ): Promise<void> {
   const record = request.record;
+  const output = request.gate?.output;
   const sse = new SseResponse(reply.raw, { "x-request-id": request.id });
   let first = true;
   try {
     for await (const event of started.stream) {
       if (sse.clientGone) continue; // drain until the worker confirms the abort
-      if (event.type === "restart") continue; // nothing was sent yet: the request moved
+      if (event.type === "restart") {
+        output?.reset(); // nothing was sent yet: the request moved
+        continue;
+      }
       if (event.type === "text") {
-        if (!event.text) continue;
+        record.streamedPieces = (record.streamedPieces ?? 0) + 1;
+        const text = output ? output.push(event.text) : event.text;
+        if (!text) continue;
         if (first) started.stream.commit();
         onTokens(event.tokens);
-        await sse.send(renderer.text(event.text, first));
+        await sse.send(renderer.text(text, first));
         first = false;
         continue;
       }
       if (timedOut()) throw timeoutError(options.timeoutMs);
-      if (event.finishReason === "abort") return;
+      if (event.finishReason === "abort") {
+        record.completionTokens = event.completionTokens;
+        return;
+      }
+      const tail = output?.end();
+      if (tail) {
+        if (first) {
+          started.stream.commit();
+          record.ttftMs = performance.now() - record.startedAt;
+        }
+        await sse.send(renderer.text(tail, first));
+        first = false;
+      }
       if (first) started.stream.commit();
       record.completionTokens = event.completionTokens;
       record.finishReason = event.finishReason;
