@@ -43,11 +43,10 @@ export function registerAudit(program: Command): void {
   ).action(async (flags: StoreFlags & { out?: string }) => {
     await withStores(flags, (stores) => {
       const lines = stores.audit.entries().map((e) => JSON.stringify(e));
-      const text = lines.join("\n") + (lines.length ? "\n" : "");
       if (flags.out) {
-        writeFileSync(flags.out, text, { mode: 0o600 });
+        writeFileSync(flags.out, lines.join("\n") + (lines.length ? "\n" : ""), { mode: 0o600 });
         console.error(`exported ${lines.length} entries to ${flags.out}`);
-      } else process.stdout.write(text);
+      } else if (lines.length > 0) console.log(lines.join("\n"));
     });
   });
 }

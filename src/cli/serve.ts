@@ -35,6 +35,8 @@ interface ServeFlags {
   gpu?: string;
   logLevel?: string;
   insecure?: boolean;
+  adminHost?: string;
+  adminPort?: number;
 }
 
 /** The built-in demo model, generated under <home>/models on first use. */
@@ -58,6 +60,12 @@ export function registerServe(program: Command): void {
     )
     .option("--host <address>", "address to listen on (default 127.0.0.1)")
     .option("-p, --port <port>", "port to listen on (default 8080)", parseInteger("port", 0))
+    .option("--admin-host <address>", "address of the admin API (default 127.0.0.1)")
+    .option(
+      "--admin-port <port>",
+      "port of the admin API (default 8081)",
+      parseInteger("admin-port", 0),
+    )
     .option("--slots <n>", "sequences per worker (default 4)", parseInteger("slots", 1))
     .option("--replicas <n>", "workers per model (default 1)", parseInteger("replicas", 1))
     .option(
@@ -74,7 +82,12 @@ export function registerServe(program: Command): void {
     )
     .action(async (flags: ServeFlags) => {
       const overrides: Record<string, unknown> = {
-        server: { host: flags.host, port: flags.port },
+        server: {
+          host: flags.host,
+          port: flags.port,
+          adminHost: flags.adminHost,
+          adminPort: flags.adminPort,
+        },
         engine: {
           slots: flags.slots,
           replicas: flags.replicas,

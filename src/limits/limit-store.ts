@@ -28,6 +28,8 @@ export interface LimitStore {
   close(): Promise<void>;
 }
 
+const SWEEP_AT = 50_000;
+
 /** One process's limits. `baseline` seeds a counter the first time it is seen (daily budgets). */
 export class MemoryLimitStore implements LimitStore {
   private readonly tats = new Map<string, number>();
@@ -39,7 +41,17 @@ export class MemoryLimitStore implements LimitStore {
   async gcra(key: string, params: GcraParams, now: number): Promise<GcraResult> {
     const result = gcra(this.tats.get(key), now, params);
     if (result.allowed) this.tats.set(key, result.tat);
+    if (this.tats.size > SWEEP_AT) this.sweep(now);
     return result;
+  }
+
+  /**
+   * Forgets state that no longer limits anything, so that a flood of client IPs cannot grow
+   * memory without bound: a TAT in the past is the same as none, a full bucket as none.
+   */
+  private sweep(now: number): void {
+    for (const [key, tat] of this.tats) if (tat <= now) this.tats.delete(key);
+    for (const [key, b] of this.buckets) if (b.at < now - 60_000) this.buckets.delete(key);
   }
 
   async reserveTokens(
@@ -50,6 +62,7 @@ export class MemoryLimitStore implements LimitStore {
   ): Promise<ReserveResult> {
     const result = reserve(this.buckets.get(key), amount, now, params);
     this.buckets.set(key, result.state);
+    if (this.buckets.size > SWEEP_AT) this.sweep(now);
     return result;
   }
 

