@@ -4,6 +4,8 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerServe } from "./serve.js";
+import { registerModels } from "./models.js";
+import { registerBench } from "./bench.js";
 import { CliError } from "./cli-error.js";
 
 export { CliError } from "./cli-error.js";
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerServe(program);
+  registerModels(program);
+  registerBench(program);
   return program;
 }
 
