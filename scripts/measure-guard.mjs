@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { loadConfig } from "../dist/src/config/index.js";
 import { startServer } from "../dist/src/main.js";
 import { createLogger } from "../dist/src/observability/index.js";
-import { GgufMemoryEstimator } from "../dist/src/guards/index.js";
+import { ToolkitMemoryEstimator } from "../dist/src/guards/index.js";
 
 // ../shared/models next to the repository, or one level further up from a worktree.
 const path =
@@ -44,7 +44,7 @@ const health = await (await fetch(`${server.url}/health`)).json();
 for (const p of health.guard.processes) {
   console.log(`${p.role} ${p.replica ?? ""} RSS ${(p.rss_bytes / MiB).toFixed(1)} MiB`);
 }
-const estimate = await new GgufMemoryEstimator(0).estimate({
+const estimate = await new ToolkitMemoryEstimator(0).estimate({
   id: "m#0",
   modelName: "m",
   modelPath: path,

@@ -6,6 +6,7 @@
  */
 import { stat } from "node:fs/promises";
 import type { ReplicaSpec } from "../engine/index.js";
+import { inspectModel, RUNTIME_BASE_BYTES } from "../models/index.js";
 
 export interface MemoryEstimate {
   totalBytes: number;
@@ -80,5 +81,38 @@ export class GgufMemoryEstimator implements MemoryEstimator {
       kvCacheBytes: kv,
       overheadBytes: this.overheadBytes,
     };
+  }
+}
+
+/**
+ * The model toolkit's estimate (`inspectModel`: weights from the tensor table, KV cache,
+ * compute buffers), with its runtime base replaced by the configured per-process overhead.
+ * Files it cannot describe fall back to the header-only estimator above.
+ */
+export class ToolkitMemoryEstimator implements MemoryEstimator {
+  private readonly fallback: GgufMemoryEstimator;
+
+  constructor(private readonly overheadBytes: number) {
+    this.fallback = new GgufMemoryEstimator(overheadBytes);
+  }
+
+  async estimate(spec: ReplicaSpec): Promise<MemoryEstimate> {
+    try {
+      const memory = (
+        await inspectModel(spec.modelPath, { contextSize: spec.contextSize, slots: spec.slots })
+      ).memory;
+      if (memory) {
+        const overheadBytes = memory.overheadBytes - RUNTIME_BASE_BYTES + this.overheadBytes;
+        return {
+          totalBytes: memory.weightsBytes + memory.kvCacheBytes + overheadBytes,
+          weightsBytes: memory.weightsBytes,
+          kvCacheBytes: memory.kvCacheBytes,
+          overheadBytes,
+        };
+      }
+    } catch {
+      // Not a file the toolkit can read: the header-only estimate below.
+    }
+    return this.fallback.estimate(spec);
   }
 }

@@ -26,6 +26,7 @@ export {
 export { memoryShed, GENERATION_ROUTES, type LoadShedder } from "./shed-hook.js";
 export {
   GgufMemoryEstimator,
+  ToolkitMemoryEstimator,
   kvCacheBytes,
   type MemoryEstimate,
   type MemoryEstimator,

@@ -18,7 +18,7 @@ import {
 } from "../observability/alerts/index.js";
 import type { HostObserver, ModelHost } from "../supervisor/index.js";
 import { LoadAdmission } from "./admission.js";
-import { GgufMemoryEstimator, type MemoryEstimator } from "./estimator.js";
+import { ToolkitMemoryEstimator, type MemoryEstimator } from "./estimator.js";
 import { levelRank } from "./levels.js";
 import { MemoryGuard, type ReclaimTarget } from "./memory-guard.js";
 import { ResourceMonitor } from "./monitor.js";
@@ -113,7 +113,7 @@ export class GuardRuntime {
         this.kpi.resources(sample.memoryPercent, sample.cpuRatio, Date.now());
       });
       this.admission = new LoadAdmission({
-        estimator: o.estimator ?? new GgufMemoryEstimator(g.workerOverheadBytes),
+        estimator: o.estimator ?? new ToolkitMemoryEstimator(g.workerOverheadBytes),
         memory: async () => (monitor.last() ?? (await monitor.sample())).memory,
         warnPercent: g.warnPercent,
         adjust: (spec) => this.guard!.adjustSpec(spec),

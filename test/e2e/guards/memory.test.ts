@@ -75,7 +75,7 @@ test("a load is refused with the numbers when the warn threshold is below curren
     );
     assert.match(
       replica.lastError,
-      /^Loading a replica of model stories needs an estimated [\d.]+ MiB \(weights 1\.1 MiB, KV cache [\d.]+ MiB, process [\d.]+ MiB\); [\d.]+ MiB is in use.*over the warn threshold of 0\.01%/,
+      /^Loading a replica of model stories needs an estimated [\d.]+ MiB \(weights [\d.]+ MiB, KV cache [\d.]+ MiB, process [\d.]+ MiB\); [\d.]+ MiB is in use.*over the warn threshold of 0\.01%/,
     );
     const h = await health(server.url);
     assert.equal(h.models[0].ready, false);
