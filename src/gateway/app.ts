@@ -38,6 +38,8 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   // The API takes JSON only; other bodies get 415 unsupported_media_type.
   app.removeContentTypeParser("text/plain");
   installRequestLog(app, deps.logger.child({ component: "access" }));
+  // Before the edge checks, so that their refusals (401, 403, 429) are counted too.
+  if (deps.observer) installRequestMetrics(app, deps.observer);
   app.decorateRequest("gate", null);
   // The edge, in order: request id (above) → IP filter → auth → rate limit → validation.
   installAccessLog(app, deps.accessLog);
@@ -47,7 +49,6 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   installModelGuard(app, deps.auth !== undefined);
   installPrivacy(app, deps.auth !== undefined);
   installErrorHandling(app, deps.logger);
-  if (deps.observer) installRequestMetrics(app, deps.observer);
   if (deps.guard) app.addHook("onRequest", memoryShed(deps.guard));
   registerHealthRoutes(app, deps, extras);
   registerMetricsRoute(app, deps);

@@ -42,6 +42,13 @@ export interface GuardRuntimeOptions {
 
 /** Error codes that mean a request was refused to protect the server. */
 const SHED_CODES = new Set(["memory_pressure", "queue_full", "queue_timeout"]);
+/** The access limits' refusal codes, by the `limit` label of the rate-limited counter. */
+const RATE_LIMIT_CODES: Record<string, string> = {
+  rate_limit_exceeded: "requests",
+  tokens_rate_limit_exceeded: "tokens",
+  concurrency_limit_exceeded: "concurrency",
+  daily_budget_exceeded: "daily_budget",
+};
 
 export class GuardRuntime {
   readonly metrics: Metrics;
@@ -221,6 +228,8 @@ export class GuardRuntime {
       this.metrics.request(o, generation);
       if (o.errorCode && SHED_CODES.has(o.errorCode))
         this.metrics.shedRequest(o.errorCode, o.endpoint);
+      const limit = o.errorCode ? RATE_LIMIT_CODES[o.errorCode] : undefined;
+      if (limit) this.metrics.rateLimit(limit);
       if (generation && o.status !== 499) {
         this.kpi.request(o.durationSeconds * 1000, o.status, Date.now());
       }
