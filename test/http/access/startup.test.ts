@@ -61,15 +61,36 @@ test("the first start without keys says how to make one; BULWARK_ADMIN_KEY becom
   );
 });
 
-test("/metrics is open only when the config says so", async () => {
+test("/metrics needs a key with metrics.read unless the config opens it", async () => {
+  const adminKey = generateKey().full;
+  const closed = await startTestServer(
+    { models },
+    { replicaFactory: fakeEngine().factory, auth: true, adminKey },
+  );
+  try {
+    assert.equal((await call(`${closed.url}/metrics`, undefined)).status, 401);
+    const user = await call(`${closed.adminUrl}/admin/keys`, adminKey, "POST", {
+      name: "u",
+      role: "user",
+    });
+    const denied = await call(`${closed.url}/metrics`, user.json.key);
+    assert.equal(denied.status, 403);
+    assert.equal(denied.json.error.code, "permission_denied");
+    const ok = await call(`${closed.url}/metrics`, adminKey);
+    assert.equal(ok.status, 200);
+    assert.match(ok.text, /^# (HELP|TYPE) /m);
+  } finally {
+    await closed.close();
+  }
   const open = await startTestServer(
     { models, security: { metricsPublic: true } },
     { replicaFactory: fakeEngine().factory, auth: true, adminKey: generateKey().full },
   );
   try {
-    // No metrics route yet: reaching the router (404) shows the key check let it through.
-    assert.equal((await call(`${open.url}/metrics`, undefined)).status, 404);
-    assert.equal((await call(`${open.url}/health`, undefined)).status, 401);
+    const res = await call(`${open.url}/metrics`, undefined);
+    assert.equal(res.status, 200);
+    assert.match(res.text, /^# (HELP|TYPE) /m);
+    assert.equal((await call(`${open.url}/health`, undefined)).status, 401, "only /metrics opens");
   } finally {
     await open.close();
   }
