@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerServe } from "./serve.js";
+import { registerRegistryCommands } from "./registry.js";
 import { CliError } from "./cli-error.js";
 
 export { CliError } from "./cli-error.js";
@@ -14,8 +15,11 @@ export function buildProgram(): Command {
     .description("Self-hosted LLM inference server with protections built in.")
     .version("0.1.0")
     .showHelpAfterError()
+    // Program options only before a subcommand, so `models import --version V` is the model's.
+    .enablePositionalOptions()
     .exitOverride();
   registerServe(program);
+  registerRegistryCommands(program);
   return program;
 }
 

@@ -175,6 +175,60 @@ const logSchema = z
   })
   .prefault({});
 
+const registrySchema = z
+  .strictObject({
+    dir: z
+      .string()
+      .default("")
+      .describe(
+        "Folder of the model registry (GGUF files, manifests, index.db). Empty (default): " +
+          "<home>/models.",
+      ),
+    backupDir: z
+      .string()
+      .default("")
+      .describe(
+        "Folder of the automatic backup copies made on import. Empty (default): <registry dir>/.backups.",
+      ),
+    backupsToKeep: count(0)
+      .default(2)
+      .describe(
+        "Backup copies kept per model name (the newest versions); 0 turns automatic backups off.",
+      ),
+    verifyIntervalMs: ms(0)
+      .default(0)
+      .describe(
+        "How often a running server recomputes the full sha256 of every served registry model, " +
+          "in ms; 0 (default) turns the periodic verification off.",
+      ),
+    watchIntervalMs: ms(50)
+      .default(1_000)
+      .describe(
+        "How often a running server reads the registry index for promotions and rollbacks, in ms.",
+      ),
+    hubUrl: z
+      .string()
+      .url()
+      .default("https://huggingface.co")
+      .describe("Base URL of the Hugging Face hub that `models pull hf:...` resolves against."),
+    pullRetries: count(0)
+      .default(3)
+      .describe(
+        "Times `models pull` retries after a dropped connection or a checksum mismatch, per pull.",
+      ),
+    pullIdleTimeoutMs: ms(100)
+      .default(30_000)
+      .describe("A download that receives no byte for this long is cut and resumed, in ms."),
+    loadMemoryPercent: count(1)
+      .max(100)
+      .default(80)
+      .describe(
+        "A registry model loads only if its estimated weights and KV cache plus the memory in " +
+          "use now stay under this share of the machine's (or cgroup's) memory, in percent.",
+      ),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -187,6 +241,7 @@ export const configSchema = z
     scheduler: schedulerSchema,
     limits: limitsSchema,
     log: logSchema,
+    registry: registrySchema,
     models: z
       .array(modelEntrySchema)
       .default([])
