@@ -11,6 +11,12 @@ import type { ReplicaFactory, ReplicaSpec } from "./engine/index.js";
 import { LlamaCppReplica } from "./engine/llama-cpp/index.js";
 import { ModelHost, threadsPerWorker } from "./supervisor/index.js";
 import { buildGateway, GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
+import {
+  openRegistryServing,
+  type MemoryProbe,
+  type RegistryAlert,
+  type RegistryServing,
+} from "./registry/index.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -20,12 +26,18 @@ export interface StartOptions {
   defaultModels?: () => Promise<{ entry: ModelEntry; description?: string }[]>;
   /** Cores to split between workers; defaults to os.availableParallelism(). */
   cores?: number;
+  /** Current memory for the check before a registry model loads (tests pass a fixed one). */
+  memoryProbe?: MemoryProbe;
+  /** Called on a damaged registry model, its repair, or a failed verification. */
+  onRegistryAlert?: (alert: RegistryAlert) => void;
 }
 
 export interface RunningServer {
   /** Base URL of the public API, e.g. http://127.0.0.1:8080 */
   url: string;
   models: StaticModelCatalog;
+  /** The model registry when a model is served from it (`registry:NAME`). */
+  registry: RegistryServing | undefined;
   /** Drains and stops everything; safe to call twice. */
   close(): Promise<void>;
 }
@@ -95,6 +107,13 @@ export async function startServer(
     }
     sources = await options.defaultModels();
   }
+  // `registry:NAME[:VERSION]` paths: integrity check with repair from backup, memory check.
+  const registry = await openRegistryServing(
+    config,
+    sources.map((s) => s.entry),
+    { logger, probe: options.memoryProbe, onAlert: options.onRegistryAlert },
+  );
+  if (registry) sources = sources.map((s, i) => ({ ...s, entry: registry.entries[i]! }));
   if (!options.replicaFactory) sources.forEach((s, i) => checkModelFile(s.entry, i));
   const cores = options.cores ?? availableParallelism();
   const plan = planThreads(sources, config.engine, cores);
@@ -119,26 +138,29 @@ export async function startServer(
   };
 
   const catalog = new StaticModelCatalog();
-  const hosts: ModelHost[] = [];
+  const hosts: Pick<ModelHost, "start" | "close">[] = [];
   for (const p of plan) {
-    const host = new ModelHost(
-      p.entry.name,
-      {
-        modelName: p.entry.name,
-        modelPath: p.entry.path,
-        slots: p.entry.slots ?? engine.slots,
-        threads: p.threads,
-        contextSize: p.entry.contextSize ?? engine.contextSize,
-        batchSize: engine.batchSize,
-        gpu: p.entry.gpu ?? engine.gpu,
-        chatWrapper: p.entry.chatWrapper ?? "auto",
-      },
-      p.replicas,
-      factory,
-      supervision,
-      config.scheduler,
-      logger,
-    );
+    const makeHost = (modelPath: string) =>
+      new ModelHost(
+        p.entry.name,
+        {
+          modelName: p.entry.name,
+          modelPath,
+          slots: p.entry.slots ?? engine.slots,
+          threads: p.threads,
+          contextSize: p.entry.contextSize ?? engine.contextSize,
+          batchSize: engine.batchSize,
+          gpu: p.entry.gpu ?? engine.gpu,
+          chatWrapper: p.entry.chatWrapper ?? "auto",
+        },
+        p.replicas,
+        factory,
+        supervision,
+        config.scheduler,
+        logger,
+      );
+    const plain = makeHost(p.entry.path);
+    const host = registry ? registry.serving.wrap(p.entry.name, plain, makeHost) : plain;
     hosts.push(host);
     catalog.add({ model: host, description: p.description });
     logger.info(
@@ -166,9 +188,11 @@ export async function startServer(
     address = await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
     await Promise.all(hosts.map((h) => h.close(0)));
+    await registry?.serving.close();
     await grammar.close();
     throw err;
   }
+  registry?.serving.start();
   logger.info({ url: address, models: plan.map((p) => p.entry.name) }, "listening");
 
   let closing: Promise<void> | undefined;
@@ -179,6 +203,7 @@ export async function startServer(
       logger.info({ deadlineMs }, "draining: no new requests; finishing in-flight ones");
       const appClosed = app.close();
       await Promise.all(hosts.map((h) => h.close(deadlineMs)));
+      await registry?.serving.close();
       const grace = new Promise((r) => setTimeout(r, 1_000).unref());
       await Promise.race([appClosed, grace]);
       app.server.closeAllConnections();
@@ -189,7 +214,7 @@ export async function startServer(
     })();
     return closing;
   };
-  return { url: address, models: catalog, close };
+  return { url: address, models: catalog, registry: registry?.serving, close };
 }
 
 /** Runs the server until SIGTERM or SIGINT, then drains; resolves to the exit code. */

@@ -41,7 +41,13 @@ export const modelEntrySchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, "letters, digits, '.', '_', ':' and '-' only")
     .describe("Name clients use in the `model` field."),
-  path: z.string().min(1).describe("Path of the GGUF file. Never shown to clients."),
+  path: z
+    .string()
+    .min(1)
+    .describe(
+      "Path of the GGUF file, or registry:NAME[:VERSION] for a model of the registry (NAME " +
+        "follows NAME:latest and hot-swaps on promotion). Never shown to clients.",
+    ),
   replicas: count().optional().describe("Workers for this model. Default: engine.replicas."),
   slots: count().max(256).optional().describe("Sequences per worker. Default: engine.slots."),
   threads: count(0).max(1024).optional().describe("Threads per worker. Default: engine.threads."),

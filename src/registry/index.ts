@@ -33,3 +33,11 @@ export {
   type MemoryReading,
 } from "./memory-check.js";
 export type { Manifest } from "./manifest.js";
+export {
+  RegistryServing,
+  REGISTRY_PREFIX,
+  SwappableModel,
+  openRegistryServing,
+  type RegistryServingOptions,
+  type SwappableHost,
+} from "./serving/index.js";

@@ -420,15 +420,23 @@ export class Registry {
       problem = `cannot read the file (${(err as NodeJS.ErrnoException).code ?? "error"})`;
     }
     if (!problem) return "ok";
-    this.alert({
-      kind: "model_corrupted",
-      model: name,
-      version,
-      message: `refusing to load ${key}: ${problem}`,
-    });
+    await this.repair(name, version, `refusing to load ${key}: ${problem}`);
+    return "restored";
+  }
+
+  /**
+   * Replaces a damaged file with its backup copy: alert, check the copy's sha256, copy it
+   * beside the file, verify the copy in full, rename it into place. Throws
+   * registry_checksum_mismatch when there is no intact copy.
+   */
+  async repair(name: string, version: string, problem: string): Promise<void> {
+    const row = this.row(formatRef(name, version));
+    const key = formatRef(name, version);
+    const file = this.layout.modelFile(name, version);
+    this.alert({ kind: "model_corrupted", model: name, version, message: problem });
     const backup = this.layout.backupModelFile(name, version);
     if (!existsSync(backup) || (await sha256File(backup)) !== row.sha256) {
-      const message = `${key} is damaged (${problem}) and has no intact backup copy; restore it with \`bulwark models restore\``;
+      const message = `${key} is damaged and has no intact backup copy; restore it with \`bulwark models restore\``;
       this.alert({ kind: "model_unrecoverable", model: name, version, message });
       throw new BulwarkError("registry_checksum_mismatch", message);
     }
@@ -447,7 +455,6 @@ export class Registry {
       version,
       message: `${key} restored from its backup copy and verified (sha256 ${row.sha256})`,
     });
-    return "restored";
   }
 
   /** Records that this process now serves name:version (null: no longer serves the name). */
