@@ -41,3 +41,4 @@ export {
   type RegistryServingOptions,
   type SwappableHost,
 } from "./serving/index.js";
+export { registerRegistryAdminRoutes, type RegistryAdminDeps } from "./admin/routes.js";
