@@ -161,18 +161,19 @@ export class RegistryServing {
 
   /** Reads the index once and swaps every followed model whose `latest` moved. */
   poll(): Promise<void> {
-    this.polling ??= (async () => {
-      try {
-        for (const f of this.followed.values()) {
-          if (!f.follows || !f.model || f.model.isSwapping || this.closed) continue;
-          const latest = this.registry.latest(f.name);
-          if (!latest || latest === f.model.version || latest === f.refused) continue;
-          await this.switchTo(f, latest);
-        }
-      } finally {
-        this.polling = undefined;
+    if (this.polling) return this.polling;
+    const run = async () => {
+      for (const f of this.followed.values()) {
+        if (!f.follows || !f.model || f.model.isSwapping || this.closed) continue;
+        const latest = this.registry.latest(f.name);
+        if (!latest || latest === f.model.version || latest === f.refused) continue;
+        await this.switchTo(f, latest);
       }
-    })();
+    };
+    // Cleared in a later tick, after the assignment (a run with nothing to do ends at once).
+    this.polling = run().finally(() => {
+      this.polling = undefined;
+    });
     return this.polling;
   }
 
