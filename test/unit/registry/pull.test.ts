@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { startFakeHub } from "../../helpers/fake-hub.js";
 const model = storiesModel();
 const STORIES_SHA = "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d";
 
-async function setup(t: import("node:test").TestContext) {
+async function setup(t: TestContext) {
   const r = tempRegistry(0);
   const hub = await startFakeHub([
     { repo: "tiny/stories", path: "stories260K.gguf", data: readFileSync(model!) },
