@@ -4,7 +4,6 @@
  * project's own toolkit (format detection, conversion, validation) can take its place.
  */
 import { open, stat } from "node:fs/promises";
-import { GgmlType, GgufFileType, GgufInsights, readGgufFileInfo } from "node-llama-cpp";
 import type { ValidationSummary } from "./manifest.js";
 
 export interface ModelFacts {
@@ -50,6 +49,8 @@ async function magic(path: string): Promise<string> {
 }
 
 async function insightsOf(path: string) {
+  // Loaded on first use: the bindings take a while to import and most commands never need them.
+  const { GgufInsights, readGgufFileInfo } = await import("node-llama-cpp");
   const info = await readGgufFileInfo(path, { logWarnings: false, spliceSplitFiles: false });
   return { info, insights: await GgufInsights.from(info) };
 }
@@ -70,6 +71,7 @@ export const ggufInspector: ModelInspector = {
       throw new InvalidModelError(`the GGUF header cannot be read: ${(err as Error).message}`);
     }
     const { info, insights } = facts;
+    const { GgmlType, GgufFileType } = await import("node-llama-cpp");
     const { size } = await stat(path);
     const dataEnd = (info.infoEndOffset ?? 0) + insights.modelSize;
     const checks = ["GGUF header and metadata read"];
