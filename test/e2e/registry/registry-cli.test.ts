@@ -142,7 +142,7 @@ test("CLI: import, list, verify, promote, rollback, rm, backup and restore", asy
   run = await cli(home, ["models", "promote", "stories:2"]);
   assert.equal(run.stdout.trim(), "stories:latest → 2");
   run = await cli(home, ["models", "list"]);
-  assert.match(run.stdout, /stories:1 {2}1\.1 MiB  llama F32 .*\nstories:2 \(latest\)/);
+  assert.match(run.stdout, /stories:1 {2}1\.1 MiB {2}llama F32 .*\nstories:2 \(latest\)/);
   run = await cli(home, ["models", "rollback", "stories"]);
   assert.equal(run.stdout.trim(), "stories:latest → 1");
   run = await cli(home, ["models", "rm", "stories:1"]);
