@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerServe } from "./serve.js";
+import { registerModels } from "./models.js";
 import { registerRegistryCommands } from "./registry.js";
 import { CliError } from "./cli-error.js";
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .exitOverride();
   registerServe(program);
+  registerModels(program);
   registerRegistryCommands(program);
   return program;
 }

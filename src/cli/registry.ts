@@ -95,6 +95,7 @@ export function registerRegistryCommands(program: Command): void {
           name: flags.name,
           version: flags.version,
           promote: flags.promote,
+          onConvert: () => console.error("not GGUF: converting it to GGUF first"),
           onProgress: bars()("import"),
         });
         printManifest(m, "imported");

@@ -201,6 +201,14 @@ const registrySchema = z
       .describe(
         "Backup copies kept per model name (the newest versions); 0 turns automatic backups off.",
       ),
+    validateOnImport: z
+      .enum(["quick", "header"])
+      .default("quick")
+      .describe(
+        "Validation on import and pull. quick (default): load the model in a child process and " +
+          "check its tokenizer and deterministic output (seconds for small models, longer for " +
+          "large ones); header: the format checks only.",
+      ),
     verifyIntervalMs: ms(0)
       .default(0)
       .describe(

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Config } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
 import { Registry, type RegistryAlert } from "./registry.js";
+import { toolkitInspector } from "./inspect.js";
 
 /** The registry folder: registry.dir, else <home>/models. */
 export function registryDir(config: Readonly<Config>): string {
@@ -18,6 +19,7 @@ export function openRegistry(
     dir: registryDir(config),
     backupDir: config.registry.backupDir || undefined,
     backupsToKeep: config.registry.backupsToKeep,
+    inspector: toolkitInspector({ validation: config.registry.validateOnImport }),
     ...extras,
   });
 }

@@ -21,6 +21,7 @@ export { sha256File, fingerprintFile, MiB } from "./hashing.js";
 export { looksLikeRef, parseRef, formatRef, LATEST } from "./names.js";
 export {
   ggufInspector,
+  toolkitInspector,
   InvalidModelError,
   type ModelInspector,
   type ModelFacts,

@@ -1,9 +1,16 @@
 /**
- * What the registry needs to know about a model file: its format, its GGUF facts for the
- * manifest, a quick validation, and the memory a load takes. Behind an interface so the
- * project's own toolkit (format detection, conversion, validation) can take its place.
+ * What the registry needs to know about a model file, from the model toolkit (src/models):
+ * its format (converting other formats to GGUF), its GGUF facts for the manifest, a quick
+ * validation, and the memory a load takes.
  */
-import { open, stat } from "node:fs/promises";
+import {
+  convertModel,
+  describeGgufHeader,
+  detectFormat,
+  estimateMemory,
+  ModelFormatError,
+  validateModel,
+} from "../models/index.js";
 import type { ValidationSummary } from "./manifest.js";
 
 export interface ModelFacts {
@@ -19,13 +26,18 @@ export interface LoadShape {
   contextSize: number;
   slots: number;
   replicas: number;
+  batchSize?: number;
 }
 
 export interface ModelInspector {
+  /** The file's format; throws InvalidModelError for a file that is no model or is refused. */
+  detect(path: string): Promise<string>;
+  /** Converts a non-GGUF model (llama2.c, Hugging Face folder) to GGUF at `out`. */
+  convert(path: string, out: string): Promise<void>;
   /** Reads and checks a GGUF; throws InvalidModelError when it is not a loadable one. */
   inspect(path: string): Promise<ModelFacts>;
-  /** Bytes of RAM a load takes: the weights once (they are mmapped and shared by replicas)
-   * plus each replica's KV cache and compute buffers. */
+  /** Bytes of RAM a load takes: the weights once (mmapped, shared by replicas) plus each
+   * replica's KV cache, compute buffers and runtime. */
   estimateLoadBytes(path: string, shape: LoadShape): Promise<number>;
 }
 
@@ -37,81 +49,71 @@ export class InvalidModelError extends Error {
   }
 }
 
-async function magic(path: string): Promise<string> {
-  const handle = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(4);
-    const { bytesRead } = await handle.read(buf, 0, 4, 0);
-    return buf.subarray(0, bytesRead).toString("latin1");
-  } finally {
-    await handle.close();
-  }
+function invalid(err: unknown): never {
+  if (err instanceof ModelFormatError) throw new InvalidModelError(`${err.code}: ${err.message}`);
+  throw err;
 }
 
-async function insightsOf(path: string) {
-  // Loaded on first use: the bindings take a while to import and most commands never need them.
-  const { GgufInsights, readGgufFileInfo } = await import("node-llama-cpp");
-  const info = await readGgufFileInfo(path, { logWarnings: false, spliceSplitFiles: false });
-  return { info, insights: await GgufInsights.from(info) };
+async function gguf(path: string) {
+  const d = await detectFormat(path).catch(invalid);
+  if (d.format !== "gguf") throw new InvalidModelError(`${d.format} is not GGUF`);
+  return describeGgufHeader(path, d.header, d.fileSize);
 }
 
-/** The inspector over node-llama-cpp's GGUF reader and its memory estimates. */
-export const ggufInspector: ModelInspector = {
-  async inspect(path) {
-    const head = await magic(path);
-    if (head !== "GGUF") {
-      throw new InvalidModelError(
-        "not a GGUF file (the first bytes are not the GGUF magic); convert it to GGUF first",
-      );
-    }
-    let facts;
-    try {
-      facts = await insightsOf(path);
-    } catch (err) {
-      throw new InvalidModelError(`the GGUF header cannot be read: ${(err as Error).message}`);
-    }
-    const { info, insights } = facts;
-    const { GgmlType, GgufFileType } = await import("node-llama-cpp");
-    const { size } = await stat(path);
-    const dataEnd = (info.infoEndOffset ?? 0) + insights.modelSize;
-    const checks = ["GGUF header and metadata read"];
-    if (size < dataEnd) {
-      throw new InvalidModelError(
-        `the file is truncated: its tensors end at byte ${dataEnd}, the file has ${size} bytes`,
-      );
-    }
-    checks.push(`${info.tensorInfo?.length ?? 0} tensors lie within the file`);
-    if (!insights.isSupportedByLlamaCpp) {
-      throw new InvalidModelError(
-        `architecture "${info.metadata.general.architecture}" is not supported by llama.cpp`,
-      );
-    }
-    checks.push("architecture supported by llama.cpp");
-    const fileType = info.metadata.general.file_type;
-    const dominant = insights.dominantTensorType;
-    return {
-      format: "gguf",
-      architecture: info.metadata.general.architecture ?? null,
-      quantization:
-        fileType !== undefined
-          ? (GgufFileType[fileType] ?? null)
-          : dominant !== undefined
-            ? (GgmlType[dominant] ?? null)
-            : null,
-      parameterCount: insights.totalParameters || null,
-      contextLength: insights.trainContextSize ?? null,
-      validation: { ok: true, checks, tensors: info.tensorInfo?.length ?? 0 },
-    };
-  },
+export interface InspectorOptions {
+  /** "quick": the toolkit's quick validation (load, tokenizer, determinism in a child
+   * process, a few seconds); "header": the format checks only. */
+  validation: "quick" | "header";
+  /** llama.cpp threads of the validation worker. */
+  threads?: number;
+}
 
-  async estimateLoadBytes(path, shape) {
-    const { insights } = await insightsOf(path);
-    const weights = insights.estimateModelResourceRequirements({ gpuLayers: 0 }).cpuRam;
-    const context = insights.estimateContextResourceRequirements({
-      contextSize: shape.contextSize * shape.slots,
-      modelGpuLayers: 0,
-      sequences: shape.slots,
-    }).cpuRam;
-    return Math.ceil(weights + context * shape.replicas);
-  },
-};
+/** The inspector over the model toolkit. */
+export function toolkitInspector(options: InspectorOptions): ModelInspector {
+  return {
+    async detect(path) {
+      return (await detectFormat(path).catch(invalid)).format;
+    },
+
+    async convert(path, out) {
+      await convertModel(path, out).catch(invalid);
+    },
+
+    async inspect(path) {
+      const desc = await gguf(path);
+      const checks = [
+        `GGUF v${desc.formatVersion}: header, metadata and ${desc.tensorCount} tensors within the file`,
+      ];
+      if (options.validation === "quick") {
+        const report = await validateModel(path, { quick: true, threads: options.threads ?? 1 });
+        if (!report.ok) {
+          const failed = report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+          throw new InvalidModelError(`validation failed: ${failed.join("; ")}`);
+        }
+        for (const c of report.checks)
+          if (c.name !== "format") checks.push(`${c.name}: ${c.detail}`);
+      }
+      return {
+        format: "gguf",
+        architecture: desc.architecture ?? null,
+        quantization: desc.quantization ?? null,
+        parameterCount: desc.parameters ?? null,
+        contextLength: desc.contextLength ?? null,
+        validation: { ok: true, checks, tensors: desc.tensorCount ?? 0 },
+      };
+    },
+
+    async estimateLoadBytes(path, shape) {
+      const desc = await gguf(path);
+      if (!desc.memoryShape) {
+        throw new InvalidModelError("the GGUF lacks the shape keys a memory estimate needs");
+      }
+      const context = Math.min(shape.contextSize, desc.contextLength ?? shape.contextSize);
+      const one = estimateMemory(desc.memoryShape, context, shape.slots, shape.batchSize);
+      return one.weightsBytes + (one.kvCacheBytes + one.overheadBytes) * shape.replicas;
+    },
+  };
+}
+
+/** The default: quick validation on import. */
+export const ggufInspector: ModelInspector = toolkitInspector({ validation: "quick" });

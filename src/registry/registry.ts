@@ -47,6 +47,8 @@ export interface ImportOptions {
   promote?: boolean;
   /** Move the file into the registry instead of copying it (used for finished downloads). */
   move?: boolean;
+  /** Called when the file is not GGUF and is being converted. */
+  onConvert?: () => void;
   /** Refuse the import unless the file's sha256 is this. */
   expectSha256?: string;
   onProgress?: ProgressFn;
@@ -168,26 +170,36 @@ export class Registry {
         `${formatRef(name, version)} is already in the registry; pick another --version`,
       );
     }
+    const source = file;
     try {
-      if (!(await stat(file)).isFile()) throw new Error("not a file");
+      await stat(file);
     } catch {
       throw new BulwarkError("registry_file_not_found", `cannot read the file ${file}`);
-    }
-    let facts;
-    try {
-      facts = await this.inspector.inspect(file);
-    } catch (err) {
-      if (err instanceof InvalidModelError) {
-        throw new BulwarkError("registry_invalid_model", `${file}: ${err.message}`);
-      }
-      throw err;
     }
     const stage = join(this.layout.staging, `${process.pid}-${randomBytes(6).toString("hex")}`);
     mkdirSync(stage);
     try {
+      let move = opts.move ?? false;
+      let facts;
+      try {
+        if ((await this.inspector.detect(file)) !== "gguf") {
+          // Other formats become GGUF first; the converted file is then moved into place.
+          opts.onConvert?.();
+          const converted = join(stage, "converted.gguf");
+          await this.inspector.convert(file, converted);
+          file = converted;
+          move = true;
+        }
+        facts = await this.inspector.inspect(file);
+      } catch (err) {
+        if (err instanceof InvalidModelError) {
+          throw new BulwarkError("registry_invalid_model", `${source}: ${err.message}`);
+        }
+        throw err;
+      }
       const staged = join(stage, MODEL_FILE);
       let sha256: string;
-      if (opts.move) {
+      if (move) {
         await rename(file, staged);
         sha256 = await sha256File(staged, opts.onProgress);
       } else {
@@ -207,7 +219,7 @@ export class Registry {
         size,
         fingerprint,
         ...facts,
-        source: opts.source ?? `file:${file}`,
+        source: opts.source ?? `file:${source}`,
         createdAt: this.now().toISOString(),
       };
       writeFileAtomic(join(stage, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");

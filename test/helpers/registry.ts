@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Registry, type RegistryAlert } from "../../src/registry/index.js";
+import { Registry, toolkitInspector, type RegistryAlert } from "../../src/registry/index.js";
 
 export interface TempRegistry {
   dir: string;
@@ -22,6 +22,8 @@ export function tempRegistry(backupsToKeep = 2): TempRegistry {
   const registry = new Registry({
     dir: join(dir, "models"),
     backupsToKeep,
+    // The quick validation loads the model in a worker; the CLI tests run it, these skip it.
+    inspector: toolkitInspector({ validation: "header" }),
     onAlert: (a) => alerts.push(a),
   });
   return {
