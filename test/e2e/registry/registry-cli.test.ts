@@ -272,3 +272,25 @@ test("CLI: pull from a hub, with progress, into the registry", async (t) => {
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /bulwark: o\/r has no file nothing\.gguf \(404\)/);
 });
+
+test("CLI: importing a llama2.c checkpoint converts it to GGUF, validates and registers it", async (t) => {
+  if (!model) return t.skip(STORIES_MISSING);
+  const home = tempDir("convert");
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const ckpt = join(home, "stories.bin");
+  const exported = await cli(home, ["models", "export-llama2c", model, ckpt]);
+  assert.equal(exported.code, 0, exported.stderr);
+  const run = await cli(home, ["models", "import", ckpt, "--name", "conv"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /not GGUF: converting it to GGUF first/);
+  assert.match(run.stdout, /imported conv:1\n/);
+  assert.match(run.stdout, /architecture {2}llama/);
+  assert.match(run.stdout, /determinism: seed \d+ gave the same/);
+  const list = JSON.parse((await cli(home, ["models", "list", "--json"])).stdout);
+  assert.equal(list[0].name, "conv");
+  const manifest = JSON.parse(
+    readFileSync(join(home, "models", "conv", "1", "manifest.json"), "utf8"),
+  );
+  assert.equal(manifest.source, `file:${ckpt}`);
+  assert.equal(manifest.format, "gguf");
+});
