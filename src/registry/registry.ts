@@ -112,7 +112,7 @@ export class Registry {
 
   /**
    * Removes what an interrupted import left: staging folders of dead processes and version
-   * folders that never reached the index. A live import (another process) is left alone.
+   * folders still marked as being imported by a dead process. A live import is left alone.
    */
   private sweep(): void {
     for (const entry of readdirSync(this.layout.staging)) {
@@ -133,8 +133,11 @@ export class Registry {
       }
       for (const version of versions) {
         if (this.index.get(name, version)) continue;
+        // Only folders an import marked as unfinished go: anything else (another program's
+        // file, a folder whose index row was lost) is left for a person to look at.
         const marker = join(nameDir, version, IMPORT_MARKER);
-        const pid = existsSync(marker) ? Number(readFileSync(marker, "utf8")) : NaN;
+        if (!existsSync(marker)) continue;
+        const pid = Number(readFileSync(marker, "utf8"));
         if (Number.isInteger(pid) && pidAlive(pid) && pid !== process.pid) continue;
         rmSync(join(nameDir, version), { recursive: true, force: true });
         this.options.logger?.warn({ model: formatRef(name, version) }, "removed a half import");
