@@ -8,7 +8,7 @@
 import { open, readFile, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { ModelFormatError } from "../errors.js";
-import { GgufFile } from "../gguf/file.js";
+import { openGguf } from "./detect.js";
 import { toFloat32 } from "../gguf/quantize.js";
 import { GgmlType, type GgufValue } from "../gguf/types.js";
 import { gv, writeGgufFile, type GgufTensorInput } from "../gguf/writer.js";
@@ -213,7 +213,7 @@ export async function exportLlama2c(
   modelOut: string,
   tokenizerOut: string,
 ): Promise<Llama2cConfig> {
-  const f = await GgufFile.open(ggufPath);
+  const f = await openGguf(ggufPath);
   if (f.architecture !== "llama") {
     throw new ModelFormatError(
       "model_unsupported",

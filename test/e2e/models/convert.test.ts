@@ -9,6 +9,7 @@ import {
   GgufFile,
   plainValue,
   toFloat32,
+  validateModel,
 } from "../../../src/models/index.js";
 import { STORIES_GREEDY_64, STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 import { bulwark } from "../../helpers/cli.js";
@@ -58,6 +59,8 @@ test("Hugging Face round trip (F32, tokenizer.model): same tensors, same greedy 
   );
   assert.equal(back.tensor("blk.0.attn_q.weight")!.type, GgmlType.F32);
   assert.equal(await complete(out, "Once upon a time", 64), STORIES_GREEDY_64);
+  const report = await validateModel(out, { quick: true });
+  assert.equal(report.ok, true, JSON.stringify(report.failed));
 });
 
 test("Hugging Face round trip (F16, tokenizer.json, chat template): F16 tensors, same greedy text", async (t) => {
@@ -106,6 +109,8 @@ test("llama2.c round trip: export, detect, convert back to the same tensors and 
   assert.equal(r.status, 0, r.stderr);
   await sameTensors(stories, out);
   assert.equal(await complete(out, "Once upon a time", 64), STORIES_GREEDY_64);
+  const report = await validateModel(out, { quick: true });
+  assert.equal(report.ok, true, JSON.stringify(report.failed));
 
   unlinkSync(join(dir, "tokenizer.bin"));
   const noTok = bulwark(["models", "convert", bin, join(dir, "x.gguf")]);
