@@ -1,12 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ReplicaSpec } from "../../src/engine/index.js";
 import type { FakeReplica } from "../../src/engine/fake/fake-replica.js";
 import { fakeEngine, postJson, startTestServer, waitFor } from "../helpers/server.js";
 import { tempRegistry } from "../helpers/registry.js";
 import { STORIES_MISSING, storiesModel } from "../helpers/paths.js";
-import type { MemoryProbe } from "../../src/registry/index.js";
+import { sha256File, type MemoryProbe } from "../../src/registry/index.js";
 
 const model = storiesModel();
 const plenty: MemoryProbe = {
@@ -148,4 +149,34 @@ test("a promoted version that does not fit in memory is refused; the old one kee
     max_tokens: 3,
   });
   assert.equal(res.status, 200);
+});
+
+test("the periodic verification finds a byte the fingerprint misses and repairs the file", async (t) => {
+  if (!model) return t.skip(STORIES_MISSING);
+  const r = tempRegistry(1);
+  t.after(r.cleanup);
+  // 3 MiB: a middle byte outside the first and last MiB that the load-time fingerprint reads.
+  const big = join(r.dir, "big.gguf");
+  writeFileSync(big, Buffer.concat([readFileSync(model), Buffer.alloc(2 * 1024 * 1024)]));
+  await r.registry.import(big, { name: "stories" });
+  const alerts: string[] = [];
+  const server = await startTestServer(
+    {
+      models: [{ name: "stories", path: "registry:stories" }],
+      registry: { dir: r.registry.layout.dir, verifyIntervalMs: 100 },
+    },
+    {
+      replicaFactory: fakeEngine().factory,
+      memoryProbe: plenty,
+      onRegistryAlert: (a) => alerts.push(a.kind),
+    },
+  );
+  t.after(() => server.close());
+  const file = r.registry.layout.modelFile("stories", "1");
+  const data = readFileSync(file);
+  data[1_600_000] = data[1_600_000]! ^ 0xff;
+  writeFileSync(file, data);
+  assert.ok(await waitFor(() => alerts.includes("model_restored")), alerts.join(","));
+  assert.deepEqual(alerts.slice(0, 3), ["verify_failed", "model_corrupted", "model_restored"]);
+  assert.equal(await sha256File(file), r.registry.resolve("stories:1").manifest.sha256);
 });
