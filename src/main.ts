@@ -19,6 +19,14 @@ import {
   registerGuardAdminRoutes,
 } from "./guards/index.js";
 import { checkBinding, openAccessControl, type AdminRoutes } from "./admin/index.js";
+import {
+  openRegistryServing,
+  type MemoryProbe,
+  type RegistryAlert,
+  type RegistryServing,
+  openRegistry,
+  registerRegistryAdminRoutes,
+} from "./registry/index.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -40,6 +48,10 @@ export interface StartOptions {
   insecure?: boolean;
   /** Admin API routes of other subsystems, served on the admin listener. */
   adminRoutes?: readonly AdminRoutes[];
+  /** Current memory for the check before a registry model loads (tests pass a fixed one). */
+  memoryProbe?: MemoryProbe;
+  /** Called on a damaged registry model, its repair, or a failed verification. */
+  onRegistryAlert?: (alert: RegistryAlert) => void;
 }
 
 export interface RunningServer {
@@ -48,6 +60,8 @@ export interface RunningServer {
   /** Base URL of the admin API, e.g. http://127.0.0.1:8081 */
   adminUrl: string;
   models: StaticModelCatalog;
+  /** The model registry when a model is served from it (`registry:NAME`). */
+  registry: RegistryServing | undefined;
   /** Drains and stops everything; safe to call twice. */
   close(): Promise<void>;
 }
@@ -118,6 +132,13 @@ export async function startServer(
     }
     sources = await options.defaultModels();
   }
+  // `registry:NAME[:VERSION]` paths: integrity check with repair from backup, memory check.
+  const registry = await openRegistryServing(
+    config,
+    sources.map((s) => s.entry),
+    { logger, probe: options.memoryProbe, onAlert: options.onRegistryAlert },
+  );
+  if (registry) sources = sources.map((s, i) => ({ ...s, entry: registry.entries[i]! }));
   if (!options.replicaFactory) sources.forEach((s, i) => checkModelFile(s.entry, i));
   const cores = options.cores ?? availableParallelism();
   const plan = planThreads(sources, config.engine, cores);
@@ -132,13 +153,16 @@ export async function startServer(
   });
 
   const engine = config.engine;
-  const hosts: ModelHost[] = [];
+  // The served models (a registry model is a swappable wrapper), and every ModelHost under them
+  // for the memory guard, which unloads and stops workers; a host retired by a swap drops out.
+  const hosts: Pick<ModelHost, "start" | "close">[] = [];
+  let modelHosts: ModelHost[] = [];
   const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
   let address = "";
   const guards = new GuardRuntime({
     config,
     logger,
-    hosts: () => hosts,
+    hosts: () => (modelHosts = modelHosts.filter((h) => !h.isClosing)),
     caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
     memory: options.memorySource,
     probe: options.processProbe,
@@ -168,25 +192,31 @@ export async function startServer(
 
   const catalog = new StaticModelCatalog();
   for (const p of plan) {
-    const host = new ModelHost(
-      p.entry.name,
-      {
-        modelName: p.entry.name,
-        modelPath: p.entry.path,
-        slots: p.entry.slots ?? engine.slots,
-        threads: p.threads,
-        contextSize: p.entry.contextSize ?? engine.contextSize,
-        batchSize: engine.batchSize,
-        gpu: p.entry.gpu ?? engine.gpu,
-        chatWrapper: p.entry.chatWrapper ?? "auto",
-      },
-      p.replicas,
-      factory,
-      supervision,
-      config.scheduler,
-      logger,
-      guards.hostObserver,
-    );
+    const makeHost = (modelPath: string) => {
+      const made = new ModelHost(
+        p.entry.name,
+        {
+          modelName: p.entry.name,
+          modelPath,
+          slots: p.entry.slots ?? engine.slots,
+          threads: p.threads,
+          contextSize: p.entry.contextSize ?? engine.contextSize,
+          batchSize: engine.batchSize,
+          gpu: p.entry.gpu ?? engine.gpu,
+          chatWrapper: p.entry.chatWrapper ?? "auto",
+        },
+        p.replicas,
+        factory,
+        supervision,
+        config.scheduler,
+        logger,
+        guards.hostObserver,
+      );
+      modelHosts.push(made);
+      return made;
+    };
+    const plain = makeHost(p.entry.path);
+    const host = registry ? registry.serving.wrap(p.entry.name, plain, makeHost) : plain;
     hosts.push(host);
     catalog.add({ model: host, description: p.description });
     logger.info(
@@ -204,6 +234,12 @@ export async function startServer(
   }
 
   let draining = false;
+  // The registry's admin routes work whether or not this server serves a registry model.
+  const adminRegistry = registry?.serving.registry ?? openRegistry(config, { logger });
+  const closeRegistry = async () => {
+    if (registry) await registry.serving.close();
+    else adminRegistry.close();
+  };
   let access;
   try {
     access = await openAccessControl(config, {
@@ -213,10 +249,17 @@ export async function startServer(
       adminRoutes: [
         ...(options.adminRoutes ?? []),
         (admin) => registerGuardAdminRoutes(admin, { guard: guards.guard, alerts: guards.alerts }),
+        (admin) =>
+          registerRegistryAdminRoutes(admin, {
+            registry: adminRegistry,
+            serving: registry?.serving,
+            logger,
+          }),
       ],
     });
   } catch (err) {
     await Promise.all(hosts.map((h) => h.close(0)));
+    await closeRegistry();
     await grammar.close();
     await guards.close();
     throw err;
@@ -243,11 +286,13 @@ export async function startServer(
   } catch (err) {
     await app.close();
     await Promise.all(hosts.map((h) => h.close(0)));
+    await closeRegistry();
     await grammar.close();
     await access.close();
     await guards.close();
     throw err;
   }
+  registry?.serving.start();
   logger.info({ url: address, models: plan.map((p) => p.entry.name) }, "listening");
   logger.info({ url: adminAddress }, "admin API listening");
 
@@ -259,6 +304,7 @@ export async function startServer(
       logger.info({ deadlineMs }, "draining: no new requests; finishing in-flight ones");
       const appClosed = app.close();
       await Promise.all(hosts.map((h) => h.close(deadlineMs)));
+      await closeRegistry();
       const grace = new Promise((r) => setTimeout(r, 1_000).unref());
       await Promise.race([appClosed, grace]);
       app.server.closeAllConnections();
@@ -271,7 +317,13 @@ export async function startServer(
     })();
     return closing;
   };
-  return { url: address, adminUrl: adminAddress, models: catalog, close };
+  return {
+    url: address,
+    adminUrl: adminAddress,
+    models: catalog,
+    registry: registry?.serving,
+    close,
+  };
 }
 
 /** Runs the server until SIGTERM or SIGINT, then drains; resolves to the exit code. */

@@ -9,6 +9,7 @@ import { registerBench } from "./bench.js";
 import { registerKeys } from "./keys.js";
 import { registerBans } from "./bans.js";
 import { registerAudit, registerUsage } from "./audit.js";
+import { registerRegistryCommands } from "./registry.js";
 import { CliError } from "./cli-error.js";
 
 export { CliError } from "./cli-error.js";
@@ -19,6 +20,8 @@ export function buildProgram(): Command {
     .description("Self-hosted LLM inference server with protections built in.")
     .version("0.1.0")
     .showHelpAfterError()
+    // Program options only before a subcommand, so `models import --version V` is the model's.
+    .enablePositionalOptions()
     .exitOverride();
   registerServe(program);
   registerModels(program);
@@ -27,6 +30,7 @@ export function buildProgram(): Command {
   registerBans(program);
   registerAudit(program);
   registerUsage(program);
+  registerRegistryCommands(program);
   return program;
 }
 

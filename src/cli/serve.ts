@@ -1,6 +1,8 @@
 /** `bulwark serve`: loads the config, starts the server, and stops it in order on SIGTERM/SIGINT. */
 import type { Command } from "commander";
+import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
+import { looksLikeRef, parseRef, REGISTRY_PREFIX } from "../registry/index.js";
 import { ConfigError, loadConfig } from "../config/index.js";
 import { CliError } from "./cli-error.js";
 
@@ -14,8 +16,14 @@ function parseInteger(name: string, min: number) {
   };
 }
 
-/** `--model PATH` or `--model NAME=PATH`; the name defaults to the file name without .gguf. */
+/**
+ * `--model PATH`, `--model NAME=PATH`, or a registry reference `--model NAME[:VERSION]` (when no
+ * such file exists); the name defaults to the file name without .gguf.
+ */
 export function parseModelFlag(spec: string): { name: string; path: string } {
+  if (!spec.includes("=") && looksLikeRef(spec) && !existsSync(spec)) {
+    return { name: parseRef(spec).name, path: REGISTRY_PREFIX + spec };
+  }
   const eq = spec.indexOf("=");
   if (eq > 0 && !spec.slice(0, eq).includes("/")) {
     return { name: spec.slice(0, eq), path: spec.slice(eq + 1) };
@@ -54,7 +62,8 @@ export function registerServe(program: Command): void {
     .option("-c, --config <file>", "config file (default: $BULWARK_CONFIG, else ./bulwark.yaml)")
     .option(
       "-m, --model <spec>",
-      "model to serve: PATH or NAME=PATH (repeatable); none serves the built-in demo model",
+      "model to serve: PATH, NAME=PATH, or a registry NAME[:VERSION] (repeatable); none serves " +
+        "the built-in demo model",
       (value: string, prev: string[]) => [...prev, value],
       [] as string[],
     )

@@ -42,7 +42,13 @@ export const modelEntrySchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, "letters, digits, '.', '_', ':' and '-' only")
     .describe("Name clients use in the `model` field."),
-  path: z.string().min(1).describe("Path of the GGUF file. Never shown to clients."),
+  path: z
+    .string()
+    .min(1)
+    .describe(
+      "Path of the GGUF file, or registry:NAME[:VERSION] for a model of the registry (NAME " +
+        "follows NAME:latest and hot-swaps on promotion). Never shown to clients.",
+    ),
   replicas: count().optional().describe("Workers for this model. Default: engine.replicas."),
   slots: count().max(256).optional().describe("Sequences per worker. Default: engine.slots."),
   threads: count(0).max(1024).optional().describe("Threads per worker. Default: engine.threads."),
@@ -368,6 +374,68 @@ const autoBanSchema = z
   })
   .prefault({});
 
+const registrySchema = z
+  .strictObject({
+    dir: z
+      .string()
+      .default("")
+      .describe(
+        "Folder of the model registry (GGUF files, manifests, index.db). Empty (default): " +
+          "<home>/models.",
+      ),
+    backupDir: z
+      .string()
+      .default("")
+      .describe(
+        "Folder of the automatic backup copies made on import. Empty (default): <registry dir>/.backups.",
+      ),
+    backupsToKeep: count(0)
+      .default(2)
+      .describe(
+        "Backup copies kept per model name (the newest versions); 0 turns automatic backups off.",
+      ),
+    validateOnImport: z
+      .enum(["quick", "header"])
+      .default("quick")
+      .describe(
+        "Validation on import and pull. quick (default): load the model in a child process and " +
+          "check its tokenizer and deterministic output (seconds for small models, longer for " +
+          "large ones); header: the format checks only.",
+      ),
+    verifyIntervalMs: ms(0)
+      .default(0)
+      .describe(
+        "How often a running server recomputes the full sha256 of every served registry model, " +
+          "in ms; 0 (default) turns the periodic verification off.",
+      ),
+    watchIntervalMs: ms(50)
+      .default(1_000)
+      .describe(
+        "How often a running server reads the registry index for promotions and rollbacks, in ms.",
+      ),
+    hubUrl: z
+      .string()
+      .url()
+      .default("https://huggingface.co")
+      .describe("Base URL of the Hugging Face hub that `models pull hf:...` resolves against."),
+    pullRetries: count(0)
+      .default(3)
+      .describe(
+        "Times `models pull` retries after a dropped connection or a checksum mismatch, per pull.",
+      ),
+    pullIdleTimeoutMs: ms(100)
+      .default(30_000)
+      .describe("A download that receives no byte for this long is cut and resumed, in ms."),
+    loadMemoryPercent: count(1)
+      .max(100)
+      .default(80)
+      .describe(
+        "A registry model loads only if its estimated weights and KV cache plus the memory in " +
+          "use now stay under this share of the machine's (or cgroup's) memory, in percent.",
+      ),
+  })
+  .prefault({});
+
 const securitySchema = z
   .strictObject({
     auth: z
@@ -448,6 +516,7 @@ export const configSchema = z
     security: securitySchema,
     rateLimits: rateLimitsSchema,
     accessLog: accessLogSchema,
+    registry: registrySchema,
     models: z
       .array(modelEntrySchema)
       .default([])

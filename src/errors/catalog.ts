@@ -105,6 +105,49 @@ export const errorCatalog = {
       "cannot take down every replica.",
   ),
   generation_timeout: spec(504, "server_error", "The generation did not finish in time."),
+  // Model registry (admin API)
+  registry_model_not_found: spec(
+    404,
+    "not_found_error",
+    "No such model or version in the registry.",
+  ),
+  registry_version_exists: spec(
+    409,
+    "invalid_request_error",
+    "This name:version is already in the registry.",
+  ),
+  registry_model_in_use: spec(
+    409,
+    "invalid_request_error",
+    "The version is serving or aliased; pass force to remove it anyway.",
+  ),
+  registry_invalid_name: spec(
+    400,
+    "invalid_request_error",
+    "The model name or version is invalid.",
+  ),
+  registry_invalid_model: spec(
+    400,
+    "invalid_request_error",
+    "The file is not a GGUF model that can be loaded.",
+  ),
+  registry_file_not_found: spec(400, "invalid_request_error", "The file to import cannot be read."),
+  registry_checksum_mismatch: spec(
+    422,
+    "invalid_request_error",
+    "The model file does not match its recorded sha256.",
+  ),
+  registry_no_rollback: spec(
+    409,
+    "invalid_request_error",
+    "The alias has no previous version to roll back to.",
+  ),
+  registry_download_failed: spec(502, "server_error", "The model download failed."),
+  insufficient_memory: spec(
+    507,
+    "server_error",
+    "Loading the model would take the memory in use over the configured threshold.",
+  ),
   internal_error: spec(500, "server_error", "The server failed to handle the request."),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -154,6 +154,11 @@ export class ModelHost implements ServedModel {
   }
 
   /** Starts the replicas; resolves once one is ready. */
+  /** True once close() has begun: the host takes no new work. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
   start(): Promise<ModelInfo> {
     return this.manager.start();
   }
