@@ -4,20 +4,10 @@
  * shape = burstiness and mean 1/rate, as `vllm bench serve` does: burstiness 1 is a Poisson
  * process (exponential gaps), below 1 is burstier, above 1 is more even.
  */
+import { seededRandom, type Random } from "../util/seeded-random.js";
 
-/** A seeded pseudo-random source in [0, 1): mulberry32, small and reproducible everywhere. */
-export type Random = () => number;
+export { seededRandom, type Random };
 
-export function seededRandom(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A standard normal draw (Box–Muller). */
 function normal(random: Random): number {

@@ -1,6 +1,6 @@
 /** What the gateway is built from: everything is passed in, nothing is looked up. */
 import type { Config } from "../config/index.js";
-import type { Logger } from "../observability/index.js";
+import type { Logger, RequestObservation } from "../observability/index.js";
 import type { ServedModel } from "../supervisor/index.js";
 import type { GrammarCompiler } from "./shared/grammar-compiler.js";
 import type { Netfilter } from "../netfilter/index.js";
@@ -8,19 +8,8 @@ import type { AuthHookOptions } from "../auth/index.js";
 import type { RateLimitHookOptions } from "../limits/index.js";
 import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
 
-/** Facts about one answered request, for metrics and KPI alerts. */
-export interface RequestObservation {
-  /** The route pattern (`/v1/chat/completions`), or "unmatched". */
-  endpoint: string;
-  model: string;
-  status: number;
-  durationSeconds: number;
-  ttftSeconds?: number;
-  promptTokens?: number;
-  completionTokens?: number;
-  finishReason?: string;
-  errorCode?: string;
-}
+export type { RequestObservation };
+
 
 /** Receives the gateway's request figures (main.ts feeds them to metrics and alerts). */
 export interface GatewayObserver {

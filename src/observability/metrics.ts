@@ -37,7 +37,9 @@ export interface MetricsState {
   alerts(): { name: string; firing: boolean }[];
 }
 
+/** Facts about one answered request, for metrics and KPI alerts. */
 export interface RequestObservation {
+  /** The route pattern (`/v1/chat/completions`), or "unmatched". */
   endpoint: string;
   model: string;
   status: number;
@@ -46,6 +48,7 @@ export interface RequestObservation {
   promptTokens?: number;
   completionTokens?: number;
   finishReason?: string;
+  errorCode?: string;
 }
 
 const LATENCY_BUCKETS = [

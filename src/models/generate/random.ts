@@ -9,6 +9,7 @@ import type { GgufValue } from "../gguf/types.js";
 import { gv, writeGgufFile, type GgufTensorInput } from "../gguf/writer.js";
 import { QUANT_TYPES, shouldQuantize, type QuantType } from "../quantize-file.js";
 import { GgmlType } from "../gguf/types.js";
+import { seededRandom } from "../../util/seeded-random.js";
 import { ModelFormatError } from "../errors.js";
 import { addToken, addWord, baseVocabulary, spmMetadata } from "./spm-vocab.js";
 
@@ -38,17 +39,6 @@ export const RANDOM_DEFAULTS: RandomModelOptions = {
   seed: 1,
 };
 
-/** mulberry32: a small seeded generator; good enough for weights nobody reads. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CONSONANTS = "bdfgklmnprstvz";
 const VOWELS = "aeiou";
@@ -109,7 +99,7 @@ export async function writeRandomModel(
   const headDim = o.width / o.heads;
   const kvDim = o.kvHeads * headDim;
   const target = QUANT_TYPES[o.type].type;
-  const random = rng(o.seed);
+  const random = seededRandom(o.seed);
   // Uniform weights with the variance of a 1/√fan-in initialization keep activations bounded.
   const matrix = (name: string, cols: number, rows: number): GgufTensorInput => {
     const type = shouldQuantize(name, [cols, rows], target) ? target : GgmlType.F32;

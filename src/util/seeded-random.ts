@@ -1,0 +1,17 @@
+/**
+ * A seeded pseudo-random source in [0, 1): mulberry32, small, fast and reproducible on every
+ * platform. Used where runs must repeat from a seed (bench schedules, generated weights); never
+ * for secrets.
+ */
+export type Random = () => number;
+
+export function seededRandom(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
