@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { registerServe } from "./serve.js";
 import { registerBench } from "./bench.js";
+import { registerModels } from "./models.js";
 import { CliError } from "./cli-error.js";
 
 export { CliError } from "./cli-error.js";
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServe(program);
   registerBench(program);
+  registerModels(program);
   return program;
 }
 

@@ -1,6 +1,6 @@
 /** `bulwark serve`: loads the config, starts the server, and stops it in order on SIGTERM/SIGINT. */
 import type { Command } from "commander";
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import { ConfigError, loadConfig } from "../config/index.js";
 import { CliError } from "./cli-error.js";
 
@@ -34,6 +34,14 @@ interface ServeFlags {
   ctx?: number;
   gpu?: string;
   logLevel?: string;
+}
+
+/** The built-in demo model, generated under <home>/models on first use. */
+async function demoModels(home: string) {
+  const { ensureDemoModel, DEMO_MODEL_NAME, DEMO_MODEL_DESCRIPTION } =
+    await import("../models/index.js");
+  const path = await ensureDemoModel(join(home, "models"));
+  return [{ entry: { name: DEMO_MODEL_NAME, path }, description: DEMO_MODEL_DESCRIPTION }];
 }
 
 export function registerServe(program: Command): void {
@@ -80,6 +88,7 @@ export function registerServe(program: Command): void {
         throw err;
       }
       const { runServer } = await import("../main.js");
-      process.exitCode = await runServer(config);
+      const home = config.home;
+      process.exitCode = await runServer(config, { defaultModels: () => demoModels(home) });
     });
 }
