@@ -38,7 +38,8 @@ const { values } = parseArgs({
     // Per-request limit of the bench, in s: oversubscribed llama.cpp threads can be 1000× slower.
     timeout: { type: "string", default: "60" },
     docs: { type: "string" },
-    // Only the configurations whose label contains this text (e.g. "bulwark").
+    // Only the configurations whose label contains one of these comma-separated texts
+    // (e.g. "llama-server -t 1,bulwark 2×1").
     only: { type: "string" },
   },
 });
@@ -62,7 +63,8 @@ function freePort() {
 }
 
 let llamaServer;
-if (!values.only || "llama-server".includes(values.only)) {
+const only = values.only?.split(",");
+if (!only || only.some((o) => o.includes("llama") || "llama-server".includes(o))) {
   const built = spawnSync(join(root, "bench", "build-llama-server.sh"), ["2"], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
@@ -159,7 +161,7 @@ function configs(path, name) {
   });
   const list = [llama(T), bulwark(1, T, 8)];
   if (T > 1) list.push(llama(1), bulwark(T, 1, Math.max(1, Math.floor(8 / T))));
-  return values.only ? list.filter((c) => c.label.includes(values.only)) : list;
+  return only ? list.filter((c) => only.some((o) => c.label.includes(o))) : list;
 }
 
 /** One `bulwark bench` run; its metrics, or null when the run itself failed (printed). */
