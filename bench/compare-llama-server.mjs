@@ -266,9 +266,9 @@ for (const spec of values.model) {
       try {
         for (const c of concurrencies) {
           const m = bench(`http://127.0.0.1:${port}`, name, c, r);
-          results.get(cfg.label).get(c).push(m);
+          if (m) results.get(cfg.label).get(c).push(m);
           console.error(
-            `${name} ${cfg.label} c=${c}: ${m.outputThroughput.toFixed(1)} tok/s, failed ${m.failed}`,
+            `${name} ${cfg.label} c=${c}: ${m ? `${m.outputThroughput.toFixed(1)} tok/s, failed ${m.failed}` : "run failed"}`,
           );
         }
       } finally {
