@@ -268,7 +268,7 @@ for (const spec of values.model) {
           const m = bench(`http://127.0.0.1:${port}`, name, c, r);
           if (m) results.get(cfg.label).get(c).push(m);
           console.error(
-            `${name} ${cfg.label} c=${c}: ${m ? `${m.outputThroughput.toFixed(1)} tok/s, failed ${m.failed}` : "run failed"}`,
+            `${name} ${cfg.label} c=${c}: ${m ? `${m.outputThroughput.toFixed(1)} tok/s, failed ${m.failed} ${JSON.stringify(m.failuresByKind)}` : "run failed"}`,
           );
         }
       } finally {
