@@ -236,6 +236,8 @@ const median = (v) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+// A baseline that completed nothing has no ratio.
+const ratio = (a, base) => (base > 0 ? (a / base).toFixed(2) : "—");
 const spread = (v) =>
   v.length > 1 ? ` (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})` : "";
 
@@ -304,7 +306,7 @@ for (const spec of values.model) {
       const tpot = ms.map((m) => m.tpotMs.percentiles.p50);
       const e2e = ms.map((m) => m.e2eMs.percentiles.p95);
       say(
-        `| ${c} | ${cfg.label} | ${median(tps).toFixed(1)}${spread(tps)} | ${(median(tps) / baseTps).toFixed(2)} | ${median(ttft).toFixed(2)} | ${median(tpot).toFixed(3)} | ${median(e2e).toFixed(1)} | ${ms.reduce((n, m) => n + m.failed, 0)} |`,
+        `| ${c} | ${cfg.label} | ${median(tps).toFixed(1)}${spread(tps)} | ${ratio(median(tps), baseTps)} | ${median(ttft).toFixed(2)} | ${median(tpot).toFixed(3)} | ${median(e2e).toFixed(1)} | ${ms.reduce((n, m) => n + m.failed, 0)} |`,
       );
     }
     const single = list.find((cfg) => cfg.label.startsWith("bulwark 1×"));
@@ -317,7 +319,7 @@ for (const spec of values.model) {
           .map((m) => m.outputThroughput),
       );
       say(
-        `| 1 | node-llama-cpp in process, ${T} thread(s) | ${ip.outputTokensPerS.toFixed(1)} | ${(ip.outputTokensPerS / baseTps).toFixed(2)} | ${ip.ttftMs.toFixed(2)} | ${ip.tpotMs.toFixed(3)} | ${ip.e2eMs.toFixed(1)} | 0 |`,
+        `| 1 | node-llama-cpp in process, ${T} thread(s) | ${ip.outputTokensPerS.toFixed(1)} | ${ratio(ip.outputTokensPerS, baseTps)} | ${ip.ttftMs.toFixed(2)} | ${ip.tpotMs.toFixed(3)} | ${ip.e2eMs.toFixed(1)} | 0 |`,
       );
       say(
         `| 1 | **${single.label} over HTTP ÷ in process** | **${(httpTps / ip.outputTokensPerS).toFixed(2)}** | | | | | |`,
