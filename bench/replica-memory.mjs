@@ -8,12 +8,14 @@
 //
 // Run `npm run build` first. Prints a markdown table; nothing is written elsewhere.
 import { spawn } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const { generateKey } = await import(join(root, "dist/src/auth/index.js"));
 const { values } = parseArgs({
   options: {
     model: { type: "string" },
@@ -42,6 +44,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function measure(replicas) {
   const port = values.port;
+  // A fresh home whose first admin key is ours: auth stays on, as in production.
+  const home = mkdtempSync(join(tmpdir(), "bulwark-replica-memory-"));
+  const key = generateKey().full;
+  const auth = { authorization: `Bearer ${key}` };
   const child = spawn(
     process.execPath,
     [
@@ -59,10 +65,15 @@ async function measure(replicas) {
       values.ctx,
       "--slots",
       values.slots,
+      "--admin-port",
+      "0",
       "--log-level",
       "warn",
     ],
-    { stdio: ["ignore", "ignore", "inherit"] },
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, BULWARK_HOME: home, BULWARK_ADMIN_KEY: key },
+    },
   );
   const base = `http://127.0.0.1:${port}`;
   try {
@@ -81,12 +92,12 @@ async function measure(replicas) {
       Array.from({ length: replicas * 2 }, () =>
         fetch(`${base}/v1/completions`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", ...auth },
           body: JSON.stringify({ model: "bench", prompt: "Once upon a time", max_tokens: 16 }),
         }).then((r) => r.text()),
       ),
     );
-    const health = await fetch(`${base}/health`).then((r) => r.json());
+    const health = await fetch(`${base}/health`, { headers: auth }).then((r) => r.json());
     const workers = health.models[0].replicas.map((w) => w.pid).filter(Boolean);
     const gateway = memoryOf(child.pid);
     const per = workers.map(memoryOf);
@@ -102,6 +113,7 @@ async function measure(replicas) {
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
+    rmSync(home, { recursive: true, force: true });
   }
 }
 

@@ -11,6 +11,22 @@ import type { ReplicaFactory, ReplicaSpec } from "./engine/index.js";
 import { LlamaCppReplica } from "./engine/llama-cpp/index.js";
 import { ModelHost, threadsPerWorker } from "./supervisor/index.js";
 import { buildGateway, GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
+import {
+  GuardRuntime,
+  type MemoryEstimator,
+  type MemorySource,
+  type ProcessProbe,
+  registerGuardAdminRoutes,
+} from "./guards/index.js";
+import { checkBinding, openAccessControl, type AdminRoutes } from "./admin/index.js";
+import {
+  openRegistryServing,
+  type MemoryProbe,
+  type RegistryAlert,
+  type RegistryServing,
+  openRegistry,
+  registerRegistryAdminRoutes,
+} from "./registry/index.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -20,12 +36,32 @@ export interface StartOptions {
   defaultModels?: () => Promise<{ entry: ModelEntry; description?: string }[]>;
   /** Cores to split between workers; defaults to os.availableParallelism(). */
   cores?: number;
+  /** Replaces the memory guard's source (tests inject readings). */
+  memorySource?: MemorySource;
+  /** Replaces the /proc reader of process RSS and CPU. */
+  processProbe?: ProcessProbe;
+  /** Replaces the load-size estimator of admission. */
+  memoryEstimator?: MemoryEstimator;
+  /** BULWARK_ADMIN_KEY: the first admin key, imported when the store has no key. */
+  adminKey?: string;
+  /** `serve --insecure`: allow auth off on a non-loopback address. */
+  insecure?: boolean;
+  /** Admin API routes of other subsystems, served on the admin listener. */
+  adminRoutes?: readonly AdminRoutes[];
+  /** Current memory for the check before a registry model loads (tests pass a fixed one). */
+  memoryProbe?: MemoryProbe;
+  /** Called on a damaged registry model, its repair, or a failed verification. */
+  onRegistryAlert?: (alert: RegistryAlert) => void;
 }
 
 export interface RunningServer {
   /** Base URL of the public API, e.g. http://127.0.0.1:8080 */
   url: string;
+  /** Base URL of the admin API, e.g. http://127.0.0.1:8081 */
+  adminUrl: string;
   models: StaticModelCatalog;
+  /** The model registry when a model is served from it (`registry:NAME`). */
+  registry: RegistryServing | undefined;
   /** Drains and stops everything; safe to call twice. */
   close(): Promise<void>;
 }
@@ -84,6 +120,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ level: config.log.level });
   const startedAt = Date.now();
+  checkBinding(config, options.insecure ?? false);
   let sources: { entry: ModelEntry; description?: string }[] = config.models.map((entry) => ({
     entry,
   }));
@@ -95,12 +132,45 @@ export async function startServer(
     }
     sources = await options.defaultModels();
   }
+  // `registry:NAME[:VERSION]` paths: integrity check with repair from backup, memory check.
+  const registry = await openRegistryServing(
+    config,
+    sources.map((s) => s.entry),
+    { logger, probe: options.memoryProbe, onAlert: options.onRegistryAlert },
+  );
+  if (registry) sources = sources.map((s, i) => ({ ...s, entry: registry.entries[i]! }));
   if (!options.replicaFactory) sources.forEach((s, i) => checkModelFile(s.entry, i));
   const cores = options.cores ?? availableParallelism();
   const plan = planThreads(sources, config.engine, cores);
 
+  const served = new Set(plan.map((p) => p.entry.name));
+  config.guards.ladder.forEach((l, i) => {
+    if (!served.has(l.model)) {
+      throw new ConfigError(
+        `invalid configuration:\n  guards.ladder[${i}].model: "${l.model}" is not a served model`,
+      );
+    }
+  });
+
   const engine = config.engine;
-  const factory: ReplicaFactory =
+  // The served models (a registry model is a swappable wrapper), and every ModelHost under them
+  // for the memory guard, which unloads and stops workers; a host retired by a swap drops out.
+  const hosts: Pick<ModelHost, "start" | "close">[] = [];
+  let modelHosts: ModelHost[] = [];
+  const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
+  let address = "";
+  const guards = new GuardRuntime({
+    config,
+    logger,
+    hosts: () => (modelHosts = modelHosts.filter((h) => !h.isClosing)),
+    caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
+    memory: options.memorySource,
+    probe: options.processProbe,
+    estimator: options.memoryEstimator,
+    instance: () => address,
+  });
+  guards.start();
+  const baseFactory: ReplicaFactory =
     options.replicaFactory ??
     ((spec: ReplicaSpec) =>
       new LlamaCppReplica(spec, {
@@ -109,6 +179,8 @@ export async function startServer(
         testHooks: engine.testHooks,
         logger,
       }));
+  // Every load (start, restart, reload) passes the memory admission first.
+  const factory = guards.wrapFactory(baseFactory);
   const supervision = {
     heartbeatTimeoutMs: engine.heartbeatTimeoutMs,
     progressTimeoutMs: engine.progressTimeoutMs,
@@ -119,26 +191,32 @@ export async function startServer(
   };
 
   const catalog = new StaticModelCatalog();
-  const hosts: ModelHost[] = [];
   for (const p of plan) {
-    const host = new ModelHost(
-      p.entry.name,
-      {
-        modelName: p.entry.name,
-        modelPath: p.entry.path,
-        slots: p.entry.slots ?? engine.slots,
-        threads: p.threads,
-        contextSize: p.entry.contextSize ?? engine.contextSize,
-        batchSize: engine.batchSize,
-        gpu: p.entry.gpu ?? engine.gpu,
-        chatWrapper: p.entry.chatWrapper ?? "auto",
-      },
-      p.replicas,
-      factory,
-      supervision,
-      config.scheduler,
-      logger,
-    );
+    const makeHost = (modelPath: string) => {
+      const made = new ModelHost(
+        p.entry.name,
+        {
+          modelName: p.entry.name,
+          modelPath,
+          slots: p.entry.slots ?? engine.slots,
+          threads: p.threads,
+          contextSize: p.entry.contextSize ?? engine.contextSize,
+          batchSize: engine.batchSize,
+          gpu: p.entry.gpu ?? engine.gpu,
+          chatWrapper: p.entry.chatWrapper ?? "auto",
+        },
+        p.replicas,
+        factory,
+        supervision,
+        config.scheduler,
+        logger,
+        guards.hostObserver,
+      );
+      modelHosts.push(made);
+      return made;
+    };
+    const plain = makeHost(p.entry.path);
+    const host = registry ? registry.serving.wrap(p.entry.name, plain, makeHost) : plain;
     hosts.push(host);
     catalog.add({ model: host, description: p.description });
     logger.info(
@@ -155,21 +233,68 @@ export async function startServer(
     });
   }
 
-  const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
   let draining = false;
-  const app = buildGateway(
-    { config, models: catalog, logger, grammar, startedAt },
-    { draining: () => draining },
-  );
-  let address: string;
+  // The registry's admin routes work whether or not this server serves a registry model.
+  const adminRegistry = registry?.serving.registry ?? openRegistry(config, { logger });
+  const closeRegistry = async () => {
+    if (registry) await registry.serving.close();
+    else adminRegistry.close();
+  };
+  let access;
   try {
-    address = await app.listen({ host: config.server.host, port: config.server.port });
+    access = await openAccessControl(config, {
+      logger,
+      adminKey: options.adminKey,
+      insecure: options.insecure,
+      adminRoutes: [
+        ...(options.adminRoutes ?? []),
+        (admin) => registerGuardAdminRoutes(admin, { guard: guards.guard, alerts: guards.alerts }),
+        (admin) =>
+          registerRegistryAdminRoutes(admin, {
+            registry: adminRegistry,
+            serving: registry?.serving,
+            logger,
+          }),
+      ],
+    });
   } catch (err) {
     await Promise.all(hosts.map((h) => h.close(0)));
+    await closeRegistry();
     await grammar.close();
+    await guards.close();
     throw err;
   }
+  const app = buildGateway(
+    {
+      config,
+      models: catalog,
+      logger,
+      grammar,
+      startedAt,
+      guard: guards.guard,
+      observer: guards.gatewayObserver,
+      metrics: guards.metrics,
+      alerts: guards.alerts,
+      ...access.gateway,
+    },
+    { draining: () => draining },
+  );
+  let adminAddress: string;
+  try {
+    address = await app.listen({ host: config.server.host, port: config.server.port });
+    adminAddress = await access.listenAdmin();
+  } catch (err) {
+    await app.close();
+    await Promise.all(hosts.map((h) => h.close(0)));
+    await closeRegistry();
+    await grammar.close();
+    await access.close();
+    await guards.close();
+    throw err;
+  }
+  registry?.serving.start();
   logger.info({ url: address, models: plan.map((p) => p.entry.name) }, "listening");
+  logger.info({ url: adminAddress }, "admin API listening");
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -179,17 +304,26 @@ export async function startServer(
       logger.info({ deadlineMs }, "draining: no new requests; finishing in-flight ones");
       const appClosed = app.close();
       await Promise.all(hosts.map((h) => h.close(deadlineMs)));
+      await closeRegistry();
       const grace = new Promise((r) => setTimeout(r, 1_000).unref());
       await Promise.race([appClosed, grace]);
       app.server.closeAllConnections();
       await appClosed;
       await grammar.close();
+      await access.close();
+      await guards.close();
       logger.info("stopped");
       logger.flush();
     })();
     return closing;
   };
-  return { url: address, models: catalog, close };
+  return {
+    url: address,
+    adminUrl: adminAddress,
+    models: catalog,
+    registry: registry?.serving,
+    close,
+  };
 }
 
 /** Runs the server until SIGTERM or SIGINT, then drains; resolves to the exit code. */

@@ -4,8 +4,12 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerServe } from "./serve.js";
-import { registerBench } from "./bench.js";
 import { registerModels } from "./models.js";
+import { registerBench } from "./bench.js";
+import { registerKeys } from "./keys.js";
+import { registerBans } from "./bans.js";
+import { registerAudit, registerUsage } from "./audit.js";
+import { registerRegistryCommands } from "./registry.js";
 import { CliError } from "./cli-error.js";
 
 export { CliError } from "./cli-error.js";
@@ -16,10 +20,17 @@ export function buildProgram(): Command {
     .description("Self-hosted LLM inference server with protections built in.")
     .version("0.1.0")
     .showHelpAfterError()
+    // Program options only before a subcommand, so `models import --version V` is the model's.
+    .enablePositionalOptions()
     .exitOverride();
   registerServe(program);
-  registerBench(program);
   registerModels(program);
+  registerBench(program);
+  registerKeys(program);
+  registerBans(program);
+  registerAudit(program);
+  registerUsage(program);
+  registerRegistryCommands(program);
   return program;
 }
 

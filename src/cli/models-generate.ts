@@ -50,7 +50,7 @@ export function registerModelsGenerate(models: Command): Command {
     .option("--heads <n>", "attention heads", intOption("heads", 1, 1024), d.heads)
     .option(
       "--kv-heads <n>",
-      "key/value heads (grouped-query attention)",
+      "key/value heads, for grouped-query attention (default: --heads)",
       intOption("kv-heads", 1, 1024),
     )
     .option("--ff <n>", "feed-forward width", intOption("ff", 1, 262144), d.ff)

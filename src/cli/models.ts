@@ -3,6 +3,8 @@ import type { Command } from "commander";
 import { registerModelsInspect } from "./models-inspect.js";
 import { registerModelsGenerate } from "./models-generate.js";
 import { registerModelsQuantize } from "./models-quantize.js";
+import { registerModelsConvert } from "./models-convert.js";
+import { registerModelsValidate } from "./models-validate.js";
 
 export function registerModels(program: Command): void {
   const models = program
@@ -11,4 +13,6 @@ export function registerModels(program: Command): void {
   registerModelsInspect(models);
   registerModelsGenerate(models);
   registerModelsQuantize(models);
+  registerModelsConvert(models);
+  registerModelsValidate(models);
 }

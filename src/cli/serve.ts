@@ -1,6 +1,8 @@
 /** `bulwark serve`: loads the config, starts the server, and stops it in order on SIGTERM/SIGINT. */
 import type { Command } from "commander";
+import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
+import { looksLikeRef, parseRef, REGISTRY_PREFIX } from "../registry/index.js";
 import { ConfigError, loadConfig } from "../config/index.js";
 import { CliError } from "./cli-error.js";
 
@@ -14,8 +16,14 @@ function parseInteger(name: string, min: number) {
   };
 }
 
-/** `--model PATH` or `--model NAME=PATH`; the name defaults to the file name without .gguf. */
+/**
+ * `--model PATH`, `--model NAME=PATH`, or a registry reference `--model NAME[:VERSION]` (when no
+ * such file exists); the name defaults to the file name without .gguf.
+ */
 export function parseModelFlag(spec: string): { name: string; path: string } {
+  if (!spec.includes("=") && looksLikeRef(spec) && !existsSync(spec)) {
+    return { name: parseRef(spec).name, path: REGISTRY_PREFIX + spec };
+  }
   const eq = spec.indexOf("=");
   if (eq > 0 && !spec.slice(0, eq).includes("/")) {
     return { name: spec.slice(0, eq), path: spec.slice(eq + 1) };
@@ -34,6 +42,9 @@ interface ServeFlags {
   ctx?: number;
   gpu?: string;
   logLevel?: string;
+  insecure?: boolean;
+  adminHost?: string;
+  adminPort?: number;
 }
 
 /** The built-in demo model, generated under <home>/models on first use. */
@@ -51,12 +62,19 @@ export function registerServe(program: Command): void {
     .option("-c, --config <file>", "config file (default: $BULWARK_CONFIG, else ./bulwark.yaml)")
     .option(
       "-m, --model <spec>",
-      "model to serve: PATH or NAME=PATH (repeatable); none serves the built-in demo model",
+      "model to serve: PATH, NAME=PATH, or a registry NAME[:VERSION] (repeatable); none serves " +
+        "the built-in demo model",
       (value: string, prev: string[]) => [...prev, value],
       [] as string[],
     )
     .option("--host <address>", "address to listen on (default 127.0.0.1)")
     .option("-p, --port <port>", "port to listen on (default 8080)", parseInteger("port", 0))
+    .option("--admin-host <address>", "address of the admin API (default 127.0.0.1)")
+    .option(
+      "--admin-port <port>",
+      "port of the admin API (default 8081)",
+      parseInteger("admin-port", 0),
+    )
     .option("--slots <n>", "sequences per worker (default 4)", parseInteger("slots", 1))
     .option("--replicas <n>", "workers per model (default 1)", parseInteger("replicas", 1))
     .option(
@@ -67,9 +85,18 @@ export function registerServe(program: Command): void {
     .option("--ctx <tokens>", "context per slot in tokens (default 2048)", parseInteger("ctx", 16))
     .option("--gpu <backend>", "auto, cpu, cuda, vulkan or metal (default auto)")
     .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
+    .option(
+      "--insecure",
+      "allow security.auth=false on a non-loopback --host (anyone who reaches it may use it)",
+    )
     .action(async (flags: ServeFlags) => {
       const overrides: Record<string, unknown> = {
-        server: { host: flags.host, port: flags.port },
+        server: {
+          host: flags.host,
+          port: flags.port,
+          adminHost: flags.adminHost,
+          adminPort: flags.adminPort,
+        },
         engine: {
           slots: flags.slots,
           replicas: flags.replicas,
@@ -88,7 +115,18 @@ export function registerServe(program: Command): void {
         throw err;
       }
       const { runServer } = await import("../main.js");
-      const home = config.home;
-      process.exitCode = await runServer(config, { defaultModels: () => demoModels(home) });
+      let code;
+      try {
+        const home = config.home;
+        code = await runServer(config, {
+          defaultModels: () => demoModels(home),
+          adminKey: process.env.BULWARK_ADMIN_KEY,
+          insecure: flags.insecure ?? false,
+        });
+      } catch (err) {
+        if (err instanceof ConfigError) throw new CliError(err.message, 2);
+        throw err;
+      }
+      process.exitCode = code;
     });
 }

@@ -5,6 +5,7 @@ export {
   type ConfigInput,
   type ModelEntry,
   type GpuSetting,
+  type LadderEntry,
   chatWrapperNames,
 } from "./schema.js";
 export { loadConfig, ConfigError, type LoadConfigOptions } from "./load.js";

@@ -92,12 +92,17 @@ function readFile(file: string): Plain {
     // Model paths in a file are relative to the file, not to the shell's directory.
     const base = dirname(resolve(file));
     parsed.models = models.map((m: unknown) =>
-      isPlain(m) && typeof m.path === "string" && !isAbsolute(m.path)
+      isPlain(m) && typeof m.path === "string" && !isAbsolute(m.path) && !isRegistryRef(m.path)
         ? { ...m, path: resolve(base, m.path) }
         : m,
     );
   }
   return parsed;
+}
+
+/** `registry:NAME[:VERSION]` names a registry model, not a file: it is not a path to resolve. */
+function isRegistryRef(path: string): boolean {
+  return path.startsWith("registry:");
 }
 
 function expandHome(path: string, env: Record<string, string | undefined>): string {
@@ -157,7 +162,14 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
   }
   const config = result.data;
   config.home = expandHome(config.home, env);
-  config.models = config.models.map((m) => ({ ...m, path: resolve(cwd, m.path) }));
+  config.models = config.models.map((m) => ({
+    ...m,
+    path: isRegistryRef(m.path) ? m.path : resolve(cwd, m.path),
+  }));
+  if (config.registry.dir) config.registry.dir = expandHome(config.registry.dir, env);
+  if (config.registry.backupDir) {
+    config.registry.backupDir = expandHome(config.registry.backupDir, env);
+  }
   const names = new Set<string>();
   for (const model of config.models) {
     if (names.has(model.name)) {

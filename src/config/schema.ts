@@ -3,6 +3,7 @@
  * generated from this file (`npm run docs:config`) and a unit test fails when it is out of date.
  * Values come from the config file, then BULWARK_* environment variables, then CLI flags.
  */
+import { isIP } from "node:net";
 import { z } from "zod";
 
 const MiB = 1024 * 1024;
@@ -41,7 +42,13 @@ export const modelEntrySchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, "letters, digits, '.', '_', ':' and '-' only")
     .describe("Name clients use in the `model` field."),
-  path: z.string().min(1).describe("Path of the GGUF file. Never shown to clients."),
+  path: z
+    .string()
+    .min(1)
+    .describe(
+      "Path of the GGUF file, or registry:NAME[:VERSION] for a model of the registry (NAME " +
+        "follows NAME:latest and hot-swaps on promotion). Never shown to clients.",
+    ),
   replicas: count().optional().describe("Workers for this model. Default: engine.replicas."),
   slots: count().max(256).optional().describe("Sequences per worker. Default: engine.slots."),
   threads: count(0).max(1024).optional().describe("Threads per worker. Default: engine.threads."),
@@ -71,6 +78,12 @@ const serverSchema = z
     requestTimeoutMs: ms()
       .default(600_000)
       .describe("Longest time one generation may run end to end, in ms."),
+    adminHost: z
+      .string()
+      .min(1)
+      .default("127.0.0.1")
+      .describe("Address of the admin API listener (keys, bans, usage, audit)."),
+    adminPort: port.default(8081).describe("Port of the admin API listener (0 picks a free port)."),
   })
   .prefault({});
 
@@ -175,6 +188,317 @@ const logSchema = z
   })
   .prefault({});
 
+const percent = z.number().min(0).max(100);
+
+/** One model's degradation ladder: the cheaper settings it steps down to under memory pressure. */
+export const ladderEntrySchema = z.strictObject({
+  model: z.string().min(1).describe("Name of the served model this ladder is for."),
+  slots: count()
+    .max(256)
+    .optional()
+    .describe("Step 1: sequences per worker for workers started while degraded."),
+  contextSize: count(16)
+    .optional()
+    .describe("Step 1: context per slot, in tokens, for workers started while degraded."),
+  variantPath: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Step 2: path of a smaller quantized GGUF of the same model, for new workers."),
+  maxTokens: count()
+    .optional()
+    .describe("Step 3: cap on max_tokens for new requests while degraded."),
+});
+
+const guardsSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe("Runs the memory and CPU monitor, the thresholds, shedding and load admission."),
+    sampleIntervalMs: ms(10)
+      .default(1_000)
+      .describe("How often memory and CPU are sampled, in ms (default 1 s)."),
+    memoryBudgetBytes: count(0)
+      .default(0)
+      .describe(
+        "A memory budget for Bulwark's own processes, in bytes. 0 (default): the limit is the " +
+          "cgroup v2 memory.max when one is set, else the machine's MemTotal. Set: usage is the " +
+          "gateway's RSS plus every worker's RSS, against this budget.",
+      ),
+    warnPercent: percent
+      .default(80)
+      .describe(
+        "Memory use that raises the warn alert and steps down the degradation ladder, in %.",
+      ),
+    shedPercent: percent
+      .default(90)
+      .describe("Memory use from which new generation requests get 503 memory_pressure, in %."),
+    reclaimPercent: percent
+      .default(95)
+      .describe(
+        "Memory use that clears caches, unloads idle replicas, then stops the largest worker, in %.",
+      ),
+    hysteresisPercent: percent
+      .default(5)
+      .describe(
+        "A level ends only once use falls this many points below its threshold: shedding " +
+          "resumes below shedPercent − hysteresisPercent (85% by default).",
+      ),
+    reclaimCooldownMs: ms(0)
+      .default(10_000)
+      .describe(
+        "Least time between two reclaim steps (so a stopped worker's memory can go), in ms.",
+      ),
+    ladderStepMs: ms(0)
+      .default(10_000)
+      .describe(
+        "While use is at or above warnPercent the ladder steps down one rung this often, and " +
+          "while it is below the warn watermark it climbs back one rung this often, in ms.",
+      ),
+    // Measured: a stories260K worker (1.1 MiB weights, 1.25 MiB KV) had an RSS of 104.5 MiB.
+    workerOverheadBytes: count(0)
+      .default(104 * MiB)
+      .describe(
+        "Memory a worker process takes besides weights and KV cache (Node and llama.cpp), in " +
+          "bytes, added to every load estimate (default 104 MiB).",
+      ),
+    ladder: z
+      .array(ladderEntrySchema)
+      .default([])
+      .describe(
+        "Degradation ladder per model: [{model, slots, contextSize, variantPath, maxTokens}]; " +
+          "see docs/operations.md. Steps with nothing configured are skipped.",
+      ),
+  })
+  .superRefine((g, ctx) => {
+    if (!(g.warnPercent <= g.shedPercent && g.shedPercent <= g.reclaimPercent)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["shedPercent"],
+        message: "must satisfy warnPercent <= shedPercent <= reclaimPercent",
+      });
+    }
+  })
+  .prefault({});
+
+const alertsSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Evaluates the KPI alerts inside the process."),
+    evaluateIntervalMs: ms(10)
+      .default(5_000)
+      .describe("How often the alert rules are evaluated, in ms."),
+    windowMs: ms(100)
+      .default(300_000)
+      .describe("Sliding window each KPI is computed over, in ms (default 5 min)."),
+    memoryPercent: percent.default(80).describe("Alert when memory use exceeds this, in %."),
+    cpuPercent: percent
+      .default(70)
+      .describe("Alert when the machine's CPU use, averaged over the window, exceeds this, in %."),
+    latencyP95Ms: ms()
+      .default(5_000)
+      .describe(
+        "Alert when the P95 end-to-end latency of generation requests exceeds this, in ms.",
+      ),
+    errorRatePercent: percent
+      .default(1)
+      .describe("Alert when the share of generation requests answered 5xx exceeds this, in %."),
+    availabilityPercent: percent
+      .default(99.9)
+      .describe("Alert when the share of successful readiness probes falls below this, in %."),
+    cacheHitPercent: percent
+      .default(60)
+      .describe("Alert when the cache hit rate falls below this, in %."),
+    modelLoadMs: ms()
+      .default(30_000)
+      .describe("Alert when a model load within the window took longer than this, in ms."),
+    minSamples: count()
+      .default(20)
+      .describe("Requests (or cache lookups) a window needs before rates and P95 are judged."),
+    webhookUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe("URL that receives each firing and resolved event as a JSON POST."),
+    webhookRetries: count(0)
+      .default(3)
+      .describe("Retries of a failed webhook delivery, with doubling delays."),
+    webhookBackoffMs: ms()
+      .default(500)
+      .describe("Delay before the first webhook retry, in ms; doubles on each retry."),
+    webhookTimeoutMs: ms()
+      .default(5_000)
+      .describe("Longest time one webhook delivery may take, in ms."),
+  })
+  .prefault({});
+
+/** An IPv4 or IPv6 address or CIDR block ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7"). */
+const cidr = z.string().refine((value) => {
+  const [addr, bits] = value.split("/");
+  const family = isIP(addr ?? "");
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return bits !== "" && Number.isInteger(n) && n >= 0 && n <= (family === 4 ? 32 : 128);
+}, "expected an IP address or CIDR block such as 10.0.0.0/8 or 2001:db8::/32");
+
+const autoBanSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Ban IPs that fail auth or hit limits repeatedly."),
+    authFailures: count(0)
+      .default(10)
+      .describe("Failed authentications within windowMs that ban an IP (0: never)."),
+    rateLimitRefusals: count(0)
+      .default(100)
+      .describe("429 refusals within windowMs that ban an IP (0: never)."),
+    windowMs: ms().default(60_000).describe("Window the offences are counted in, in ms."),
+    banMs: ms().default(900_000).describe("Length of a first ban, in ms (default 15 min)."),
+    escalation: z
+      .number()
+      .min(1)
+      .default(4)
+      .describe("Each repeat ban lasts this many times the previous one."),
+    maxBanMs: ms()
+      .default(7 * 86_400_000)
+      .describe("Longest automatic ban, in ms (default 7 days)."),
+    forgetAfterMs: ms()
+      .default(30 * 86_400_000)
+      .describe("A ban older than this no longer counts as a previous offence, in ms (30 days)."),
+    exempt: z
+      .array(cidr)
+      .default(["127.0.0.0/8", "::1/128"])
+      .describe(
+        "CIDRs never banned automatically (loopback by default: a local reverse proxy without " +
+          "trustedProxies would otherwise get everyone banned).",
+      ),
+  })
+  .prefault({});
+
+const registrySchema = z
+  .strictObject({
+    dir: z
+      .string()
+      .default("")
+      .describe(
+        "Folder of the model registry (GGUF files, manifests, index.db). Empty (default): " +
+          "<home>/models.",
+      ),
+    backupDir: z
+      .string()
+      .default("")
+      .describe(
+        "Folder of the automatic backup copies made on import. Empty (default): <registry dir>/.backups.",
+      ),
+    backupsToKeep: count(0)
+      .default(2)
+      .describe(
+        "Backup copies kept per model name (the newest versions); 0 turns automatic backups off.",
+      ),
+    validateOnImport: z
+      .enum(["quick", "header"])
+      .default("quick")
+      .describe(
+        "Validation on import and pull. quick (default): load the model in a child process and " +
+          "check its tokenizer and deterministic output (seconds for small models, longer for " +
+          "large ones); header: the format checks only.",
+      ),
+    verifyIntervalMs: ms(0)
+      .default(0)
+      .describe(
+        "How often a running server recomputes the full sha256 of every served registry model, " +
+          "in ms; 0 (default) turns the periodic verification off.",
+      ),
+    watchIntervalMs: ms(50)
+      .default(1_000)
+      .describe(
+        "How often a running server reads the registry index for promotions and rollbacks, in ms.",
+      ),
+    hubUrl: z
+      .string()
+      .url()
+      .default("https://huggingface.co")
+      .describe("Base URL of the Hugging Face hub that `models pull hf:...` resolves against."),
+    pullRetries: count(0)
+      .default(3)
+      .describe(
+        "Times `models pull` retries after a dropped connection or a checksum mismatch, per pull.",
+      ),
+    pullIdleTimeoutMs: ms(100)
+      .default(30_000)
+      .describe("A download that receives no byte for this long is cut and resumed, in ms."),
+    loadMemoryPercent: count(1)
+      .max(100)
+      .default(80)
+      .describe(
+        "A registry model loads only if its estimated weights and KV cache plus the memory in " +
+          "use now stay under this share of the machine's (or cgroup's) memory, in percent.",
+      ),
+  })
+  .prefault({});
+
+const securitySchema = z
+  .strictObject({
+    auth: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Require an API key on every route but /livez and /readyz. Turning it off on a " +
+          "non-loopback host is refused unless `bulwark serve --insecure`.",
+      ),
+    metricsPublic: z.boolean().default(false).describe("Serve /metrics without a key."),
+    keyRotationGraceMs: ms(0)
+      .default(86_400_000)
+      .describe(
+        "After `keys rotate`, how long the old secret keeps working, in ms (default 24 h).",
+      ),
+    ipAllow: z
+      .array(cidr)
+      .default([])
+      .describe("When not empty, only these CIDRs may connect (IPv4 and IPv6)."),
+    ipDeny: z.array(cidr).default([]).describe("CIDRs refused with 403 ip_denied."),
+    trustedProxies: z
+      .array(cidr)
+      .default([])
+      .describe(
+        "Peers whose X-Forwarded-For is believed, hop by hop from the right. Empty: the header " +
+          "is ignored and the socket's address is the client.",
+      ),
+    autoBan: autoBanSchema,
+  })
+  .prefault({});
+
+const keyDefaultsSchema = z
+  .strictObject({
+    rpm: count(0).default(0).describe("Requests per minute of a new key (0: unlimited)."),
+    tpm: count(0)
+      .default(0)
+      .describe("Tokens per minute of a new key, prompt + max_tokens reserved (0: unlimited)."),
+    concurrency: count(0).default(0).describe("Requests in flight of a new key (0: unlimited)."),
+    dailyBudget: count(0).default(0).describe("Tokens per UTC day of a new key (0: unlimited)."),
+  })
+  .prefault({});
+
+const rateLimitsSchema = z
+  .strictObject({
+    ipRpm: count(0)
+      .default(1200)
+      .describe("Requests per minute from one client IP, keyed or not, by GCRA (0: unlimited)."),
+    keyDefaults: keyDefaultsSchema,
+  })
+  .prefault({});
+
+const accessLogSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Write the access log file."),
+    file: z.string().default("").describe("Access log path. Empty: <home>/logs/access.log."),
+    maxBytes: count(0)
+      .default(100 * MiB)
+      .describe("Rotate when the file reaches this size, in bytes (default 100 MiB; 0: never)."),
+    daily: z.boolean().default(true).describe("Also rotate at UTC midnight."),
+    keepFiles: count(0).default(14).describe("Rotated files kept; older ones are deleted."),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -187,6 +511,12 @@ export const configSchema = z
     scheduler: schedulerSchema,
     limits: limitsSchema,
     log: logSchema,
+    guards: guardsSchema,
+    alerts: alertsSchema,
+    security: securitySchema,
+    rateLimits: rateLimitsSchema,
+    accessLog: accessLogSchema,
+    registry: registrySchema,
     models: z
       .array(modelEntrySchema)
       .default([])
@@ -197,4 +527,5 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type ModelEntry = z.output<typeof modelEntrySchema>;
+export type LadderEntry = z.output<typeof ladderEntrySchema>;
 export type GpuSetting = z.output<typeof gpuSchema>;

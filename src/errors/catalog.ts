@@ -51,6 +51,29 @@ export const errorCatalog = {
   not_found: spec(404, "not_found_error", "No such route."),
   method_not_allowed: spec(405, "invalid_request_error", "Method not allowed on this route."),
   model_not_found: spec(404, "not_found_error", "The model does not exist."),
+  // Access control (401, 403, 429)
+  missing_api_key: spec(
+    401,
+    "authentication_error",
+    "An API key is required: send it as 'Authorization: Bearer <key>'.",
+  ),
+  invalid_api_key: spec(401, "authentication_error", "The API key is not valid."),
+  key_expired: spec(401, "authentication_error", "The API key has expired."),
+  key_revoked: spec(401, "authentication_error", "The API key has been revoked."),
+  permission_denied: spec(403, "permission_error", "This key's role may not use this route."),
+  model_not_allowed: spec(403, "permission_error", "This key may not use this model."),
+  ip_denied: spec(403, "permission_error", "Requests from this address are not allowed."),
+  ip_banned: spec(403, "permission_error", "This address is banned for a while."),
+  rate_limit_exceeded: spec(429, "rate_limit_error", "Too many requests; retry later."),
+  tokens_rate_limit_exceeded: spec(429, "rate_limit_error", "Too many tokens per minute."),
+  concurrency_limit_exceeded: spec(
+    429,
+    "rate_limit_error",
+    "Too many requests in flight for this key.",
+  ),
+  daily_budget_exceeded: spec(429, "rate_limit_error", "This key's daily token budget is spent."),
+  key_not_found: spec(404, "not_found_error", "No API key with this id."),
+  ban_not_found: spec(404, "not_found_error", "No ban in force on this address."),
   // Capacity and engine state (5xx family)
   queue_full: spec(503, "service_unavailable", "The model's queue is full. Retry later."),
   queue_timeout: spec(
@@ -60,6 +83,16 @@ export const errorCatalog = {
   ),
   model_not_ready: spec(503, "service_unavailable", "The model has no ready worker yet."),
   shutting_down: spec(503, "service_unavailable", "The server is shutting down."),
+  memory_pressure: spec(
+    503,
+    "service_unavailable",
+    "The server is short of memory and is not admitting new generation requests. Retry later.",
+  ),
+  model_load_refused_memory: spec(
+    503,
+    "service_unavailable",
+    "Loading the model would take memory use over the warn threshold.",
+  ),
   engine_failure: spec(
     502,
     "server_error",
@@ -72,6 +105,49 @@ export const errorCatalog = {
       "cannot take down every replica.",
   ),
   generation_timeout: spec(504, "server_error", "The generation did not finish in time."),
+  // Model registry (admin API)
+  registry_model_not_found: spec(
+    404,
+    "not_found_error",
+    "No such model or version in the registry.",
+  ),
+  registry_version_exists: spec(
+    409,
+    "invalid_request_error",
+    "This name:version is already in the registry.",
+  ),
+  registry_model_in_use: spec(
+    409,
+    "invalid_request_error",
+    "The version is serving or aliased; pass force to remove it anyway.",
+  ),
+  registry_invalid_name: spec(
+    400,
+    "invalid_request_error",
+    "The model name or version is invalid.",
+  ),
+  registry_invalid_model: spec(
+    400,
+    "invalid_request_error",
+    "The file is not a GGUF model that can be loaded.",
+  ),
+  registry_file_not_found: spec(400, "invalid_request_error", "The file to import cannot be read."),
+  registry_checksum_mismatch: spec(
+    422,
+    "invalid_request_error",
+    "The model file does not match its recorded sha256.",
+  ),
+  registry_no_rollback: spec(
+    409,
+    "invalid_request_error",
+    "The alias has no previous version to roll back to.",
+  ),
+  registry_download_failed: spec(502, "server_error", "The model download failed."),
+  insufficient_memory: spec(
+    507,
+    "server_error",
+    "Loading the model would take the memory in use over the configured threshold.",
+  ),
   internal_error: spec(500, "server_error", "The server failed to handle the request."),
 } as const satisfies Record<string, ErrorSpec>;
 

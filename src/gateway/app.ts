@@ -13,6 +13,14 @@ import { registerEmbeddingsRoute } from "./embeddings/route.js";
 import { registerModelsRoutes } from "./models/route.js";
 import { registerTokenizeRoutes } from "./tokenize/route.js";
 import { registerHealthRoutes, type HealthExtras } from "./health/route.js";
+import { registerMetricsRoute } from "./metrics/route.js";
+import { installRequestMetrics } from "./request-metrics.js";
+import { memoryShed } from "../guards/index.js";
+import { installIpFilter } from "../netfilter/index.js";
+import { installAuth, installModelGuard } from "../auth/index.js";
+import { installRateLimit } from "../limits/index.js";
+import { installPrivacy } from "../privacy/index.js";
+import { installAccessLog, registerUsageRoute } from "../audit/index.js";
 
 /** Builds the public API app; the caller listens and closes it. */
 export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyInstance {
@@ -30,12 +38,25 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   // The API takes JSON only; other bodies get 415 unsupported_media_type.
   app.removeContentTypeParser("text/plain");
   installRequestLog(app, deps.logger.child({ component: "access" }));
+  // Before the edge checks, so that their refusals (401, 403, 429) are counted too.
+  if (deps.observer) installRequestMetrics(app, deps.observer);
+  app.decorateRequest("gate", null);
+  // The edge, in order: request id (above) → IP filter → auth → rate limit → validation.
+  installAccessLog(app, deps.accessLog);
+  installIpFilter(app, deps.netfilter);
+  installAuth(app, deps.auth);
+  installRateLimit(app, deps.rateLimits);
+  installModelGuard(app, deps.auth !== undefined);
+  installPrivacy(app, deps.auth !== undefined);
   installErrorHandling(app, deps.logger);
+  if (deps.guard) app.addHook("onRequest", memoryShed(deps.guard));
   registerHealthRoutes(app, deps, extras);
+  registerMetricsRoute(app, deps);
   registerModelsRoutes(app, deps);
   registerChatRoute(app, deps);
   registerCompletionsRoute(app, deps);
   registerEmbeddingsRoute(app, deps);
   registerTokenizeRoutes(app, deps);
+  registerUsageRoute(app, deps.usage);
   return app;
 }

@@ -3,7 +3,13 @@ export {
   StaticModelCatalog,
   type CatalogEntry,
   type GatewayDeps,
+  type GatewayGuard,
+  type GatewayObserver,
+  type RequestObservation,
   type ModelCatalog,
 } from "./types.js";
 export { GrammarCompiler } from "./shared/grammar-compiler.js";
 export type { HealthExtras } from "./health/route.js";
+export { installRequestLog } from "./request-log.js";
+export { installErrorHandling } from "./error-handler.js";
+export type { GenerationGate, GenerationReservation, OutputFilter } from "./types.js";

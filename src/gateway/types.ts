@@ -3,6 +3,42 @@ import type { Config } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
 import type { ServedModel } from "../supervisor/index.js";
 import type { GrammarCompiler } from "./shared/grammar-compiler.js";
+import type { Netfilter } from "../netfilter/index.js";
+import type { AuthHookOptions } from "../auth/index.js";
+import type { RateLimitHookOptions } from "../limits/index.js";
+import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
+
+/** Facts about one answered request, for metrics and KPI alerts. */
+export interface RequestObservation {
+  /** The route pattern (`/v1/chat/completions`), or "unmatched". */
+  endpoint: string;
+  model: string;
+  status: number;
+  durationSeconds: number;
+  ttftSeconds?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  finishReason?: string;
+  errorCode?: string;
+}
+
+/** Receives the gateway's request figures (main.ts feeds them to metrics and alerts). */
+export interface GatewayObserver {
+  /** A request ended; `generation` is true for the routes that run a model. */
+  request(o: RequestObservation, generation: boolean): void;
+  /** `tokens` tokens arrived `seconds` apart each. */
+  interToken(model: string, seconds: number, tokens: number): void;
+}
+
+/** The memory guard as the gateway sees it. */
+export interface GatewayGuard {
+  /** Set while new generation requests must get 503 memory_pressure. */
+  shedding(): { retryAfterSeconds: number; percent: number; level: string } | undefined;
+  /** The degradation ladder's cap on max_tokens for a model, if any. */
+  maxTokensCap(model: string): number | undefined;
+  /** The guard's state for /health. */
+  health(): object;
+}
 
 export interface CatalogEntry {
   model: ServedModel;
@@ -23,6 +59,39 @@ export interface GatewayDeps {
   grammar: GrammarCompiler;
   /** Epoch ms the process started, for /health. */
   startedAt: number;
+  /** Memory guard: sheds generation requests under pressure; its state shows in /health. */
+  guard?: GatewayGuard;
+  /** Request figures for metrics and KPI alerts. */
+  observer?: GatewayObserver;
+  /** The Prometheus exposition served at GET /metrics. */
+  metrics?: { contentType: string; render(): Promise<string> };
+  /** Alerts firing now, shown in /health. */
+  alerts?: { active(): object[] };
+  /** Access protection at the edge; each is optional so a bare gateway still works. */
+  netfilter?: Netfilter;
+  auth?: AuthHookOptions;
+  rateLimits?: RateLimitHookOptions;
+  accessLog?: AccessLogHookOptions;
+  usage?: UsageStore;
+}
+
+/** Tokens held for one generation; settled once with what it really used. */
+export interface GenerationReservation {
+  settle(usedTokens: number): void;
+}
+
+/** Transforms generated text that arrives in pieces (PII masking, placeholder restore). */
+export interface OutputFilter {
+  push(text: string): string;
+  end(): string;
+  reset(): void;
+}
+
+/** What edge hooks attach to a request for the generation path. */
+export interface GenerationGate {
+  /** Called with prompt + max_tokens once they are known; throws to refuse. */
+  reserveTokens?(tokens: number): Promise<GenerationReservation>;
+  output?: OutputFilter;
 }
 
 /** Per-request facts collected for the request's log line. */
@@ -35,11 +104,19 @@ export interface RequestRecord {
   ttftMs?: number;
   errorCode?: string;
   stream?: boolean;
+  finishReason?: string;
+  /** The authenticated key's id (never the key). */
+  keyId?: string;
+  /** The client address after the trusted-proxy rules. */
+  clientIp?: string;
+  /** Text pieces streamed so far (the token count of a stream cut short). */
+  streamedPieces?: number;
 }
 
 declare module "fastify" {
   interface FastifyRequest {
     record: RequestRecord;
+    gate: GenerationGate | null;
   }
 }
 

@@ -1,7 +1,7 @@
 /** The model toolkit: GGUF codec, format detection, inspection, conversion, generated models. */
 export { ModelFormatError, type ModelFormatErrorCode } from "./errors.js";
 export * from "./gguf/index.js";
-export { detectFormat, type DetectedFormat, type ModelFormat } from "./formats/detect.js";
+export { detectFormat, openGguf, type DetectedFormat, type ModelFormat } from "./formats/detect.js";
 export {
   estimateMemory,
   formatBytes,
@@ -37,3 +37,22 @@ export {
   RANDOM_DEFAULTS,
   type RandomModelOptions,
 } from "./generate/random.js";
+export { convertModel, type ConvertOptions } from "./convert.js";
+export { convertHfFolder, permuteRows, unpermuteRows } from "./formats/hf-convert.js";
+export {
+  convertLlama2c,
+  exportLlama2c,
+  readLlama2cTokenizer,
+  writeLlama2cTokenizer,
+  type TokenizerTable,
+} from "./formats/llama2c-io.js";
+export { parseSentencePieceModel, encodeSentencePieceModel } from "./formats/sentencepiece.js";
+export { readSafetensorsHeader, type SafetensorsEntry } from "./formats/safetensors.js";
+export {
+  validateModel,
+  LOAD_TIME_KPI_MS,
+  type ValidationReport,
+  type ValidateOptions,
+  type CheckResult,
+  type CheckName,
+} from "./validate/validate.js";

@@ -23,10 +23,11 @@ export interface MemoryEstimate {
 
 /**
  * The runtime's own resident memory: Node.js, the llama.cpp libraries and the worker's code.
- * Measured as the peak RSS of an engine worker serving stories260K (whose weights and KV cache
- * are about 1 MB): about 130 MiB on Linux x64 with node-llama-cpp 3.21.1's CPU build.
+ * Measured with `bulwark models validate` as the peak RSS of a worker serving stories260K
+ * (weights, KV cache and compute buffers about 2 MB): 101.5 MiB on Linux x64 with
+ * node-llama-cpp 3.21.1's CPU build.
  */
-export const RUNTIME_BASE_BYTES = 130 * 1024 * 1024;
+export const RUNTIME_BASE_BYTES = 100 * 1024 * 1024;
 
 /** Bytes per KV cache element: llama.cpp's default cache type is F16. */
 export const KV_BYTES_PER_ELEMENT = 2;

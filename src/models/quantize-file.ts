@@ -3,7 +3,7 @@
  * are quantized; norms, biases and rows that do not fill blocks (stories260K's feed-forward of
  * 172) stay as they are, as llama.cpp's own quantizer leaves 1-D tensors in float.
  */
-import { GgufFile } from "./gguf/file.js";
+import { openGguf } from "./formats/detect.js";
 import { fromFloat32, toFloat32 } from "./gguf/quantize.js";
 import { GgmlType, ggmlTypeName, type GgufValue } from "./gguf/types.js";
 import { gv, writeGgufFile, type GgufTensorInput } from "./gguf/writer.js";
@@ -42,7 +42,7 @@ export async function quantizeModel(
   onTensor?: (index: number, total: number, name: string) => void,
 ): Promise<QuantizeReport> {
   const spec = QUANT_TYPES[target];
-  const file = await GgufFile.open(input);
+  const file = await openGguf(input);
   for (const t of file.header.tensors) {
     if (t.type !== GgmlType.F32 && t.type !== GgmlType.F16 && t.type !== GgmlType.BF16) {
       throw new ModelFormatError(

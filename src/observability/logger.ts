@@ -3,6 +3,7 @@
  * the places a key or token could sit in a logged object.
  */
 import { pino, type Logger as PinoLogger } from "pino";
+import { maskValue } from "../privacy/index.js";
 
 export type Logger = PinoLogger;
 
@@ -35,7 +36,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base: options.base ?? { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-      formatters: { level: (label) => ({ level: label }) },
+      // Personal data (emails, phone numbers, card and ID numbers, IPs, keys) is masked in
+      // every logged object, whatever put it there.
+      formatters: { level: (label) => ({ level: label }), log: (obj) => maskValue(obj) },
     },
     options.destination ?? pino.destination({ dest: 1, sync: false }),
   );

@@ -1,6 +1,7 @@
 export {
   ModelHost,
   type GenerationStream,
+  type HostObserver,
   type ModelStatus,
   type SchedulerSettings,
   type ServedModel,

@@ -68,6 +68,16 @@ export interface ServedModel {
   detokenize(tokens: number[]): Promise<string>;
 }
 
+/** Receives the supervisor's figures for metrics; supplied by main.ts, optional. */
+export interface HostObserver {
+  /** A request left the queue for a slot after waiting this long. */
+  queueTime?(model: string, seconds: number): void;
+  /** A replica finished loading. */
+  loaded?(model: string, seconds: number): void;
+  /** A dead replica is being restarted. */
+  restarted?(model: string, reason: string): void;
+}
+
 export interface SchedulerSettings {
   queueLimit: number;
   queueTimeoutMs: number;
@@ -79,6 +89,7 @@ class Ticket {
   cancelled = false;
   losses = 0;
   replica: EngineReplica | undefined;
+  readonly createdAt = performance.now();
 
   constructor(
     readonly job: GenerationJob,
@@ -122,6 +133,7 @@ export class ModelHost implements ServedModel {
     supervision: SupervisionSettings,
     private readonly scheduler: SchedulerSettings,
     logger: Logger,
+    private readonly observer: HostObserver = {},
   ) {
     this.log = logger.child({ component: "model", model: name });
     this.queue = new AdmissionQueue(scheduler.queueLimit, scheduler.queueTimeoutMs);
@@ -130,7 +142,11 @@ export class ModelHost implements ServedModel {
       replicas,
       factory,
       supervision,
-      { ready: (r) => this.onReady(r), gone: (r) => this.onGone(r) },
+      {
+        ready: (r) => this.onReady(r),
+        gone: (r) => this.onGone(r),
+        restarting: (_r, reason) => this.observer.restarted?.(name, reason),
+      },
       logger,
     );
     this.timer = setInterval(() => this.expireQueue(), Math.min(250, scheduler.queueTimeoutMs));
@@ -138,6 +154,11 @@ export class ModelHost implements ServedModel {
   }
 
   /** Starts the replicas; resolves once one is ready. */
+  /** True once close() has begun: the host takes no new work. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
   start(): Promise<ModelInfo> {
     return this.manager.start();
   }
@@ -171,6 +192,8 @@ export class ModelHost implements ServedModel {
 
   private onReady(replica: EngineReplica): void {
     this.modelInfo ??= replica.info();
+    const loadMs = replica.info()?.loadMs;
+    if (loadMs !== undefined) this.observer.loaded?.(this.name, loadMs / 1000);
     this.ready.push(replica);
     this.busy.set(replica.id, 0);
     const waiters = this.readyWaiters;
@@ -194,6 +217,8 @@ export class ModelHost implements ServedModel {
 
   generate(job: GenerationJob, options: { priority?: number } = {}): GenerationStream {
     if (this.closing) throw new BulwarkError("shutting_down", undefined, { retryAfterSeconds: 5 });
+    // A model unloaded whole to free memory loads again on its next request, which waits.
+    if (this.ready.length === 0 && this.manager.parkedCount() > 0) this.manager.unpark();
     const ticket = new Ticket(job, options.priority ?? 0);
     const free = this.queue.size === 0 ? pickReplica(this.loads()) : undefined;
     if (free) {
@@ -220,6 +245,7 @@ export class ModelHost implements ServedModel {
   }
 
   private dispatch(ticket: Ticket, replica: EngineReplica): void {
+    this.observer.queueTime?.(this.name, (performance.now() - ticket.createdAt) / 1000);
     ticket.replica = replica;
     this.busy.set(replica.id, (this.busy.get(replica.id) ?? 0) + 1);
     const release = () => {
@@ -372,6 +398,21 @@ export class ModelHost implements ServedModel {
 
   detokenize(tokens: number[]): Promise<string> {
     return this.onAnyReplica((r) => r.detokenize(tokens));
+  }
+
+  /** Unloads idle replicas beyond `keep` ready ones (memory reclaim); returns their ids. */
+  unloadIdle(keep: number): string[] {
+    return this.manager.park(keep);
+  }
+
+  /** Loads again the replicas unloadIdle() stopped (memory pressure is over). */
+  reloadUnloaded(): void {
+    this.manager.unpark();
+  }
+
+  /** Kills one worker to free its memory; its requests re-queue like after a crash. */
+  killReplica(id: string, reason: string): boolean {
+    return this.manager.kill(id, reason);
   }
 
   /**

@@ -20,6 +20,8 @@ export interface ReplicaEvents {
   ready(replica: EngineReplica): void;
   /** The replica stopped serving (crash, kill, or stop); its jobs already got their errors. */
   gone(replica: EngineReplica, reason: string): void;
+  /** A dead replica is about to be restarted (for the restart counter). */
+  restarting?(replica: EngineReplica, reason: string): void;
 }
 
 /** One position in the replica set; its replica is replaced on every restart. */
@@ -32,6 +34,10 @@ interface Position {
   startedAt: number;
   lastError: string | undefined;
   restartTimer: NodeJS.Timeout | undefined;
+  /** Unloaded on purpose to free memory: not restarted until unparked. */
+  parked: boolean;
+  /** Why the current replica failed to load: kept over the exit reason that follows. */
+  loadError: string | undefined;
 }
 
 export interface ReplicaStatus {
@@ -77,6 +83,8 @@ export class ReplicaManager {
         startedAt: 0,
         lastError: undefined,
         restartTimer: undefined,
+        parked: false,
+        loadError: undefined,
       };
       this.positions.push(position);
       loads.push(this.spawn(position));
@@ -91,6 +99,7 @@ export class ReplicaManager {
 
   private spawn(position: Position): Promise<ModelInfo> {
     position.generation++;
+    position.loadError = undefined;
     const id = `${this.baseSpec.modelName}#${position.index}.${position.generation}`;
     const replica = this.factory({ ...this.baseSpec, id });
     position.replica = replica;
@@ -103,7 +112,7 @@ export class ReplicaManager {
         if (position.replica === replica && replica.state() === "ready") this.events.ready(replica);
       },
       (err: Error) => {
-        position.lastError = err.message;
+        position.lastError = position.loadError = err.message;
         this.log.error({ replica: id, err: err.message }, "engine worker failed to load");
         replica.kill("load failed");
       },
@@ -115,8 +124,9 @@ export class ReplicaManager {
     if (position.replica !== replica) return;
     const wasServing = replica.state() !== "stopped";
     this.events.gone(replica, reason);
-    if (this.stopping || !wasServing) return;
-    position.lastError = reason;
+    if (this.stopping || !wasServing || position.parked) return;
+    position.lastError = position.loadError ?? reason;
+    this.events.restarting?.(replica, reason);
     const uptime = Date.now() - position.startedAt;
     position.failures = uptime >= this.settings.stableAfterMs ? 1 : position.failures + 1;
     const delay = backoffDelayMs(
@@ -166,16 +176,58 @@ export class ReplicaManager {
       const stats = r?.stats();
       return {
         id: r?.id ?? `${this.baseSpec.modelName}#${p.index}`,
-        state: r?.state() ?? "stopped",
+        state: p.parked ? "unloaded" : (r?.state() ?? "stopped"),
         pid: stats?.pid ?? null,
         busySlots: stats?.busySlots ?? 0,
-        slots: this.baseSpec.slots,
+        slots: r?.slots ?? this.baseSpec.slots,
         restarts: p.restarts,
         rssBytes: stats?.rssBytes ?? 0,
         loadMs: r?.info()?.loadMs ?? null,
         lastError: p.lastError ?? null,
       };
     });
+  }
+
+  /**
+   * Unloads idle replicas to free memory, keeping at least `keep` ready ones: each chosen one
+   * (no running job) is stopped and not restarted until unpark(). Returns the ids unloaded.
+   */
+  park(keep: number): string[] {
+    const ready = this.positions.filter((p) => !p.parked && p.replica?.state() === "ready");
+    const idle = ready.filter((p) => p.replica!.activeJobs() === 0);
+    const parked: string[] = [];
+    for (const p of idle) {
+      if (ready.length - parked.length <= keep) break;
+      p.parked = true;
+      parked.push(p.replica!.id);
+      void p.replica!.stop(0);
+    }
+    if (parked.length > 0)
+      this.log.warn({ replicas: parked }, "unloaded idle replicas to free memory");
+    return parked;
+  }
+
+  /** Positions unloaded by park(). */
+  parkedCount(): number {
+    return this.positions.filter((p) => p.parked).length;
+  }
+
+  /** Loads again every replica park() unloaded. */
+  unpark(): void {
+    for (const p of this.positions) {
+      if (!p.parked || this.stopping) continue;
+      p.parked = false;
+      this.log.info({ position: p.index }, "reloading an unloaded replica");
+      this.spawn(p).catch(() => undefined);
+    }
+  }
+
+  /** Kills one replica by id (it restarts with backoff, like a crash); false if not found. */
+  kill(id: string, reason: string): boolean {
+    const replica = this.replicas().find((r) => r.id === id);
+    if (!replica) return false;
+    replica.kill(reason);
+    return true;
   }
 
   /** Stops every replica: running jobs get up to `deadlineMs` to finish. */

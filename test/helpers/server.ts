@@ -1,4 +1,7 @@
 /** Starts a real Bulwark server in-process for tests, on 127.0.0.1 and a free port. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { loadConfig, type ConfigInput } from "../../src/config/index.js";
 import { startServer, type RunningServer, type StartOptions } from "../../src/main.js";
@@ -9,14 +12,27 @@ import { FakeReplica, type FakeEngineControls } from "../../src/engine/fake/fake
 export interface TestServer extends RunningServer {
   /** Every log line the server wrote, parsed. */
   logs: Record<string, unknown>[];
+  /** The server's home directory (store, logs); a fresh temporary one unless the test set it. */
+  home: string;
+}
+
+export interface TestServerOptions extends StartOptions {
+  /**
+   * API keys required (the product's default). Tests that are not about access control leave
+   * it off: they listen on 127.0.0.1, where auth off is allowed.
+   */
+  auth?: boolean;
 }
 
 type Overrides = Partial<{ [K in keyof ConfigInput]: unknown }>;
 
-/** Deep-merged over test defaults: port 0, log level info into memory. */
+/**
+ * Deep-merged over test defaults: ports 0, log level info into memory, a temporary home, and
+ * auth off unless `options.auth` is true.
+ */
 export async function startTestServer(
   overrides: Overrides = {},
-  options: StartOptions = {},
+  options: TestServerOptions = {},
 ): Promise<TestServer> {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -27,12 +43,24 @@ export async function startTestServer(
       done();
     },
   });
-  const base = { server: { port: 0 }, log: { level: "info" } };
+  const { auth = false, ...startOptions } = options;
+  const ownHome = overrides.home === undefined;
+  const home = ownHome ? mkdtempSync(join(tmpdir(), "bulwark-test-")) : String(overrides.home);
+  const base = {
+    home,
+    server: { port: 0, adminPort: 0 },
+    log: { level: "info" },
+    security: { auth },
+  };
   const merged = mergeDeep(base, overrides as Record<string, unknown>);
   const config = loadConfig({ env: {}, overrides: merged, cwd: process.cwd() });
   const logger = createLogger({ level: config.log.level, destination: sink });
-  const server = await startServer(config, { logger, ...options });
-  return { ...server, logs };
+  const server = await startServer(config, { logger, ...startOptions });
+  const close = async () => {
+    await server.close();
+    if (ownHome) rmSync(home, { recursive: true, force: true });
+  };
+  return { ...server, close, logs, home };
 }
 
 function mergeDeep(

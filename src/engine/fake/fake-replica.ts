@@ -30,6 +30,8 @@ export interface FakeEngineControls {
   firstTokenDelayMs: number;
   /** Share of jobs that end with an engine error, 0..1. */
   failureRate: number;
+  /** The RSS each replica reports, in bytes (memory guard tests); default 0. */
+  rssBytes?: number;
 }
 
 export const FAKE_TEXT =
@@ -213,7 +215,7 @@ export class FakeReplica implements EngineReplica {
     return {
       busySlots: this.jobs.size,
       generatedTokens: this.generated,
-      rssBytes: 0,
+      rssBytes: this.controls.rssBytes ?? 0,
       pid: null,
     };
   }

@@ -11,11 +11,12 @@ export function registerChatRoute(app: FastifyInstance, deps: GatewayDeps): void
     const body = parseBody(chatRequestSchema, request.body);
     request.record.model = body.model;
     request.record.stream = body.stream ?? false;
-    const { started, options, renderer } = await startChat(deps, body, request.id);
+    const { started, options, renderer } = await startChat(deps, body, request.id, request.gate);
     return respondGeneration(request, reply, started, renderer, {
       stream: options.stream,
       includeUsage: options.includeUsage,
       timeoutMs: deps.config.server.requestTimeoutMs,
+      observer: deps.observer,
     });
   });
 }

@@ -1,7 +1,7 @@
 /** Chat completions: messages → the model's chat format → a generation. */
 import { BulwarkError } from "../../errors/index.js";
 import type { ChatMessage, FinishReason } from "../../engine/index.js";
-import type { GatewayDeps } from "../types.js";
+import type { GatewayDeps, GenerationGate } from "../types.js";
 import { generationOptions, type GenerationOptions } from "../shared/sampling-params.js";
 import { resolveResponseFormat } from "../shared/response-format.js";
 import { refuseUnsupported } from "../shared/validation.js";
@@ -11,7 +11,7 @@ import {
   type Usage,
 } from "../shared/generation-service.js";
 import type { ChunkRenderer } from "../shared/respond-generation.js";
-import { resolveModel, testHookFor } from "../shared/models.js";
+import { maxTokensCapFor, resolveModel, testHookFor } from "../shared/models.js";
 import type { ChatRequest } from "./schema.js";
 
 export interface StartedChat {
@@ -37,6 +37,7 @@ export async function startChat(
   deps: GatewayDeps,
   request: ChatRequest,
   requestId: string,
+  gate: GenerationGate | null = null,
 ): Promise<StartedChat> {
   const limits = deps.config.limits;
   refuseUnsupported("tools", request.tools, (v) => Array.isArray(v) && v.length === 0);
@@ -78,7 +79,8 @@ export async function startChat(
     inputParam: "messages",
     options,
     format,
-    maxTokensCap: limits.maxTokens,
+    maxTokensCap: maxTokensCapFor(deps, model),
+    reserveTokens: gate?.reserveTokens,
     testHook: testHookFor(deps, messages.map((m) => m.content).join("\n")),
   });
   return { started, options, renderer: chatRenderer(requestId, request.model) };

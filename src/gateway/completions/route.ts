@@ -11,11 +11,17 @@ export function registerCompletionsRoute(app: FastifyInstance, deps: GatewayDeps
     const body = parseBody(completionRequestSchema, request.body);
     request.record.model = body.model;
     request.record.stream = body.stream ?? false;
-    const { started, options, renderer } = await startCompletion(deps, body, request.id);
+    const { started, options, renderer } = await startCompletion(
+      deps,
+      body,
+      request.id,
+      request.gate,
+    );
     return respondGeneration(request, reply, started, renderer, {
       stream: options.stream,
       includeUsage: options.includeUsage,
       timeoutMs: deps.config.server.requestTimeoutMs,
+      observer: deps.observer,
     });
   });
 }

@@ -1,13 +1,13 @@
 /** Text completions: a prompt (text or token ids) → a generation. */
 import { BulwarkError } from "../../errors/index.js";
 import type { FinishReason, PromptInput } from "../../engine/index.js";
-import type { GatewayDeps } from "../types.js";
+import type { GatewayDeps, GenerationGate } from "../types.js";
 import { generationOptions, type GenerationOptions } from "../shared/sampling-params.js";
 import { resolveResponseFormat } from "../shared/response-format.js";
 import { refuseUnsupported } from "../shared/validation.js";
 import { startGeneration, type StartedGeneration } from "../shared/generation-service.js";
 import type { ChunkRenderer } from "../shared/respond-generation.js";
-import { resolveModel, testHookFor } from "../shared/models.js";
+import { maxTokensCapFor, resolveModel, testHookFor } from "../shared/models.js";
 import type { CompletionRequest } from "./schema.js";
 
 export interface StartedCompletion {
@@ -36,6 +36,7 @@ export async function startCompletion(
   deps: GatewayDeps,
   request: CompletionRequest,
   requestId: string,
+  gate: GenerationGate | null = null,
 ): Promise<StartedCompletion> {
   const limits = deps.config.limits;
   refuseUnsupported("echo", request.echo, (v) => v === false);
@@ -69,7 +70,8 @@ export async function startCompletion(
     inputParam: "prompt",
     options,
     format,
-    maxTokensCap: limits.maxTokens,
+    maxTokensCap: maxTokensCapFor(deps, model),
+    reserveTokens: gate?.reserveTokens,
     testHook: testHookFor(deps, input.kind === "text" ? input.text : ""),
   });
   // OpenAI's legacy default is 16 tokens; Bulwark lets the context decide, like vLLM.

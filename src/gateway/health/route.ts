@@ -37,6 +37,8 @@ export function registerHealthRoutes(
       status: extras.draining() ? "draining" : ready ? "ok" : "degraded",
       uptime_seconds: Math.round((Date.now() - deps.startedAt) / 1000),
       models,
+      ...(deps.guard ? { guard: deps.guard.health() } : {}),
+      ...(deps.alerts ? { alerts: deps.alerts.active() } : {}),
     };
   });
 }

@@ -7,6 +7,7 @@ import type { FinishReason, GenerationJob, PromptInput } from "../../engine/inde
 import type { GenerationStream, ServedModel } from "../../supervisor/index.js";
 import type { GenerationOptions } from "./sampling-params.js";
 import type { ResolvedFormat } from "./response-format.js";
+import type { GenerationGate } from "../types.js";
 
 export interface StartRequest {
   requestId: string;
@@ -19,11 +20,15 @@ export interface StartRequest {
   /** Cap on max_tokens from the config (default: the context). */
   maxTokensCap: number | undefined;
   testHook?: GenerationJob["testHook"];
+  /** Reserves prompt + max_tokens against the caller's token limits (rate limits, budget). */
+  reserveTokens?: GenerationGate["reserveTokens"];
 }
 
 export interface StartedGeneration {
   stream: GenerationStream;
   promptTokens: number;
+  /** Settles the token reservation; respondGeneration calls it once the generation ends. */
+  settle(usedTokens: number): void;
 }
 
 export interface Usage {
@@ -93,17 +98,28 @@ export async function startGeneration(req: StartRequest): Promise<StartedGenerat
     grammar: req.format.grammar,
     testHook: req.testHook,
   };
-  return { stream: req.model.generate(job), promptTokens };
+  const reservation = await req.reserveTokens?.(promptTokens + maxTokens);
+  const settle = (used: number) => reservation?.settle(used);
+  try {
+    return { stream: req.model.generate(job), promptTokens, settle };
+  } catch (err) {
+    settle(0);
+    throw err;
+  }
 }
 
 /** Reads a whole generation; a restart on another worker discards what was read. */
-export async function collectGeneration(started: StartedGeneration): Promise<CollectedGeneration> {
+export async function collectGeneration(
+  started: StartedGeneration,
+  onTokens?: (tokens: number) => void,
+): Promise<CollectedGeneration> {
   let parts: string[] = [];
   for await (const event of started.stream) {
     if (event.type === "restart") {
       parts = [];
     } else if (event.type === "text") {
       parts.push(event.text);
+      onTokens?.(event.tokens);
     } else {
       return {
         text: parts.join(""),

@@ -63,6 +63,13 @@ export class GrammarCompiler {
     void worker?.terminate();
   }
 
+  /** Empties the compiled-grammar cache (memory reclaim); returns how many entries it held. */
+  clearCache(): number {
+    const n = this.cache.size;
+    this.cache.clear();
+    return n;
+  }
+
   /** GBNF for a JSON schema; one compilation at a time so the limit measures this schema alone. */
   compile(schema: unknown): Promise<string> {
     const key = JSON.stringify(schema);

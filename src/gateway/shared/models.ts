@@ -25,3 +25,11 @@ export function testHookFor(deps: GatewayDeps, prompt: string): GenerationJob["t
   if (prompt.includes("[[bulwark-test:crash]]")) return "crash";
   return undefined;
 }
+
+/** The cap on max_tokens: the configured one, lowered by the degradation ladder's. */
+export function maxTokensCapFor(deps: GatewayDeps, model: ServedModel): number | undefined {
+  const caps = [deps.config.limits.maxTokens, deps.guard?.maxTokensCap(model.name)].filter(
+    (c): c is number => c !== undefined,
+  );
+  return caps.length > 0 ? Math.min(...caps) : undefined;
+}

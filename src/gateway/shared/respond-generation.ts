@@ -9,6 +9,7 @@ import { BulwarkError } from "../../errors/index.js";
 import type { FinishReason } from "../../engine/index.js";
 import { toClientError } from "../error-handler.js";
 import { SseResponse } from "./sse.js";
+import type { GatewayObserver } from "../types.js";
 import {
   collectGeneration,
   makeUsage,
@@ -29,6 +30,26 @@ export interface RespondOptions {
   stream: boolean;
   includeUsage: boolean;
   timeoutMs: number;
+  /** Receives the inter-token latency (metrics); optional. */
+  observer?: GatewayObserver;
+}
+
+/**
+ * Times the tokens of one request: the first sets the request's time to first token, each
+ * later one reports its gap to the observer as inter-token latency.
+ */
+function tokenTimer(request: FastifyRequest, observer: GatewayObserver | undefined) {
+  const record = request.record;
+  let last: number | undefined;
+  return (tokens: number) => {
+    const now = performance.now();
+    if (last === undefined) {
+      record.ttftMs ??= now - record.startedAt;
+    } else if (observer && tokens > 0 && record.model) {
+      observer.interToken(record.model, (now - last) / 1000 / tokens, tokens);
+    }
+    last = now;
+  };
 }
 
 function timeoutError(timeoutMs: number): BulwarkError {
@@ -47,6 +68,7 @@ export async function respondGeneration(
 ): Promise<object | undefined> {
   const record = request.record;
   record.promptTokens = started.promptTokens;
+  const output = request.gate?.output;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -56,19 +78,25 @@ export async function respondGeneration(
     if (!reply.raw.writableFinished) started.stream.cancel();
   };
   reply.raw.once("close", onClose);
+  const onTokens = tokenTimer(request, options.observer);
   try {
     if (!options.stream) {
-      const result = await collectGeneration(started);
+      const result = await collectGeneration(started, onTokens);
       if (timedOut) throw timeoutError(options.timeoutMs);
       record.completionTokens = result.usage.completion_tokens;
+      record.finishReason = result.finishReason;
+      if (output) result.text = output.push(result.text) + output.end();
       return renderer.full(result);
     }
     reply.hijack();
-    await streamEvents(request, reply, started, renderer, options, () => timedOut);
+    await streamEvents(request, reply, started, renderer, options, () => timedOut, onTokens);
     return undefined;
   } finally {
     clearTimeout(timer);
     reply.raw.off("close", onClose);
+    // Reserved tokens beyond what was used go back, whatever way the generation ended; a
+    // stream cut short without a final count is charged what it had streamed.
+    started.settle(started.promptTokens + (record.completionTokens ?? record.streamedPieces ?? 0));
   }
 }
 
@@ -79,28 +107,46 @@ async function streamEvents(
   renderer: ChunkRenderer,
   options: RespondOptions,
   timedOut: () => boolean,
+  onTokens: (tokens: number) => void,
 ): Promise<void> {
   const record = request.record;
+  const output = request.gate?.output;
   const sse = new SseResponse(reply.raw, { "x-request-id": request.id });
   let first = true;
   try {
     for await (const event of started.stream) {
       if (sse.clientGone) continue; // drain until the worker confirms the abort
-      if (event.type === "restart") continue; // nothing was sent yet: the request moved
+      if (event.type === "restart") {
+        output?.reset(); // nothing was sent yet: the request moved
+        continue;
+      }
       if (event.type === "text") {
-        if (!event.text) continue;
-        if (first) {
-          started.stream.commit();
-          record.ttftMs = performance.now() - record.startedAt;
-        }
-        await sse.send(renderer.text(event.text, first));
+        record.streamedPieces = (record.streamedPieces ?? 0) + 1;
+        const text = output ? output.push(event.text) : event.text;
+        if (!text) continue;
+        if (first) started.stream.commit();
+        onTokens(event.tokens);
+        await sse.send(renderer.text(text, first));
         first = false;
         continue;
       }
       if (timedOut()) throw timeoutError(options.timeoutMs);
-      if (event.finishReason === "abort") return;
+      if (event.finishReason === "abort") {
+        record.completionTokens = event.completionTokens;
+        return;
+      }
+      const tail = output?.end();
+      if (tail) {
+        if (first) {
+          started.stream.commit();
+          record.ttftMs = performance.now() - record.startedAt;
+        }
+        await sse.send(renderer.text(tail, first));
+        first = false;
+      }
       if (first) started.stream.commit();
       record.completionTokens = event.completionTokens;
+      record.finishReason = event.finishReason;
       for (const chunk of renderer.finish(event.finishReason, first)) await sse.send(chunk);
       if (options.includeUsage) {
         await sse.send(

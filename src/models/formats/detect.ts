@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { ModelFormatError } from "../errors.js";
 import { readGgufHeader, checkGgufPreamble } from "../gguf/reader.js";
 import type { GgufHeader } from "../gguf/types.js";
+import { GgufFile } from "../gguf/file.js";
 import {
   looksLikeSafetensors,
   readSafetensorsHeader,
@@ -117,4 +118,16 @@ async function detectFolder(path: string): Promise<DetectedFormat> {
     "model_unknown_format",
     "this folder is not a Hugging Face model (it needs config.json and *.safetensors)",
   );
+}
+
+/** Opens a file that must be GGUF; any other format gets detection's own error or a clear one. */
+export async function openGguf(path: string): Promise<GgufFile> {
+  const d = await detectFormat(path);
+  if (d.format !== "gguf") {
+    throw new ModelFormatError(
+      "model_unsupported",
+      `this is a ${d.format} model; the command needs GGUF (convert it first)`,
+    );
+  }
+  return GgufFile.open(path);
 }

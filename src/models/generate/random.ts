@@ -3,7 +3,7 @@
  * layout, feed-forward size, vocabulary and weight type. The weights are seeded, so the same
  * options give the same file.
  */
-import { GgufFile } from "../gguf/file.js";
+import { openGguf } from "../formats/detect.js";
 import { fromFloat32 } from "../gguf/quantize.js";
 import type { GgufValue } from "../gguf/types.js";
 import { gv, writeGgufFile, type GgufTensorInput } from "../gguf/writer.js";
@@ -96,7 +96,7 @@ export async function writeRandomModel(
   const o = { ...options };
   let tokenizer: [string, GgufValue][];
   if (o.vocabFrom) {
-    const source = await GgufFile.open(o.vocabFrom);
+    const source = await openGguf(o.vocabFrom);
     tokenizer = [...source.header.metadata].filter(([k]) => k.startsWith("tokenizer."));
     const tokens = source.meta.array("tokenizer.ggml.tokens");
     if (!tokens)

@@ -2,14 +2,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { generateKey } from "../../../src/auth/index.js";
 import { repoRoot, STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 
 const bin = join(repoRoot(), "bin", "bulwark.js");
 const modelPath = storiesModel();
 
 function serve(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [bin, "serve", ...args], {
+  const child = spawn(process.execPath, [bin, "serve", "--admin-port", "0", ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -46,24 +49,28 @@ test("a bad config value stops the start with the field's name and reason", asyn
 
 test("SIGTERM drains: in-flight requests finish, workers stop, exit 0", async (t) => {
   if (!modelPath) return t.skip(STORIES_MISSING);
-  const run = serve([
-    "--model",
-    `stories=${modelPath}`,
-    "--port",
-    "0",
-    "--gpu",
-    "cpu",
-    "--ctx",
-    "512",
-  ]);
+  // Auth is on by default: the first admin key comes from BULWARK_ADMIN_KEY on a fresh home.
+  const home = mkdtempSync(join(tmpdir(), "bulwark-serve-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const adminKey = generateKey().full;
+  const run = serve(
+    ["--model", `stories=${modelPath}`, "--port", "0", "--gpu", "cpu", "--ctx", "512"],
+    { BULWARK_HOME: home, BULWARK_ADMIN_KEY: adminKey },
+  );
   const url = await run.url;
+  const open = await fetch(`${url}/v1/models`);
+  assert.equal(open.status, 401);
   for (let i = 0; i < 600; i++) {
     if ((await fetch(`${url}/readyz`)).status === 200) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const pending = fetch(`${url}/v1/completions`, {
+  const warm = await fetch(`${url}/v1/models`, {
+    headers: { authorization: `Bearer ${adminKey}` },
+  });
+  assert.equal(warm.status, 200);
+  const response = await fetch(`${url}/v1/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
     body: JSON.stringify({
       model: "stories",
       prompt: "Once upon a time",
@@ -71,10 +78,11 @@ test("SIGTERM drains: in-flight requests finish, workers stop, exit 0", async (t
       ignore_eos: true,
       stream: true,
     }),
-  }).then((r) => r.text());
-  await new Promise((r) => setTimeout(r, 50));
+  });
+  // The stream has started (its headers went out with the first token): the request is in flight.
+  assert.equal(response.status, 200);
   run.child.kill("SIGTERM");
-  const body = await pending;
+  const body = await response.text();
   assert.match(body, /"finish_reason":"length"/);
   assert.match(body, /data: \[DONE\]/);
   assert.equal(await run.exit, 0);

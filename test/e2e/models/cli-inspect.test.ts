@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 import { bulwark } from "../../helpers/cli.js";
 import { tempDir, writeBadFiles } from "../../helpers/model-files.js";
+import { join } from "node:path";
 
 test("models inspect describes stories260K, as text and as JSON with a memory estimate", (t) => {
   const path = storiesModel();
@@ -39,10 +40,21 @@ test("models inspect refuses each crafted bad file with its code and no stack tr
     "oversized-header.gguf": "model_header_too_large",
     "offset-past-end.gguf": "model_tensor_out_of_bounds",
   };
-  for (const [name, code] of Object.entries(expected)) {
-    const r = bulwark(["models", "inspect", files[name]!]);
-    assert.equal(r.status, 1, `${name}: ${r.stderr}`);
-    assert.match(r.stderr, new RegExp(`^bulwark: ${code}: `), name);
-    assert.doesNotMatch(r.stderr, /\n\s+at /, `${name} printed a stack trace`);
+  const out = join(tempDir(), "out");
+  const commands = [
+    (f: string) => ["models", "inspect", f],
+    (f: string) => ["models", "quantize", f, `${out}.gguf`, "--type", "q8_0"],
+    (f: string) => ["models", "export-llama2c", f, `${out}.bin`],
+    (f: string) => ["models", "convert", f, `${out}.gguf`],
+  ];
+  for (const command of commands) {
+    for (const [name, code] of Object.entries(expected)) {
+      const args = command(files[name]!);
+      const r = bulwark(args);
+      const what = `${args[1]} ${name}`;
+      assert.equal(r.status, 1, `${what}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^bulwark: ${code}: `), what);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, `${what} printed a stack trace`);
+    }
   }
 });

@@ -8,6 +8,7 @@ import { DEMO_MODEL_DESCRIPTION, demoWords } from "../../../src/models/index.js"
 import { repoRoot } from "../../helpers/paths.js";
 import { bulwark } from "../../helpers/cli.js";
 import { tempDir } from "../../helpers/model-files.js";
+import { generateKey } from "../../../src/auth/index.js";
 
 /** Word pairs of the demo text; the demo model can only produce these. */
 function textPairs(): Set<string> {
@@ -51,12 +52,17 @@ test("models generate demo writes the same bytes every time", () => {
 
 test("bulwark serve with no model serves bulwark-demo, described, and its text follows the word pairs", async () => {
   const home = tempDir("bulwark-home-");
+  // Auth is on by default: the first admin key comes from BULWARK_ADMIN_KEY on a fresh home.
+  const adminKey = generateKey().full;
+  const auth = { authorization: `Bearer ${adminKey}` };
   const child = spawn(
     process.execPath,
     [
       join(repoRoot(), "bin", "bulwark.js"),
       "serve",
       "--port",
+      "0",
+      "--admin-port",
       "0",
       "--gpu",
       "cpu",
@@ -65,7 +71,10 @@ test("bulwark serve with no model serves bulwark-demo, described, and its text f
       "--ctx",
       "512",
     ],
-    { env: { ...process.env, BULWARK_HOME: home }, stdio: ["ignore", "pipe", "pipe"] },
+    {
+      env: { ...process.env, BULWARK_HOME: home, BULWARK_ADMIN_KEY: adminKey },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
@@ -90,7 +99,7 @@ test("bulwark serve with no model serves bulwark-demo, described, and its text f
       if ((await fetch(`${url}/readyz`)).status === 200) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const models = (await (await fetch(`${url}/v1/models`)).json()) as any;
+    const models = (await (await fetch(`${url}/v1/models`, { headers: auth })).json()) as any;
     assert.deepEqual(
       models.data.map((m: any) => m.id),
       ["bulwark-demo"],
@@ -100,7 +109,7 @@ test("bulwark serve with no model serves bulwark-demo, described, and its text f
 
     const res = await fetch(`${url}/v1/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...auth },
       body: JSON.stringify({
         model: "bulwark-demo",
         prompt: "Once upon a time",

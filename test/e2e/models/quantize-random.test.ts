@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { GgmlType, GgufFile, plainValue } from "../../../src/models/index.js";
+import { GgmlType, GgufFile, plainValue, validateModel } from "../../../src/models/index.js";
 import { STORIES_GREEDY_64, STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 import { bulwark } from "../../helpers/cli.js";
 import { complete } from "../../helpers/llama.js";
@@ -25,6 +25,8 @@ test("quantized stories260K loads and generates: Q8_0 keeps the greedy text", as
     const text = await complete(out, "Once upon a time", 64);
     if (type === "q8_0") assert.equal(text, STORIES_GREEDY_64);
     else assert.ok((text.match(/[a-z]+/g) ?? []).length >= 20, text);
+    const report = await validateModel(out, { quick: true });
+    assert.equal(report.ok, true, JSON.stringify(report.failed));
   }
   const requant = bulwark([
     "models",

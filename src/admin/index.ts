@@ -1,0 +1,18 @@
+export {
+  openAccessControl,
+  openStores,
+  checkBinding,
+  type AccessControl,
+  type AccessOptions,
+  type Stores,
+} from "./access-control.js";
+export { buildAdminApp, type AdminAppDeps } from "./admin-app.js";
+export {
+  keyRoutes,
+  banRoutes,
+  auditRoutes,
+  type AdminRoutes,
+  type AdminContext,
+} from "./admin-routes.js";
+export { KeyService, CLI_ACTOR, type Actor } from "./key-service.js";
+export { BanService } from "./ban-service.js";

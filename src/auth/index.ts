@@ -1,0 +1,15 @@
+export { generateKey, parseKey, digestKey, matchesDigest, KEY_ID_RE } from "./key-format.js";
+export {
+  KeyStore,
+  publicKey,
+  maskPolicies,
+  type KeyRecord,
+  type KeyLimits,
+  type MaskPolicy,
+  type NewKey,
+} from "./key-store.js";
+export { roles, isRole, can, rolesMatrix, type Role, type Permission } from "./roles.js";
+export { Authenticator, presentedKey } from "./authenticator.js";
+export { authHook, installAuth, publicPermission, type AuthHookOptions } from "./hook.js";
+export { installModelGuard, modelGuardHook } from "./model-guard.js";
+export { toNewKey, parseExpiry, newKeySchema, type NewKeyInput } from "./key-input.js";

@@ -1,0 +1,99 @@
+/** `bulwark audit verify|export` and `bulwark usage`. */
+import type { Command } from "commander";
+import { writeFileSync } from "node:fs";
+import { summarize } from "../audit/index.js";
+import { CliError } from "./cli-error.js";
+import { storeOptions, table, withStores, type StoreFlags } from "./store-access.js";
+
+const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+function day(name: string) {
+  return (value: string): string => {
+    if (!DAY_RE.test(value)) throw new CliError(`--${name} must be a date as YYYY-MM-DD`, 2);
+    return value;
+  };
+}
+
+export function registerAudit(program: Command): void {
+  const audit = program
+    .command("audit")
+    .description("Check and export the hash-chained audit log.");
+
+  storeOptions(
+    audit.command("verify").description("Check the chain; names the first bad entry."),
+  ).action(async (flags: StoreFlags) => {
+    await withStores(flags, (stores) => {
+      const result = stores.audit.verify();
+      if (result.ok) {
+        console.log(`audit log intact: ${result.entries} entries`);
+        return;
+      }
+      console.error(
+        `audit log TAMPERED at entry ${result.firstBad!.seq}: ${result.firstBad!.reason}`,
+      );
+      process.exitCode = 1;
+    });
+  });
+
+  storeOptions(
+    audit
+      .command("export")
+      .description("Export the audit log as JSON lines.")
+      .option("-o, --out <file>", "write to a file instead of stdout"),
+  ).action(async (flags: StoreFlags & { out?: string }) => {
+    await withStores(flags, (stores) => {
+      const lines = stores.audit.entries().map((e) => JSON.stringify(e));
+      if (flags.out) {
+        writeFileSync(flags.out, lines.join("\n") + (lines.length ? "\n" : ""), { mode: 0o600 });
+        console.error(`exported ${lines.length} entries to ${flags.out}`);
+      } else if (lines.length > 0) console.log(lines.join("\n"));
+    });
+  });
+}
+
+export function registerUsage(program: Command): void {
+  storeOptions(
+    program
+      .command("usage")
+      .description("Per-key usage: requests, tokens and errors, by model and by day.")
+      .option("--key <id>", "only this key")
+      .option("--since <date>", "from this UTC day (YYYY-MM-DD)", day("since"))
+      .option("--until <date>", "to this UTC day, inclusive", day("until"))
+      .option("--json", "as JSON"),
+  ).action(
+    async (
+      flags: StoreFlags & { key?: string; since?: string; until?: string; json?: boolean },
+    ) => {
+      await withStores(flags, (stores) => {
+        const rows = stores.usage.query({
+          keyId: flags.key,
+          since: flags.since,
+          until: flags.until,
+        });
+        if (flags.json) {
+          console.log(JSON.stringify(summarize(rows), null, 2));
+          return;
+        }
+        if (rows.length === 0) {
+          console.log("No usage recorded for this selection.");
+          return;
+        }
+        console.log(
+          table(
+            rows.map((r) => ({
+              day: r.day,
+              key: r.keyId,
+              model: r.model,
+              requests: r.requests,
+              errors: r.errors,
+              prompt: r.promptTokens,
+              completion: r.completionTokens,
+              total: r.promptTokens + r.completionTokens,
+            })),
+            ["day", "key", "model", "requests", "errors", "prompt", "completion", "total"],
+          ),
+        );
+      });
+    },
+  );
+}

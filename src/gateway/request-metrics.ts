@@ -1,0 +1,32 @@
+/**
+ * Reports every answered request to the observer (metrics and KPI alerts) when its response
+ * ends, streams included: route, model, status, duration, time to first token and tokens.
+ */
+import type { FastifyInstance } from "fastify";
+import { GENERATION_ROUTES } from "../guards/index.js";
+import type { GatewayObserver } from "./types.js";
+
+export function installRequestMetrics(app: FastifyInstance, observer: GatewayObserver): void {
+  app.addHook("onRequest", (request, reply, done) => {
+    reply.raw.once("close", () => {
+      const r = request.record;
+      const endpoint = request.routeOptions.url ?? "unmatched";
+      const status = reply.raw.writableFinished ? reply.raw.statusCode : 499;
+      observer.request(
+        {
+          endpoint,
+          model: r.model ?? "",
+          status,
+          durationSeconds: (performance.now() - r.startedAt) / 1000,
+          ttftSeconds: r.ttftMs === undefined ? undefined : r.ttftMs / 1000,
+          promptTokens: r.promptTokens,
+          completionTokens: r.completionTokens,
+          finishReason: r.finishReason,
+          errorCode: r.errorCode,
+        },
+        request.method === "POST" && GENERATION_ROUTES.has(endpoint),
+      );
+    });
+    done();
+  });
+}

@@ -1,0 +1,77 @@
+/**
+ * The rate-limit edge hook: per-IP and per-key requests per minute and the key's in-flight cap
+ * at the edge; tokens per minute and the daily budget once the prompt is tokenized, through
+ * the request's generation gate.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { BulwarkError } from "../errors/index.js";
+import type { RateLimiter } from "./rate-limiter.js";
+
+export interface RateLimitHookOptions {
+  limiter: RateLimiter;
+  /** Routes that are never limited (liveness and readiness probes). */
+  isOpen(path: string): boolean;
+  /** Told about each 429 (auto-ban counting). */
+  onRefused?(ip: string, error: BulwarkError): void;
+}
+
+function setHeaders(reply: FastifyReply, headers: Record<string, string>): void {
+  // On the raw response, so they also go out with a hijacked (streamed) reply.
+  for (const [name, value] of Object.entries(headers)) {
+    if (!reply.raw.headersSent) reply.raw.setHeader(name, value);
+  }
+}
+
+export function rateLimitHook(options: RateLimitHookOptions) {
+  const { limiter } = options;
+  return async function rateLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const path = request.url.split("?")[0] ?? "/";
+    if (options.isOpen(path)) return;
+    const ip = request.record.clientIp ?? "unknown";
+    const refused = (err: unknown) => {
+      if (err instanceof BulwarkError && err.status === 429) options.onRefused?.(ip, err);
+      return err;
+    };
+    try {
+      await limiter.admitIp(ip);
+    } catch (err) {
+      throw refused(err);
+    }
+    const key = request.apiKey;
+    if (!key) return;
+    let admission;
+    try {
+      admission = await limiter.admitRequest(key);
+    } catch (err) {
+      throw refused(err);
+    }
+    setHeaders(reply, admission.headers);
+    let closed = false;
+    reply.raw.once("close", () => {
+      closed = true;
+      admission.release();
+    });
+    request.gate = {
+      ...request.gate,
+      reserveTokens: async (tokens: number) => {
+        let reservation;
+        try {
+          reservation = await limiter.reserveTokens(key, tokens);
+        } catch (err) {
+          throw refused(err);
+        }
+        setHeaders(reply, reservation.headers);
+        // A client that left while the reservation was made gets nothing generated.
+        if (closed) reservation.settle(0);
+        return reservation;
+      },
+    };
+  };
+}
+
+export function installRateLimit(
+  app: FastifyInstance,
+  options: RateLimitHookOptions | undefined,
+): void {
+  if (options) app.addHook("onRequest", rateLimitHook(options));
+}

@@ -1,0 +1,90 @@
+/**
+ * Where the limit state lives. Each operation is atomic for its key: the in-memory store runs
+ * the pure algorithm synchronously (no await between read and write); a Redis store runs the
+ * same algorithm in a Lua script so that a fleet of gateways shares one limit.
+ */
+import { gcra, type GcraParams, type GcraResult } from "./gcra.js";
+import {
+  refund,
+  reserve,
+  type BucketParams,
+  type BucketState,
+  type ReserveResult,
+} from "./token-bucket.js";
+
+export interface LimitStore {
+  gcra(key: string, params: GcraParams, now: number): Promise<GcraResult>;
+  reserveTokens(
+    key: string,
+    amount: number,
+    params: BucketParams,
+    now: number,
+  ): Promise<ReserveResult>;
+  refundTokens(key: string, amount: number, params: BucketParams, now: number): Promise<void>;
+  /** Adds `amount` to a counter if the sum stays ≤ `limit`; returns whether it did and the sum. */
+  addWithin(key: string, amount: number, limit: number): Promise<{ ok: boolean; value: number }>;
+  /** Subtracts from a counter (never below 0). */
+  subtract(key: string, amount: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SWEEP_AT = 50_000;
+
+/** One process's limits. `baseline` seeds a counter the first time it is seen (daily budgets). */
+export class MemoryLimitStore implements LimitStore {
+  private readonly tats = new Map<string, number>();
+  private readonly buckets = new Map<string, BucketState>();
+  private readonly counters = new Map<string, number>();
+
+  constructor(private readonly baseline: (key: string) => number = () => 0) {}
+
+  async gcra(key: string, params: GcraParams, now: number): Promise<GcraResult> {
+    const result = gcra(this.tats.get(key), now, params);
+    if (result.allowed) this.tats.set(key, result.tat);
+    if (this.tats.size > SWEEP_AT) this.sweep(now);
+    return result;
+  }
+
+  /**
+   * Forgets state that no longer limits anything, so that a flood of client IPs cannot grow
+   * memory without bound: a TAT in the past is the same as none, a full bucket as none.
+   */
+  private sweep(now: number): void {
+    for (const [key, tat] of this.tats) if (tat <= now) this.tats.delete(key);
+    for (const [key, b] of this.buckets) if (b.at < now - 60_000) this.buckets.delete(key);
+  }
+
+  async reserveTokens(
+    key: string,
+    amount: number,
+    params: BucketParams,
+    now: number,
+  ): Promise<ReserveResult> {
+    const result = reserve(this.buckets.get(key), amount, now, params);
+    this.buckets.set(key, result.state);
+    if (this.buckets.size > SWEEP_AT) this.sweep(now);
+    return result;
+  }
+
+  async refundTokens(key: string, amount: number, params: BucketParams, now: number) {
+    this.buckets.set(key, refund(this.buckets.get(key), amount, now, params));
+  }
+
+  async addWithin(key: string, amount: number, limit: number) {
+    const value = this.counters.get(key) ?? this.baseline(key);
+    if (value + amount > limit) return { ok: false, value };
+    this.counters.set(key, value + amount);
+    return { ok: true, value: value + amount };
+  }
+
+  async subtract(key: string, amount: number) {
+    const value = this.counters.get(key) ?? this.baseline(key);
+    this.counters.set(key, Math.max(0, value - amount));
+  }
+
+  async close(): Promise<void> {
+    this.tats.clear();
+    this.buckets.clear();
+    this.counters.clear();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Admission by limits: requests per minute per key and per IP (GCRA), requests in flight per
+ * key, tokens per minute per key (reserve, then reconcile) and tokens per UTC day per key.
+ * Refusals are 429s with Retry-After and OpenAI's x-ratelimit-* headers.
+ */
+import { BulwarkError, type ErrorCode } from "../errors/index.js";
+import type { LimitStore } from "./limit-store.js";
+import { formatReset } from "./token-bucket.js";
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+export interface KeyLimitsView {
+  id: string;
+  rpm: number;
+  tpm: number;
+  concurrency: number;
+  dailyBudget: number;
+}
+
+export interface RateLimiterOptions {
+  /** Requests per minute per client IP; 0 is off. */
+  ipRpm: number;
+}
+
+/** What an admitted request holds until it ends. */
+export interface RequestAdmission {
+  headers: Record<string, string>;
+  /** Frees the concurrency slot; safe to call twice. */
+  release(): void;
+}
+
+/** Tokens held for one generation until it ends. */
+export interface TokenReservation {
+  reserved: number;
+  headers: Record<string, string>;
+  /** Gives back what was reserved beyond `used`; safe to call twice (the first call wins). */
+  settle(used: number): void;
+}
+
+function refuse(
+  code: ErrorCode,
+  message: string,
+  retryAfterMs: number | undefined,
+  headers: Record<string, string>,
+): BulwarkError {
+  return new BulwarkError(code, message, {
+    retryAfterSeconds: retryAfterMs === undefined ? undefined : retryAfterMs / 1000,
+    headers,
+  });
+}
+
+export class RateLimiter {
+  constructor(
+    private readonly store: LimitStore,
+    private readonly options: RateLimiterOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Per-IP requests per minute, before the key is known (it also slows down key guessing). */
+  async admitIp(ip: string): Promise<void> {
+    if (this.options.ipRpm <= 0) return;
+    const r = await this.store.gcra(
+      `ip:${ip}`,
+      { limit: this.options.ipRpm, periodMs: MINUTE },
+      this.now(),
+    );
+    if (!r.allowed) {
+      throw refuse(
+        "rate_limit_exceeded",
+        `Rate limit reached for this address: ${this.options.ipRpm} requests per minute.`,
+        r.retryAfterMs,
+        {},
+      );
+    }
+  }
+
+  /** The key's requests per minute and in-flight cap. */
+  async admitRequest(key: KeyLimitsView): Promise<RequestAdmission> {
+    const headers: Record<string, string> = {};
+    if (key.rpm > 0) {
+      const r = await this.store.gcra(
+        `rpm:${key.id}`,
+        { limit: key.rpm, periodMs: MINUTE },
+        this.now(),
+      );
+      headers["x-ratelimit-limit-requests"] = String(key.rpm);
+      headers["x-ratelimit-remaining-requests"] = String(r.remaining);
+      headers["x-ratelimit-reset-requests"] = formatReset(r.resetMs);
+      if (!r.allowed) {
+        throw refuse(
+          "rate_limit_exceeded",
+          `Rate limit reached: ${key.rpm} requests per minute for this key.`,
+          r.retryAfterMs,
+          headers,
+        );
+      }
+    }
+    let released = key.concurrency <= 0;
+    if (key.concurrency > 0) {
+      const c = await this.store.addWithin(`conc:${key.id}`, 1, key.concurrency);
+      if (!c.ok) {
+        throw refuse(
+          "concurrency_limit_exceeded",
+          `This key may have ${key.concurrency} requests in flight at once.`,
+          1000,
+          headers,
+        );
+      }
+    }
+    return {
+      headers,
+      release: () => {
+        if (released) return;
+        released = true;
+        void this.store.subtract(`conc:${key.id}`, 1);
+      },
+    };
+  }
+
+  /** Reserves prompt + max_tokens against the key's tokens per minute and daily budget. */
+  async reserveTokens(key: KeyLimitsView, amount: number): Promise<TokenReservation> {
+    const now = this.now();
+    const headers: Record<string, string> = {};
+    const bucket = { limit: key.tpm, periodMs: MINUTE };
+    if (key.tpm > 0) {
+      const r = await this.store.reserveTokens(`tpm:${key.id}`, amount, bucket, now);
+      headers["x-ratelimit-limit-tokens"] = String(key.tpm);
+      headers["x-ratelimit-remaining-tokens"] = String(r.remaining);
+      headers["x-ratelimit-reset-tokens"] = formatReset(r.resetMs);
+      if (r.never) {
+        throw refuse(
+          "tokens_rate_limit_exceeded",
+          `The request needs ${amount} tokens (prompt + max_tokens), more than this key's limit ` +
+            `of ${key.tpm} tokens per minute; lower max_tokens.`,
+          undefined,
+          headers,
+        );
+      }
+      if (!r.allowed) {
+        throw refuse(
+          "tokens_rate_limit_exceeded",
+          `Rate limit reached: ${key.tpm} tokens per minute for this key; the request needs ${amount}.`,
+          r.retryAfterMs,
+          headers,
+        );
+      }
+    }
+    const day = Math.floor(now / DAY);
+    const budgetKey = `budget:${key.id}:${day}`;
+    if (key.dailyBudget > 0) {
+      const b = await this.store.addWithin(budgetKey, amount, key.dailyBudget);
+      if (!b.ok) {
+        if (key.tpm > 0) await this.store.refundTokens(`tpm:${key.id}`, amount, bucket, now);
+        throw refuse(
+          "daily_budget_exceeded",
+          `This key's daily budget of ${key.dailyBudget} tokens is spent (${b.value} used or ` +
+            `held); the request needs ${amount}.`,
+          amount > key.dailyBudget ? undefined : (day + 1) * DAY - now,
+          headers,
+        );
+      }
+    }
+    let settled = false;
+    return {
+      reserved: amount,
+      headers,
+      settle: (used: number) => {
+        if (settled) return;
+        settled = true;
+        const unused = Math.max(0, amount - Math.max(0, used));
+        if (unused === 0) return;
+        if (key.tpm > 0) void this.store.refundTokens(`tpm:${key.id}`, unused, bucket, this.now());
+        if (key.dailyBudget > 0) void this.store.subtract(budgetKey, unused);
+      },
+    };
+  }
+}

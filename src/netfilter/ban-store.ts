@@ -1,0 +1,111 @@
+/**
+ * Bans in SQLite, so they survive a restart and the CLI sees the server's (and the other way
+ * round). A lifted or expired ban keeps its row: the offence count makes repeat bans longer.
+ */
+import { migrate, type Db } from "../store/index.js";
+
+export interface Ban {
+  ip: string;
+  reason: string;
+  /** "auto" or the key id / "cli" that added it. */
+  source: string;
+  createdAt: number;
+  /** null: until lifted. */
+  expiresAt: number | null;
+  offences: number;
+}
+
+const MIGRATIONS = [
+  {
+    name: "001-bans",
+    up: `CREATE TABLE bans (
+      ip TEXT PRIMARY KEY, reason TEXT NOT NULL, source TEXT NOT NULL,
+      created_at INTEGER NOT NULL, expires_at INTEGER, lifted_at INTEGER,
+      offences INTEGER NOT NULL DEFAULT 1)`,
+  },
+];
+
+interface Row {
+  ip: string;
+  reason: string;
+  source: string;
+  created_at: number;
+  expires_at: number | null;
+  lifted_at: number | null;
+  offences: number;
+}
+
+const toBan = (r: Row): Ban => ({
+  ip: r.ip,
+  reason: r.reason,
+  source: r.source,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  offences: r.offences,
+});
+
+export class BanStore {
+  private readonly activeStmt;
+  private readonly rowStmt;
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number = Date.now,
+  ) {
+    migrate(db, "netfilter", MIGRATIONS);
+    this.activeStmt = db.prepare(
+      `SELECT * FROM bans WHERE ip = ? AND lifted_at IS NULL
+         AND (expires_at IS NULL OR expires_at > ?)`,
+    );
+    this.rowStmt = db.prepare("SELECT * FROM bans WHERE ip = ?");
+  }
+
+  /** The ban in force on `ip`, if any. */
+  active(ip: string): Ban | undefined {
+    const row = this.activeStmt.get(ip, this.now()) as Row | undefined;
+    return row ? toBan(row) : undefined;
+  }
+
+  /** Offences recorded for `ip` since `since` (older ones are forgiven). */
+  priorOffences(ip: string, since: number): number {
+    const row = this.rowStmt.get(ip) as Row | undefined;
+    return row && row.created_at >= since ? row.offences : 0;
+  }
+
+  /** Bans `ip` for `durationMs` (null: until lifted). */
+  add(ip: string, reason: string, source: string, durationMs: number | null, offences = 1): Ban {
+    const now = this.now();
+    this.db
+      .prepare(
+        `INSERT INTO bans (ip, reason, source, created_at, expires_at, lifted_at, offences)
+         VALUES (?, ?, ?, ?, ?, NULL, ?)
+         ON CONFLICT(ip) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+           created_at = excluded.created_at, expires_at = excluded.expires_at, lifted_at = NULL,
+           offences = excluded.offences`,
+      )
+      .run(ip, reason, source, now, durationMs === null ? null : now + durationMs, offences);
+    return this.active(ip)!;
+  }
+
+  /** Lifts the ban on `ip`; false when none was in force. */
+  lift(ip: string): boolean {
+    const res = this.db
+      .prepare(
+        `UPDATE bans SET lifted_at = ? WHERE ip = ? AND lifted_at IS NULL
+           AND (expires_at IS NULL OR expires_at > ?)`,
+      )
+      .run(this.now(), ip, this.now());
+    return res.changes > 0;
+  }
+
+  /** Bans in force now. */
+  list(): Ban[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM bans WHERE lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+         ORDER BY created_at`,
+      )
+      .all(this.now()) as Row[];
+    return rows.map(toBan);
+  }
+}

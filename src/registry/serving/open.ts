@@ -1,0 +1,34 @@
+/** Opens the registry for a server start when some model path is a `registry:` reference. */
+import type { Config, ModelEntry } from "../../config/index.js";
+import type { Logger } from "../../observability/index.js";
+import { openRegistry } from "../from-config.js";
+import type { MemoryProbe } from "../memory-check.js";
+import type { RegistryAlert } from "../registry.js";
+import { REGISTRY_PREFIX, RegistryServing } from "./registry-serving.js";
+
+export interface RegistryStartOptions {
+  logger: Logger;
+  probe?: MemoryProbe;
+  onAlert?: (alert: RegistryAlert) => void;
+}
+
+/**
+ * Resolves the `registry:` entries (checks, repair, memory); returns the serving glue and the
+ * entries with real paths, or undefined when no entry names the registry.
+ */
+export async function openRegistryServing(
+  config: Readonly<Config>,
+  entries: ModelEntry[],
+  options: RegistryStartOptions,
+): Promise<{ serving: RegistryServing; entries: ModelEntry[] } | undefined> {
+  if (!entries.some((e) => e.path.startsWith(REGISTRY_PREFIX))) return undefined;
+  const logger = options.logger.child({ component: "registry" });
+  const registry = openRegistry(config, { logger, onAlert: options.onAlert });
+  const serving = new RegistryServing({ registry, config, logger, probe: options.probe });
+  try {
+    return { serving, entries: await serving.resolveEntries(entries) };
+  } catch (err) {
+    await serving.close();
+    throw err;
+  }
+}

@@ -1,0 +1,182 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ReplicaSpec } from "../../src/engine/index.js";
+import type { FakeReplica } from "../../src/engine/fake/fake-replica.js";
+import { fakeEngine, postJson, startTestServer, waitFor } from "../helpers/server.js";
+import { tempRegistry } from "../helpers/registry.js";
+import { STORIES_MISSING, storiesModel } from "../helpers/paths.js";
+import { sha256File, type MemoryProbe } from "../../src/registry/index.js";
+
+const model = storiesModel();
+const plenty: MemoryProbe = {
+  read: () => ({ totalBytes: 64 * 2 ** 30, usedBytes: 2 ** 30, source: "test" }),
+};
+
+/** Fake engine whose replicas of version 2 take `loadMs` to become ready, like a real load. */
+function slowLoadingEngine(loadMs: number) {
+  const engine = fakeEngine({ tokenDelayMs: 3 });
+  const versionOf = (r: FakeReplica) =>
+    (r as unknown as { spec: ReplicaSpec }).spec.modelPath.split("/").at(-2);
+  const factory = (spec: ReplicaSpec) => {
+    const replica = engine.factory(spec);
+    if (spec.modelPath.includes(`${join("stories", "2")}/`)) {
+      const start = replica.start.bind(replica);
+      replica.start = () => new Promise((r) => setTimeout(r, loadMs)).then(start);
+    }
+    return replica;
+  };
+  return { ...engine, factory, versionOf };
+}
+
+/** Clients that send requests back to back until stopped; every status is recorded. */
+function traffic(url: string, clients: number) {
+  let running = true;
+  const results: { status: number; code?: string; tokens?: number }[] = [];
+  const loops = Array.from({ length: clients }, async (_, i) => {
+    for (let n = 0; running && n < 2_000; n++) {
+      const res = await postJson(`${url}/v1/completions`, {
+        model: "stories",
+        prompt: `client ${i} request ${n}`,
+        max_tokens: 12,
+        stream: n % 2 === 0,
+      });
+      const streamError = /"error"/.test(res.text) && res.status === 200;
+      results.push({
+        status: streamError ? 599 : res.status,
+        code: res.json?.error?.code,
+        tokens: res.json?.usage?.completion_tokens,
+      });
+    }
+  });
+  return {
+    results,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+test("promote during load: no request fails; new requests move to the new version", async (t) => {
+  if (!model) return t.skip(STORIES_MISSING);
+  const r = tempRegistry(0);
+  t.after(r.cleanup);
+  await r.registry.import(model, { name: "stories" });
+  await r.registry.import(model, { name: "stories" });
+  const engine = slowLoadingEngine(300);
+  const server = await startTestServer(
+    {
+      models: [{ name: "stories", path: "registry:stories", slots: 2 }],
+      registry: { dir: r.registry.layout.dir, watchIntervalMs: 50, backupsToKeep: 0 },
+      server: { drainTimeoutMs: 5_000 },
+    },
+    { replicaFactory: engine.factory, memoryProbe: plenty },
+  );
+  t.after(() => server.close());
+  assert.ok(await waitFor(() => engine.replicas[0]?.state() === "ready"));
+  const load = traffic(server.url, 4);
+  assert.ok(await waitFor(() => load.results.length >= 20));
+
+  // The CLI's promote: another process writes the index; the server reads it.
+  r.registry.promote("stories:2");
+  assert.ok(
+    await waitFor(() => server.registry?.served()[0]?.version === "2"),
+    JSON.stringify(
+      server.logs.filter((l) => l.component === "registry" || Number(l.level) >= 40).slice(-5),
+    ),
+  );
+  const atSwap = load.results.length;
+  const [oldReplica, newReplica] = engine.replicas;
+  assert.equal(engine.versionOf(oldReplica!), "1");
+  assert.equal(engine.versionOf(newReplica!), "2");
+  assert.ok(await waitFor(() => oldReplica!.state() === "stopped"), "old workers stop");
+  const oldTokens = oldReplica!.stats().generatedTokens;
+  assert.ok(await waitFor(() => load.results.length >= atSwap + 20));
+
+  // And back: rollback swaps to version 1 again, still under load.
+  r.registry.rollback("stories");
+  assert.ok(await waitFor(() => server.registry?.served()[0]?.version === "1"));
+  assert.ok(await waitFor(() => newReplica!.state() === "stopped"));
+  await load.stop();
+
+  const failed = load.results.filter((x) => x.status !== 200);
+  assert.deepEqual(failed, [], `${failed.length} of ${load.results.length} requests failed`);
+  assert.ok(load.results.every((x) => x.tokens === undefined || x.tokens === 12));
+  assert.equal(oldReplica!.stats().generatedTokens, oldTokens, "nothing ran on stopped workers");
+  assert.ok(newReplica!.stats().generatedTokens > 0, "version 2 served requests");
+  const health = (await (await fetch(`${server.url}/health`)).json()) as any;
+  assert.equal(health.models[0].version, "1");
+  const msgs = server.logs.map((l) => l.msg);
+  assert.ok(msgs.includes("new version serving; draining the old one"));
+  assert.ok(msgs.includes("old version stopped"));
+});
+
+test("a promoted version that does not fit in memory is refused; the old one keeps serving", async (t) => {
+  if (!model) return t.skip(STORIES_MISSING);
+  const r = tempRegistry(0);
+  t.after(r.cleanup);
+  await r.registry.import(model, { name: "stories" });
+  await r.registry.import(model, { name: "stories" });
+  let used = 2 ** 30;
+  const probe: MemoryProbe = {
+    read: () => ({ totalBytes: 4 * 2 ** 30, usedBytes: used, source: "test" }),
+  };
+  const engine = fakeEngine();
+  const server = await startTestServer(
+    {
+      models: [{ name: "stories", path: "registry:stories" }],
+      registry: { dir: r.registry.layout.dir, watchIntervalMs: 50 },
+    },
+    { replicaFactory: engine.factory, memoryProbe: probe },
+  );
+  t.after(() => server.close());
+  used = 4 * 2 ** 30 - 1000;
+  r.registry.promote("stories:2");
+  assert.ok(
+    await waitFor(() => server.logs.some((l) => l.msg === "not switching to the new version")),
+  );
+  const line = server.logs.find((l) => l.msg === "not switching to the new version")!;
+  assert.match(
+    String(line.err),
+    /refusing to load stories:2: it needs about .* exceed 80% of 4\.0 GiB/,
+  );
+  assert.equal(server.registry?.served()[0]?.version, "1");
+  const res = await postJson(`${server.url}/v1/completions`, {
+    model: "stories",
+    prompt: "a",
+    max_tokens: 3,
+  });
+  assert.equal(res.status, 200);
+});
+
+test("the periodic verification finds a byte the fingerprint misses and repairs the file", async (t) => {
+  if (!model) return t.skip(STORIES_MISSING);
+  const r = tempRegistry(1);
+  t.after(r.cleanup);
+  // 3 MiB: a middle byte outside the first and last MiB that the load-time fingerprint reads.
+  const big = join(r.dir, "big.gguf");
+  writeFileSync(big, Buffer.concat([readFileSync(model), Buffer.alloc(2 * 1024 * 1024)]));
+  await r.registry.import(big, { name: "stories" });
+  const alerts: string[] = [];
+  const server = await startTestServer(
+    {
+      models: [{ name: "stories", path: "registry:stories" }],
+      registry: { dir: r.registry.layout.dir, verifyIntervalMs: 100 },
+    },
+    {
+      replicaFactory: fakeEngine().factory,
+      memoryProbe: plenty,
+      onRegistryAlert: (a) => alerts.push(a.kind),
+    },
+  );
+  t.after(() => server.close());
+  const file = r.registry.layout.modelFile("stories", "1");
+  const data = readFileSync(file);
+  data[1_600_000] = data[1_600_000]! ^ 0xff;
+  writeFileSync(file, data);
+  assert.ok(await waitFor(() => alerts.includes("model_restored")), alerts.join(","));
+  assert.deepEqual(alerts.slice(0, 3), ["verify_failed", "model_corrupted", "model_restored"]);
+  assert.equal(await sha256File(file), r.registry.resolve("stories:1").manifest.sha256);
+});
