@@ -35,7 +35,12 @@ const { values } = parseArgs({
     "input-len": { type: "string", default: "32" },
     "output-len": { type: "string", default: "64" },
     repeat: { type: "string", default: "2" },
+    // Per-request limit of the bench, in s: oversubscribed llama.cpp threads can be 1000× slower.
+    timeout: { type: "string", default: "60" },
     docs: { type: "string" },
+    // Only the configurations whose label contains one of these comma-separated texts
+    // (e.g. "llama-server -t 1,bulwark 2×1").
+    only: { type: "string" },
   },
 });
 if (values.model.length === 0) {
@@ -57,12 +62,16 @@ function freePort() {
   });
 }
 
-const built = spawnSync(join(root, "bench", "build-llama-server.sh"), ["2"], {
-  encoding: "utf8",
-  stdio: ["ignore", "pipe", "inherit"],
-});
-if (built.status !== 0) throw new Error("building llama-server failed");
-const llamaServer = built.stdout.trim().split("\n").at(-1);
+let llamaServer;
+const only = values.only?.split(",");
+if (!only || only.some((o) => o.includes("llama") || "llama-server".includes(o))) {
+  const built = spawnSync(join(root, "bench", "build-llama-server.sh"), ["2"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  if (built.status !== 0) throw new Error("building llama-server failed");
+  llamaServer = built.stdout.trim().split("\n").at(-1);
+}
 
 /** Starts a server process and waits until `readyPath` answers 200. */
 async function startProcess(cmd, args, url, readyPath) {
@@ -152,11 +161,13 @@ function configs(path, name) {
   });
   const list = [llama(T), bulwark(1, T, 8)];
   if (T > 1) list.push(llama(1), bulwark(T, 1, Math.max(1, Math.floor(8 / T))));
-  return list;
+  return only ? list.filter((c) => only.some((o) => c.label.includes(o))) : list;
 }
 
+/** One `bulwark bench` run; its metrics, or null when the run itself failed (printed). */
 function bench(url, name, concurrency, seed) {
   const out = join(work, `r-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+  const n = Number(values["num-prompts"]);
   const run = spawnSync(
     process.execPath,
     [
@@ -178,18 +189,23 @@ function bench(url, name, concurrency, seed) {
       "--concurrency",
       String(concurrency),
       "--num-prompts",
-      values["num-prompts"],
+      String(n),
       "--warmup",
       String(Math.min(concurrency, 4)),
       "--seed",
       String(seed),
       "--no-progress",
+      "--timeout",
+      values.timeout,
       "--output",
       out,
     ],
-    { encoding: "utf8", timeout: 600_000 },
+    { encoding: "utf8", timeout: Number(values.timeout) * 1000 * (n + 4) },
   );
-  if (run.status !== 0) throw new Error(`bench failed: ${run.stderr}`);
+  if (run.status !== 0) {
+    console.error(`bench failed (${run.status ?? run.signal}): ${run.stderr}`);
+    return null;
+  }
   return JSON.parse(readFileSync(out, "utf8")).metrics;
 }
 
@@ -220,6 +236,8 @@ const median = (v) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+// A baseline that completed nothing has no ratio.
+const ratio = (a, base) => (base > 0 ? (a / base).toFixed(2) : "—");
 const spread = (v) =>
   v.length > 1 ? ` (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})` : "";
 
@@ -250,9 +268,9 @@ for (const spec of values.model) {
       try {
         for (const c of concurrencies) {
           const m = bench(`http://127.0.0.1:${port}`, name, c, r);
-          results.get(cfg.label).get(c).push(m);
+          if (m) results.get(cfg.label).get(c).push(m);
           console.error(
-            `${name} ${cfg.label} c=${c}: ${m.outputThroughput.toFixed(1)} tok/s, failed ${m.failed}`,
+            `${name} ${cfg.label} c=${c}: ${m ? `${m.outputThroughput.toFixed(1)} tok/s, failed ${m.failed} ${JSON.stringify(m.failuresByKind)}` : "run failed"}`,
           );
         }
       } finally {
@@ -279,27 +297,32 @@ for (const spec of values.model) {
     );
     for (const cfg of list) {
       const ms = results.get(cfg.label).get(c);
+      if (ms.length === 0) {
+        say(`| ${c} | ${cfg.label} | every run failed | | | | | |`);
+        continue;
+      }
       const tps = ms.map((m) => m.outputThroughput);
       const ttft = ms.map((m) => m.ttftMs.percentiles.p50);
       const tpot = ms.map((m) => m.tpotMs.percentiles.p50);
       const e2e = ms.map((m) => m.e2eMs.percentiles.p95);
       say(
-        `| ${c} | ${cfg.label} | ${median(tps).toFixed(1)}${spread(tps)} | ${(median(tps) / baseTps).toFixed(2)} | ${median(ttft).toFixed(2)} | ${median(tpot).toFixed(3)} | ${median(e2e).toFixed(1)} | ${ms.reduce((n, m) => n + m.failed, 0)} |`,
+        `| ${c} | ${cfg.label} | ${median(tps).toFixed(1)}${spread(tps)} | ${ratio(median(tps), baseTps)} | ${median(ttft).toFixed(2)} | ${median(tpot).toFixed(3)} | ${median(e2e).toFixed(1)} | ${ms.reduce((n, m) => n + m.failed, 0)} |`,
       );
     }
-    if (c === 1) {
+    const single = list.find((cfg) => cfg.label.startsWith("bulwark 1×"));
+    if (c === 1 && single) {
       const ip = inProcess(path);
       const httpTps = median(
         results
-          .get(list[1].label)
+          .get(single.label)
           .get(1)
           .map((m) => m.outputThroughput),
       );
       say(
-        `| 1 | node-llama-cpp in process, ${T} thread(s) | ${ip.outputTokensPerS.toFixed(1)} | ${(ip.outputTokensPerS / baseTps).toFixed(2)} | ${ip.ttftMs.toFixed(2)} | ${ip.tpotMs.toFixed(3)} | ${ip.e2eMs.toFixed(1)} | 0 |`,
+        `| 1 | node-llama-cpp in process, ${T} thread(s) | ${ip.outputTokensPerS.toFixed(1)} | ${ratio(ip.outputTokensPerS, baseTps)} | ${ip.ttftMs.toFixed(2)} | ${ip.tpotMs.toFixed(3)} | ${ip.e2eMs.toFixed(1)} | 0 |`,
       );
       say(
-        `| 1 | **bulwark over HTTP ÷ in process** | **${(httpTps / ip.outputTokensPerS).toFixed(2)}** | | | | | |`,
+        `| 1 | **${single.label} over HTTP ÷ in process** | **${(httpTps / ip.outputTokensPerS).toFixed(2)}** | | | | | |`,
       );
     }
   }

@@ -42,10 +42,18 @@ if (values.kind === "bare") {
   const { createLogger } = await import("../dist/src/observability/index.js");
   const { FakeReplica } = await import("../dist/src/engine/fake/fake-replica.js");
   const controls = { tokenDelayMs: 0, firstTokenDelayMs: 0, failureRate: 0 };
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
   const config = loadConfig({
     env: {},
     overrides: {
-      server: { port: 0 },
+      // A throwaway home, and the protections off (no auth, no per-IP limit, no auto-ban): this
+      // measures the bare gateway; a run with them on needs a key store and is not built yet.
+      home: mkdtempSync(join(tmpdir(), "bulwark-overhead-")),
+      security: { auth: false },
+      rateLimits: { ipRpm: 0 },
+      server: { port: 0, adminPort: 0 },
       log: { level: "info" },
       models: [{ name: "fake", path: "/models/fake.gguf" }],
       engine: { slots: Number(values.slots) },

@@ -30,7 +30,8 @@ const fns = new Map();
 const areas = new Map();
 for (const [id, us] of self) {
   const { callFrame: f } = byId.get(id);
-  const key = `${f.functionName || "(anonymous)"} ${f.url ? `${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}` : ""}`;
+  const key =
+    `${f.functionName || "(anonymous)"} ${f.url ? `${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}` : ""}`.trim();
   fns.set(key, (fns.get(key) ?? 0) + us);
   const a = f.functionName === "(idle)" ? "(idle)" : area(f.url);
   areas.set(a, (areas.get(a) ?? 0) + us);

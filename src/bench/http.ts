@@ -37,7 +37,11 @@ export interface OpenResponse {
   stream: http.IncomingMessage;
 }
 
-/** POSTs JSON; resolves when the response headers arrive. `signal` aborts the request. */
+/**
+ * POSTs JSON; resolves when the response headers arrive. `signal` aborts the request. A request
+ * that fails on a reused keep-alive socket which the server had just closed (ECONNRESET, EPIPE)
+ * is sent once more on a fresh socket, as Node's documentation advises: the server never saw it.
+ */
 export function postJson(
   target: HttpTarget,
   path: string,
@@ -52,13 +56,19 @@ export function postJson(
   if (target.apiKey) headers.authorization = `Bearer ${target.apiKey}`;
   const url = new URL(target.base + path);
   const request = url.protocol === "https:" ? https.request : http.request;
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", headers, agent: target.agent, signal }, (res) =>
-      resolve({ status: res.statusCode ?? 0, stream: res }),
-    );
-    req.on("error", reject);
-    req.end(payload);
-  });
+  const attempt = (retry: boolean): Promise<OpenResponse> =>
+    new Promise((resolve, reject) => {
+      const req = request(url, { method: "POST", headers, agent: target.agent, signal }, (res) =>
+        resolve({ status: res.statusCode ?? 0, stream: res }),
+      );
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        const stale = req.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE");
+        if (retry && stale && !signal?.aborted) resolve(attempt(false));
+        else reject(err);
+      });
+      req.end(payload);
+    });
+  return attempt(true);
 }
 
 /** Reads a whole body as text. */

@@ -128,7 +128,10 @@ export async function sendStreaming(
           }
           last = now;
           chunksWithChoices++;
-        } else if (chunk.usage && typeof chunk.usage === "object") {
+        }
+        // vLLM and Bulwark send usage in a chunk of its own; llama-server puts it on the last
+        // chunk with choices.
+        if (chunk.usage && typeof chunk.usage === "object") {
           usage = chunk.usage as Record<string, unknown>;
         }
       }

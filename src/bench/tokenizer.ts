@@ -49,13 +49,24 @@ export async function connectTokenizer(
       String((await postForJson(target, "/detokenize", { tokens })).content ?? ""),
   };
   const errors: string[] = [];
-  for (const candidate of [vllm, llama]) {
-    try {
-      await candidate.tokenize("hello", true);
-      return candidate;
-    } catch (err) {
-      errors.push((err as Error).message);
-    }
+  // vLLM's answer carries `count`; llama-server answers the vLLM-shaped probe too (it ignores
+  // `prompt` and tokenizes an empty content), so the count is what tells them apart.
+  try {
+    const json = await postForJson(target, "/tokenize", {
+      model,
+      prompt: "hello",
+      add_special_tokens: true,
+    });
+    if (typeof json.count === "number" && tokensOf(json).length > 0) return vllm;
+    errors.push("vLLM shape: no count in the answer");
+  } catch (err) {
+    errors.push((err as Error).message);
+  }
+  try {
+    if ((await llama.tokenize("hello", true)).length > 0) return llama;
+    errors.push("llama.cpp shape: no tokens for a word");
+  } catch (err) {
+    errors.push((err as Error).message);
   }
   throw new Error(
     `the server's /tokenize answered in neither vLLM's nor llama.cpp's shape, so exact ` +
