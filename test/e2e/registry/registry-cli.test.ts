@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { repoRoot, STORIES_GREEDY_64, STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 import { tempDir } from "../../helpers/registry.js";
 import { startFakeHub } from "../../helpers/fake-hub.js";
+import { generateKey } from "../../../src/auth/index.js";
 
 const bin = join(repoRoot(), "bin", "bulwark.js");
 const model = storiesModel();
@@ -47,8 +48,14 @@ function cli(home: string, args: string[], env: Record<string, string> = {}): Pr
   return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
 }
 
+const adminKeys = new Map<string, string>();
+
 /** Starts `bulwark serve`, sends one completion once it is ready, stops it; returns its log. */
 async function serveOnce(home: string, spec: string, env: Record<string, string> = {}) {
+  // Auth is on by default: a home's first admin key comes from BULWARK_ADMIN_KEY at its first
+  // start, and stays its key for the later starts.
+  const adminKey = adminKeys.get(home) ?? generateKey().full;
+  adminKeys.set(home, adminKey);
   const child = spawn(
     process.execPath,
     [
@@ -66,9 +73,11 @@ async function serveOnce(home: string, spec: string, env: Record<string, string>
       "256",
       "--slots",
       "1",
+      "--admin-port",
+      "0",
     ],
     {
-      env: childEnv(home, env),
+      env: childEnv(home, { ...env, BULWARK_ADMIN_KEY: adminKey }),
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -97,7 +106,7 @@ async function serveOnce(home: string, spec: string, env: Record<string, string>
     }
     const res = await fetch(`${url}/v1/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
       body: JSON.stringify({
         model: "stories",
         prompt: "Once upon a time",
