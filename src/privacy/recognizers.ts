@@ -52,7 +52,8 @@ const email = byRegex(
 const prcId = byRegex(/(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])/, "ID_NUMBER", (m) =>
   prcIdValid(m[0]),
 );
-const card = byRegex(/(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])/, "CARD", (m) =>
+// Not inside a longer word: a run of digits within a hex checksum is not a card number.
+const card = byRegex(/(?<![0-9A-Za-z-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])/, "CARD", (m) =>
   luhnValid(m[0].replace(/[ -]/g, "")),
 );
 const ipv6 = byRegex(
@@ -63,7 +64,7 @@ const ipv6 = byRegex(
 const ipv4 = byRegex(/(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d]|\.\d)/, "IP", (m) => isIPv4(m[0]));
 // PRC mobile numbers: 1[3-9] and 9 more digits, with or without +86 / 86.
 const prcMobile = byRegex(
-  /(?<![\d+])(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)/,
+  /(?<![0-9A-Za-z+])(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?![0-9A-Za-z])/,
   "PHONE",
 );
 

@@ -53,6 +53,9 @@ test("near misses are left alone", () => {
     "mobile 12812345678", // 12x is not a PRC mobile prefix
     "user@localhost", // no domain
     "phone 2133734253 without a country code",
+    // digit runs inside a sha256 (one is a Luhn-valid 14-digit run)
+    "sha256 270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d",
+    "hash a13812345678b",
   ]) {
     assert.deepEqual(kinds(text), [], text);
   }
