@@ -232,6 +232,7 @@ export async function openAccessControl(
       },
     },
     routes: [keyRoutes(ctx), banRoutes(ctx), auditRoutes(ctx), ...(options.adminRoutes ?? [])],
+    audit: (actor, action, target, details) => stores.audit.append(actor, action, target, details),
   });
 
   return {

@@ -12,6 +12,24 @@ import { installAuth, type AuthHookOptions } from "../auth/index.js";
 import { installAccessLog, type AccessLogHookOptions } from "../audit/index.js";
 import type { AdminRoutes } from "./admin-routes.js";
 
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /**
+     * An admin route that changes state names its audit action ("model.promoted"); each success
+     * is appended to the audit log with the calling key as the actor.
+     */
+    audit?: string;
+  }
+}
+
+/** Appends one audit entry (the audit log's `append`). */
+export type AuditAppend = (
+  actor: string,
+  action: string,
+  target: string | null,
+  details: Record<string, unknown>,
+) => void;
+
 export interface AdminAppDeps {
   logger: Logger;
   bodyLimit: number;
@@ -19,6 +37,7 @@ export interface AdminAppDeps {
   auth: AuthHookOptions;
   accessLog?: AccessLogHookOptions;
   routes: readonly AdminRoutes[];
+  audit?: AuditAppend;
 }
 
 export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
@@ -37,6 +56,24 @@ export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
   installIpFilter(app, deps.netfilter);
   installAuth(app, deps.auth);
   installErrorHandling(app, deps.logger);
+  if (deps.audit) installDeclaredAudit(app, deps.audit);
   for (const register of deps.routes) register(app);
   return app;
+}
+
+/** Audits every successful call of a route that declares `config.audit`. */
+function installDeclaredAudit(app: FastifyInstance, append: AuditAppend): void {
+  app.addHook("onResponse", async (request, reply) => {
+    const action = request.routeOptions.config?.audit;
+    if (!action || reply.statusCode >= 300) return;
+    const params = (request.params ?? {}) as Record<string, string>;
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const named = typeof body.name === "string" ? body.name : null;
+    const target = Object.values(params).join(":") || named;
+    append(request.apiKey?.id ?? "unknown", action, target, {
+      method: request.method,
+      path: request.routeOptions.url,
+      status: reply.statusCode,
+    });
+  });
 }

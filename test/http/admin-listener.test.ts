@@ -49,6 +49,25 @@ test("an import through the admin listener registers the model", async (t) => {
   });
   assert.equal(again.status, 409);
   assert.equal(again.json.error.code, "registry_version_exists");
+
+  // Model changes through the admin API are security events: audited once each, with the key.
+  const promoted = await call(admin("/admin/models/stories/promote"), s.adminKey, "POST", {
+    version: "1",
+  });
+  assert.equal(promoted.status, 200, promoted.text);
+  const audit = await call(admin("/admin/audit"), s.adminKey);
+  const models = audit.json.data.filter((e: any) => e.action.startsWith("model."));
+  assert.deepEqual(
+    models.map((e: any) => [e.action, e.target]),
+    [
+      ["model.imported", "stories"],
+      ["model.promoted", "stories"],
+    ],
+  );
+  const adminId = s.adminKey.split("_")[1];
+  assert.ok(models.every((e: any) => e.actor === adminId));
+  const verified = await call(admin("/admin/audit/verify"), s.adminKey);
+  assert.equal(verified.json.ok, true);
 });
 
 test("guard and alert routes are open to operators, closed to users", async () => {

@@ -54,32 +54,44 @@ export function registerRegistryAdminRoutes(app: FastifyInstance, deps: Registry
     serving: served().map((s) => ({ model: s.servedName, name: s.name, version: s.version })),
   }));
 
-  app.post("/admin/models/import", async (request, reply) => {
-    const body = parse(importBody, request.body);
-    const manifest = await registry.import(body.path, {
-      name: body.name,
-      version: body.version,
-      promote: body.promote,
-    });
-    log.info({ model: formatRef(manifest.name, manifest.version) }, "model imported");
-    if (body.promote) void serving?.poll();
-    return reply.code(201).send(manifest);
-  });
+  app.post(
+    "/admin/models/import",
+    { config: { audit: "model.imported" } },
+    async (request, reply) => {
+      const body = parse(importBody, request.body);
+      const manifest = await registry.import(body.path, {
+        name: body.name,
+        version: body.version,
+        promote: body.promote,
+      });
+      log.info({ model: formatRef(manifest.name, manifest.version) }, "model imported");
+      if (body.promote) void serving?.poll();
+      return reply.code(201).send(manifest);
+    },
+  );
 
-  app.post<{ Params: { name: string } }>("/admin/models/:name/promote", async (request) => {
-    const body = parse(promoteBody, request.body);
-    const model = registry.promote(formatRef(request.params.name, body.version));
-    log.info({ model: model.name, latest: model.version }, "promoted");
-    void serving?.poll();
-    return { name: model.name, latest: model.version };
-  });
+  app.post<{ Params: { name: string } }>(
+    "/admin/models/:name/promote",
+    { config: { audit: "model.promoted" } },
+    async (request) => {
+      const body = parse(promoteBody, request.body);
+      const model = registry.promote(formatRef(request.params.name, body.version));
+      log.info({ model: model.name, latest: model.version }, "promoted");
+      void serving?.poll();
+      return { name: model.name, latest: model.version };
+    },
+  );
 
-  app.post<{ Params: { name: string } }>("/admin/models/:name/rollback", async (request) => {
-    const model = registry.rollback(request.params.name);
-    log.info({ model: model.name, latest: model.version }, "rolled back");
-    void serving?.poll();
-    return { name: model.name, latest: model.version };
-  });
+  app.post<{ Params: { name: string } }>(
+    "/admin/models/:name/rollback",
+    { config: { audit: "model.rolled_back" } },
+    async (request) => {
+      const model = registry.rollback(request.params.name);
+      log.info({ model: model.name, latest: model.version }, "rolled back");
+      void serving?.poll();
+      return { name: model.name, latest: model.version };
+    },
+  );
 
   app.post("/admin/models/verify", async (request) => {
     const body = parse(verifyBody, request.body ?? undefined);
@@ -89,6 +101,7 @@ export function registerRegistryAdminRoutes(app: FastifyInstance, deps: Registry
 
   app.delete<{ Params: { name: string; version: string }; Querystring: { force?: string } }>(
     "/admin/models/:name/:version",
+    { config: { audit: "model.deleted" } },
     async (request) => {
       const ref = formatRef(request.params.name, request.params.version);
       const force = request.query.force === "true" || request.query.force === "1";
