@@ -51,6 +51,10 @@ const T = Number(values.threads);
 const concurrencies = values.concurrency.split(",").map(Number);
 const repeat = Number(values.repeat);
 const work = mkdtempSync(join(tmpdir(), "bulwark-compare-"));
+// Bulwark runs as deployed, with API keys on: each start gets a fresh home whose first admin key
+// is this one, and every bench sends it (llama-server, started without --api-key, ignores it).
+const { generateKey } = await import(join(root, "dist", "src", "auth", "index.js"));
+const apiKey = generateKey().full;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function freePort() {
@@ -74,8 +78,12 @@ if (!only || only.some((o) => o.includes("llama") || "llama-server".includes(o))
 }
 
 /** Starts a server process and waits until `readyPath` answers 200. */
-async function startProcess(cmd, args, url, readyPath) {
-  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], cwd: root });
+async function startProcess(cmd, args, url, readyPath, env = {}) {
+  const child = spawn(cmd, args, {
+    stdio: ["ignore", "ignore", "pipe"],
+    cwd: root,
+    env: { ...process.env, ...env },
+  });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
   let exited = false;
@@ -152,11 +160,17 @@ function configs(path, name) {
           String(ctx),
           "--gpu",
           "cpu",
+          "--admin-port",
+          "0",
           "--log-level",
           "warn",
         ],
         `http://127.0.0.1:${port}`,
         "/readyz",
+        {
+          BULWARK_HOME: mkdtempSync(join(work, "home-")),
+          BULWARK_ADMIN_KEY: apiKey,
+        },
       ),
   });
   const list = [llama(T), bulwark(1, T, 8)];
@@ -200,7 +214,11 @@ function bench(url, name, concurrency, seed) {
       "--output",
       out,
     ],
-    { encoding: "utf8", timeout: Number(values.timeout) * 1000 * (n + 4) },
+    {
+      encoding: "utf8",
+      timeout: Number(values.timeout) * 1000 * (n + 4),
+      env: { ...process.env, OPENAI_API_KEY: apiKey },
+    },
   );
   if (run.status !== 0) {
     console.error(`bench failed (${run.status ?? run.signal}): ${run.stderr}`);

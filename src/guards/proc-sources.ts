@@ -35,8 +35,11 @@ async function cgroupDir(): Promise<string | undefined> {
 export class SystemMemorySource implements MemorySource {
   private dir: Promise<string | undefined> | undefined;
 
+  /** The paths default to this process's cgroup and /proc/meminfo; tests point them at files. */
+  constructor(private readonly paths: { cgroupDir?: string; meminfo?: string } = {}) {}
+
   async read(): Promise<MemoryReading> {
-    this.dir ??= cgroupDir();
+    this.dir ??= this.paths.cgroupDir ? Promise.resolve(this.paths.cgroupDir) : cgroupDir();
     const dir = await this.dir;
     if (dir) {
       const max = (await readText(`${dir}/memory.max`))?.trim();
@@ -51,7 +54,7 @@ export class SystemMemorySource implements MemorySource {
         };
       }
     }
-    const info = await readText("/proc/meminfo");
+    const info = await readText(this.paths.meminfo ?? "/proc/meminfo");
     if (info) {
       const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(info)?.[1]);
       const total = kb("MemTotal");

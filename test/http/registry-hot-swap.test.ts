@@ -160,18 +160,25 @@ test("the periodic verification finds a byte the fingerprint misses and repairs 
   writeFileSync(big, Buffer.concat([readFileSync(model), Buffer.alloc(2 * 1024 * 1024)]));
   await r.registry.import(big, { name: "stories" });
   const alerts: string[] = [];
+  const engine = fakeEngine();
+  let started = 0;
   const server = await startTestServer(
     {
       models: [{ name: "stories", path: "registry:stories" }],
       registry: { dir: r.registry.layout.dir, verifyIntervalMs: 100 },
     },
     {
-      replicaFactory: fakeEngine().factory,
+      replicaFactory: (spec) => {
+        started++;
+        return engine.factory(spec);
+      },
       memoryProbe: plenty,
       onRegistryAlert: (a) => alerts.push(a.kind),
     },
   );
   t.after(() => server.close());
+  assert.ok(await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200));
+  const initial = started;
   const file = r.registry.layout.modelFile("stories", "1");
   const data = readFileSync(file);
   data[1_600_000] = data[1_600_000]! ^ 0xff;
@@ -179,4 +186,17 @@ test("the periodic verification finds a byte the fingerprint misses and repairs 
   assert.ok(await waitFor(() => alerts.includes("model_restored")), alerts.join(","));
   assert.deepEqual(alerts.slice(0, 3), ["verify_failed", "model_corrupted", "model_restored"]);
   assert.equal(await sha256File(file), r.registry.resolve("stories:1").manifest.sha256);
+  // The running workers mapped the damaged copy: fresh ones start on the repaired file.
+  assert.ok(
+    await waitFor(() =>
+      server.logs.some((l) => l.msg === "reloading the model from its repaired file"),
+    ),
+  );
+  assert.ok(await waitFor(() => started > initial), `replicas started: ${started}`);
+  const res = await postJson(`${server.url}/v1/completions`, {
+    model: "stories",
+    prompt: "a",
+    max_tokens: 3,
+  });
+  assert.equal(res.status, 200);
 });

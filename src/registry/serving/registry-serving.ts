@@ -205,17 +205,38 @@ export class RegistryServing {
       for (const s of this.served()) {
         const [result] = await this.registry.verify(formatRef(s.name, s.version));
         if (result && !result.ok) {
-          await this.registry
+          const repaired = await this.registry
             .repair(
               s.name,
               s.version,
               `periodic verification: ${formatRef(s.name, s.version)} ${result.problem}`,
             )
-            .catch(() => undefined);
+            .then(
+              () => true,
+              () => false,
+            );
+          if (repaired) await this.reload(s.servedName, s.version);
         }
       }
     } finally {
       this.verifying = false;
+    }
+  }
+
+  /**
+   * Starts fresh workers on a repaired file: the running ones still map the damaged copy (the
+   * repair renamed a new file into place). Requests in flight finish on the old workers.
+   */
+  private async reload(servedName: string, version: string): Promise<void> {
+    const f = this.followed.get(servedName);
+    if (!f?.model || !f.makeHost || this.closed) return;
+    const log = this.options.logger.child({ component: "registry", model: f.name });
+    try {
+      const load = await this.prepareLoad(f.entry, f.name, version);
+      log.warn({ version }, "reloading the model from its repaired file");
+      await f.model.swap(f.makeHost(load.path), version);
+    } catch (err) {
+      log.error({ version, err: (err as Error).message }, "could not reload the repaired model");
     }
   }
 
