@@ -132,11 +132,21 @@ export async function startServer(
     }
     sources = await options.defaultModels();
   }
+  // Registry alerts (a damaged model file, its repair) go to the KPI alerts once they exist;
+  // those raised while loading at start wait for them.
+  const earlyRegistryAlerts: RegistryAlert[] = [];
+  let toAlerts = (a: RegistryAlert): void => {
+    earlyRegistryAlerts.push(a);
+  };
+  const raiseRegistryAlert = (a: RegistryAlert) => {
+    options.onRegistryAlert?.(a);
+    toAlerts(a);
+  };
   // `registry:NAME[:VERSION]` paths: integrity check with repair from backup, memory check.
   const registry = await openRegistryServing(
     config,
     sources.map((s) => s.entry),
-    { logger, probe: options.memoryProbe, onAlert: options.onRegistryAlert },
+    { logger, probe: options.memoryProbe, onAlert: (a) => raiseRegistryAlert(a) },
   );
   if (registry) sources = sources.map((s, i) => ({ ...s, entry: registry.entries[i]! }));
   if (!options.replicaFactory) sources.forEach((s, i) => checkModelFile(s.entry, i));
@@ -170,6 +180,8 @@ export async function startServer(
     instance: () => address,
   });
   guards.start();
+  toAlerts = (a) => guards.modelIntegrity(a);
+  earlyRegistryAlerts.forEach(toAlerts);
   const baseFactory: ReplicaFactory =
     options.replicaFactory ??
     ((spec: ReplicaSpec) =>

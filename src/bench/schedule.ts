@@ -8,7 +8,6 @@ import { seededRandom, type Random } from "../util/seeded-random.js";
 
 export { seededRandom, type Random };
 
-
 /** A standard normal draw (Box–Muller). */
 function normal(random: Random): number {
   const u = 1 - random(); // (0, 1]: log(0) never happens

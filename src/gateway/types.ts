@@ -10,7 +10,6 @@ import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
 
 export type { RequestObservation };
 
-
 /** Receives the gateway's request figures (main.ts feeds them to metrics and alerts). */
 export interface GatewayObserver {
   /** A request ended; `generation` is true for the routes that run a model. */

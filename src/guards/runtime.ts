@@ -207,6 +207,17 @@ export class GuardRuntime {
     };
   }
 
+  /**
+   * A served model file found damaged (firing) or restored from its backup (resolved): the
+   * `model_integrity` alert, to the log, the webhook and /health like the KPI alerts.
+   */
+  modelIntegrity(event: { kind: string; model: string; version: string; message: string }): void {
+    this.alerts?.set("model_integrity", event.kind !== "model_restored", {
+      summary: event.message,
+      labels: { model: event.model, version: event.version, kind: event.kind },
+    });
+  }
+
   /** Wraps the replica factory with load admission (when the guard is on). */
   wrapFactory(factory: ReplicaFactory): ReplicaFactory {
     return this.admission ? this.admission.wrap(factory) : factory;

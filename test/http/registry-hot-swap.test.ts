@@ -186,6 +186,18 @@ test("the periodic verification finds a byte the fingerprint misses and repairs 
   assert.ok(await waitFor(() => alerts.includes("model_restored")), alerts.join(","));
   assert.deepEqual(alerts.slice(0, 3), ["verify_failed", "model_corrupted", "model_restored"]);
   assert.equal(await sha256File(file), r.registry.resolve("stories:1").manifest.sha256);
+  // The damage and the repair reach the alerts (log, webhook, metrics) as model_integrity:
+  // firing on the failed check (again as the label moves to model_corrupted), then resolved.
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  const events = (state: string) =>
+    Number(
+      new RegExp(
+        `^bulwark_alert_events_total\\{alert="model_integrity",state="${state}"\\} (\\d+)$`,
+        "m",
+      ).exec(metrics)?.[1] ?? 0,
+    );
+  assert.ok(events("firing") >= 1, metrics);
+  assert.equal(events("resolved"), 1);
   // The running workers mapped the damaged copy: fresh ones start on the repaired file.
   assert.ok(
     await waitFor(() =>

@@ -39,7 +39,6 @@ export const RANDOM_DEFAULTS: RandomModelOptions = {
   seed: 1,
 };
 
-
 const CONSONANTS = "bdfgklmnprstvz";
 const VOWELS = "aeiou";
 
