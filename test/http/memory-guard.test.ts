@@ -62,6 +62,13 @@ test("warn → shed → reclaim → resume: alerts, 503 with Retry-After, reclai
   assert.equal(h.guard.degradation.fake.step, 1);
   assert.ok(h.alerts.some((a: any) => a.alert === "memory_pressure" && a.labels.level === "warn"));
   const inFlight = Array.from({ length: 4 }, () => complete(60));
+  // Accepted means admitted by the server: wait until all four hold a slot or a queue place.
+  assert.ok(
+    await waitFor(async () => {
+      const m = (await health()).models[0];
+      return m.slots.busy + m.queue.waiting >= 4;
+    }),
+  );
 
   // 92%: shed. New generation requests get 503 memory_pressure with Retry-After.
   percent = 92;

@@ -19,7 +19,9 @@ before(async () => {
       gpu: "cpu",
       contextSize: 512,
       testHooks: true,
-      progressTimeoutMs: 1500,
+      // Long enough that a worker slowed by a busy machine is not taken for a hung one (a
+      // wrongly killed worker would count as a request's second death), short for the hang test.
+      progressTimeoutMs: 3000,
       heartbeatIntervalMs: 200,
       restartBackoffMs: 100,
     },
