@@ -1,11 +1,10 @@
 /**
  * The memory check before a load: the estimate of weights plus KV cache, added to the memory in
- * use now, must stay under the threshold. Memory comes from the cgroup when it has a limit
- * (a container), else from /proc/meminfo.
+ * use now, must stay under the threshold. Memory is read as the memory guard reads it: the
+ * cgroup when it has a limit (a container), else /proc/meminfo.
  */
-import { readFileSync } from "node:fs";
-import { totalmem, freemem } from "node:os";
 import { BulwarkError } from "../errors/index.js";
+import { SystemMemorySource } from "../guards/index.js";
 import { formatBytes } from "./progress.js";
 
 export interface MemoryReading {
@@ -16,39 +15,16 @@ export interface MemoryReading {
 
 /** Where the current memory figures come from; tests pass a fixed one. */
 export interface MemoryProbe {
-  read(): MemoryReading;
+  read(): MemoryReading | Promise<MemoryReading>;
 }
 
-function readNumber(path: string): number | undefined {
-  try {
-    const text = readFileSync(path, "utf8").trim();
-    const n = Number(text);
-    return Number.isFinite(n) ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const system = new SystemMemorySource();
 
-/** cgroup v2 limit when one is set, else MemTotal − MemAvailable from /proc/meminfo. */
+/** The memory guard's reading (cgroup v2 working set when limited, else /proc/meminfo). */
 export const systemMemoryProbe: MemoryProbe = {
-  read() {
-    const limit = readNumber("/sys/fs/cgroup/memory.max");
-    const current = readNumber("/sys/fs/cgroup/memory.current");
-    if (limit !== undefined && current !== undefined && limit < totalmem()) {
-      return { totalBytes: limit, usedBytes: current, source: "cgroup" };
-    }
-    try {
-      const info = readFileSync("/proc/meminfo", "utf8");
-      const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(info)?.[1]);
-      const total = kb("MemTotal") * 1024;
-      const available = kb("MemAvailable") * 1024;
-      if (Number.isFinite(total) && Number.isFinite(available)) {
-        return { totalBytes: total, usedBytes: total - available, source: "meminfo" };
-      }
-    } catch {
-      // Not Linux: fall back to what Node reports.
-    }
-    return { totalBytes: totalmem(), usedBytes: totalmem() - freemem(), source: "os" };
+  async read() {
+    const r = await system.read();
+    return { totalBytes: r.limitBytes, usedBytes: r.usedBytes, source: r.source };
   },
 };
 

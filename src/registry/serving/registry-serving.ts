@@ -67,7 +67,7 @@ export class RegistryServing {
     await this.registry.checkForLoad(name, version);
     const resolved = this.registry.resolve(formatRef(name, version));
     const estimate = await this.inspector.estimateLoadBytes(resolved.path, this.shape(entry));
-    const reading = this.probe.read();
+    const reading = await this.probe.read();
     const verdict = judgeLoad(
       estimate,
       { ...reading, usedBytes: reading.usedBytes + pending },
