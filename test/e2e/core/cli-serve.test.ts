@@ -1,40 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKey } from "../../../src/auth/index.js";
-import { repoRoot, STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
+import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
+import { spawnServe } from "../../helpers/serve-process.js";
 
-const bin = join(repoRoot(), "bin", "bulwark.js");
 const modelPath = storiesModel();
 
-function serve(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [bin, "serve", "--admin-port", "0", ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const lines: Record<string, any>[] = [];
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  const url = new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      try {
-        const parsed = JSON.parse(line);
-        lines.push(parsed);
-        if (parsed.msg === "listening") resolve(parsed.url);
-      } catch {
-        // not a log line
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
-  url.catch(() => undefined); // a run that is expected to fail never listens
-  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, url, exit, lines, stderr: () => stderr };
-}
+const serve = (args: string[], env: Record<string, string> = {}) =>
+  spawnServe(args, { ...process.env, ...env });
 
 test("a bad config value stops the start with the field's name and reason", async () => {
   const run = serve(["--model", "/nonexistent.gguf", "--port", "0"], {

@@ -1,12 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFileSync, existsSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { DEMO_MODEL_DESCRIPTION, demoWords } from "../../../src/models/index.js";
-import { repoRoot } from "../../helpers/paths.js";
 import { bulwark } from "../../helpers/cli.js";
+import { spawnServe } from "../../helpers/serve-process.js";
 import { tempDir } from "../../helpers/model-files.js";
 import { generateKey } from "../../../src/auth/index.js";
 
@@ -55,42 +53,13 @@ test("bulwark serve with no model serves bulwark-demo, described, and its text f
   // Auth is on by default: the first admin key comes from BULWARK_ADMIN_KEY on a fresh home.
   const adminKey = generateKey().full;
   const auth = { authorization: `Bearer ${adminKey}` };
-  const child = spawn(
-    process.execPath,
-    [
-      join(repoRoot(), "bin", "bulwark.js"),
-      "serve",
-      "--port",
-      "0",
-      "--admin-port",
-      "0",
-      "--gpu",
-      "cpu",
-      "--threads",
-      "1",
-      "--ctx",
-      "512",
-    ],
-    {
-      env: { ...process.env, BULWARK_HOME: home, BULWARK_ADMIN_KEY: adminKey },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  const exited = new Promise((r) => child.once("exit", r));
+  const run = spawnServe(["--port", "0", "--gpu", "cpu", "--threads", "1", "--ctx", "512"], {
+    ...process.env,
+    BULWARK_HOME: home,
+    BULWARK_ADMIN_KEY: adminKey,
+  });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout }).on("line", (line) => {
-        try {
-          const parsed = JSON.parse(line);
-          if (parsed.msg === "listening") resolve(parsed.url);
-        } catch {
-          // not a log line
-        }
-      });
-      child.once("exit", (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
+    const url = await run.url;
     assert.ok(
       existsSync(join(home, "models", "bulwark-demo.gguf")),
       "generated under <home>/models",
@@ -126,7 +95,7 @@ test("bulwark serve with no model serves bulwark-demo, described, and its text f
     );
     assert.deepEqual(unknownPairs("time", text), [], `text: ${JSON.stringify(text)}`);
   } finally {
-    child.kill("SIGTERM");
-    await exited;
+    run.child.kill("SIGTERM");
+    await run.exit;
   }
 });

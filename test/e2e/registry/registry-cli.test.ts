@@ -1,7 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import {
   closeSync,
   existsSync,
@@ -17,6 +16,7 @@ import { join } from "node:path";
 import { repoRoot, STORIES_GREEDY_64, STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 import { tempDir } from "../../helpers/registry.js";
 import { startFakeHub } from "../../helpers/fake-hub.js";
+import { spawnServe } from "../../helpers/serve-process.js";
 import { generateKey } from "../../../src/auth/index.js";
 
 const bin = join(repoRoot(), "bin", "bulwark.js");
@@ -56,11 +56,8 @@ async function serveOnce(home: string, spec: string, env: Record<string, string>
   // start, and stays its key for the later starts.
   const adminKey = adminKeys.get(home) ?? generateKey().full;
   adminKeys.set(home, adminKey);
-  const child = spawn(
-    process.execPath,
+  const run = spawnServe(
     [
-      bin,
-      "serve",
       "--model",
       spec,
       "--port",
@@ -73,30 +70,10 @@ async function serveOnce(home: string, spec: string, env: Record<string, string>
       "256",
       "--slots",
       "1",
-      "--admin-port",
-      "0",
     ],
-    {
-      env: childEnv(home, { ...env, BULWARK_ADMIN_KEY: adminKey }),
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    childEnv(home, { ...env, BULWARK_ADMIN_KEY: adminKey }),
   );
-  const lines: Record<string, any>[] = [];
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  const exit = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  const url = await new Promise<string | undefined>((resolve) => {
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      try {
-        const parsed = JSON.parse(line);
-        lines.push(parsed);
-        if (parsed.msg === "listening") resolve(parsed.url);
-      } catch {
-        // not a log line
-      }
-    });
-    void exit.then(() => resolve(undefined));
-  });
+  const url = await run.url.catch(() => undefined);
   let text: string | undefined;
   if (url) {
     for (let i = 0; i < 300; i++) {
@@ -115,9 +92,10 @@ async function serveOnce(home: string, spec: string, env: Record<string, string>
       }),
     });
     text = ((await res.json()) as any).choices?.[0]?.text;
-    child.kill("SIGTERM");
+    run.child.kill("SIGTERM");
   }
-  return { code: await exit, lines, stderr, text };
+  const code = await run.exit;
+  return { code, lines: run.lines, stderr: run.stderr(), text };
 }
 
 /** The model's greedy continuation of "Once upon a time": served by the real model. */
