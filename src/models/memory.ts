@@ -59,8 +59,8 @@ export function estimateMemory(
   };
 }
 
-/** 1234567 → "1.18 MiB". */
-export function formatBytes(n: number): string {
+/** 1234567 → "1.18 MiB" (`digits` decimals; whole bytes below 1 KiB). */
+export function formatBytes(n: number, digits = 2): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   let v = n;
@@ -68,5 +68,5 @@ export function formatBytes(n: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(2)} ${units[i]}`;
+  return i === 0 ? `${n} B` : `${v.toFixed(digits)} ${units[i]}`;
 }

@@ -3,16 +3,11 @@
  * is a pure function of the counters and an injected clock; the writer redraws at most 10 times
  * a second and prints plain lines when stderr is not a terminal.
  */
+import { formatBytes as formatBytesWith } from "../models/index.js";
 
+/** Sizes with one decimal, as the registry prints them. */
 export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+  return formatBytesWith(n, 1);
 }
 
 export function formatDuration(seconds: number): string {
