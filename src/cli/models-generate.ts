@@ -3,28 +3,23 @@ import type { Command } from "commander";
 import { statSync } from "node:fs";
 import {
   formatBytes,
+  QUANT_TYPES,
   RANDOM_DEFAULTS,
   writeDemoModel,
   writeRandomModel,
   type QuantType,
+  type RandomModelOptions,
 } from "../models/index.js";
 import { CliError } from "./cli-error.js";
 import { intOption, modelCommand } from "./models-common.js";
 import { progressReporter } from "./progress.js";
 
-interface RandomFlags {
+/** The random model's options as the flags give them: the type unchecked, kv-heads optional. */
+type RandomFlags = Omit<RandomModelOptions, "type" | "kvHeads"> & {
   out: string;
-  width: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  ff: number;
-  vocab: number;
-  ctx: number;
   type: string;
-  seed: number;
-  vocabFrom?: string;
-}
+  kvHeads?: number;
+};
 
 export function registerModelsGenerate(models: Command): Command {
   const generate = models.command("generate").description("Write a model built in code.");
@@ -67,7 +62,7 @@ export function registerModelsGenerate(models: Command): Command {
     .action((flags: RandomFlags) =>
       modelCommand(async () => {
         const type = flags.type.toLowerCase();
-        if (!["f32", "f16", "q8_0", "q4_0"].includes(type)) {
+        if (!Object.hasOwn(QUANT_TYPES, type)) {
           throw new CliError(`--type must be f32, f16, q8_0 or q4_0, got "${flags.type}"`);
         }
         const progress = progressReporter("generating");
