@@ -37,6 +37,32 @@ const HF_LAYER: Record<LayerTensor, string> = {
   ffn_norm: "post_attention_layernorm",
 };
 
+/**
+ * Moves the rows of a (rows × cols) Q or K matrix between Meta's interleaved rotary layout (row
+ * 2i + j of a head) and Hugging Face's split one (row j · hd/2 + i), in either direction.
+ */
+function reorderRows(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  heads: number,
+  fromHf: boolean,
+): Float32Array {
+  const out = new Float32Array(w.length);
+  const hd = rows / heads;
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < hd / 2; i++) {
+      for (let j = 0; j < 2; j++) {
+        const meta = (h * hd + 2 * i + j) * cols;
+        const hf = (h * hd + j * (hd / 2) + i) * cols;
+        const [src, dst] = fromHf ? [hf, meta] : [meta, hf];
+        out.set(w.subarray(src, src + cols), dst);
+      }
+    }
+  }
+  return out;
+}
+
 /** Rows of a (rows × cols) matrix from the HF rotary layout back to Meta's interleaved one. */
 export function unpermuteRows(
   w: Float32Array,
@@ -44,18 +70,7 @@ export function unpermuteRows(
   cols: number,
   heads: number,
 ): Float32Array {
-  const out = new Float32Array(w.length);
-  const hd = rows / heads;
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < hd / 2; i++) {
-      for (let j = 0; j < 2; j++) {
-        const src = (h * hd + j * (hd / 2) + i) * cols;
-        const dst = (h * hd + 2 * i + j) * cols;
-        out.set(w.subarray(src, src + cols), dst);
-      }
-    }
-  }
-  return out;
+  return reorderRows(w, rows, cols, heads, true);
 }
 
 /** Meta → HF, the transformers script's permutation (used to write test folders). */
@@ -65,18 +80,7 @@ export function permuteRows(
   cols: number,
   heads: number,
 ): Float32Array {
-  const out = new Float32Array(w.length);
-  const hd = rows / heads;
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < hd / 2; i++) {
-      for (let j = 0; j < 2; j++) {
-        const src = (h * hd + 2 * i + j) * cols;
-        const dst = (h * hd + j * (hd / 2) + i) * cols;
-        out.set(w.subarray(src, src + cols), dst);
-      }
-    }
-  }
-  return out;
+  return reorderRows(w, rows, cols, heads, false);
 }
 
 function toF32(e: SafetensorsEntry, raw: Buffer): Float32Array {
