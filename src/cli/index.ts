@@ -11,6 +11,8 @@ import { registerBans } from "./bans.js";
 import { registerAudit, registerUsage } from "./audit.js";
 import { registerRegistryCommands } from "./registry.js";
 import { CliError } from "./cli-error.js";
+import { ConfigError } from "../config/index.js";
+import { BulwarkError } from "../errors/index.js";
 
 export { CliError } from "./cli-error.js";
 
@@ -45,10 +47,17 @@ export async function main(argv: readonly string[]): Promise<number> {
       // Help and version exit with 0; usage errors already printed their message.
       return err.exitCode;
     }
-    if (err instanceof CliError) {
-      console.error(`bulwark: ${err.message}`);
-      return err.exitCode;
-    }
-    throw err;
+    // One message line, no stack trace: a bad config stops with 2, a refused operation with 1.
+    const exitCode =
+      err instanceof CliError
+        ? err.exitCode
+        : err instanceof ConfigError
+          ? 2
+          : err instanceof BulwarkError
+            ? 1
+            : undefined;
+    if (exitCode === undefined) throw err;
+    console.error(`bulwark: ${(err as Error).message}`);
+    return exitCode;
   }
 }

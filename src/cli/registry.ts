@@ -4,8 +4,7 @@
  * when no other file has.
  */
 import type { Command } from "commander";
-import { ConfigError, loadConfig, type Config } from "../config/index.js";
-import { BulwarkError } from "../errors/index.js";
+import { loadConfig, type Config } from "../config/index.js";
 import { createLogger } from "../observability/index.js";
 import {
   backupTo,
@@ -17,31 +16,22 @@ import {
   type Manifest,
   type Registry,
 } from "../registry/index.js";
-import { CliError } from "./cli-error.js";
 
 interface Common {
   config?: string;
 }
 
 function config(flags: Common): Config {
-  try {
-    return loadConfig({ file: flags.config });
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.message, 2);
-    throw err;
-  }
+  return loadConfig({ file: flags.config });
 }
 
-/** Runs `fn` on the configured registry; registry errors become one-line CLI errors. */
+/** Runs `fn` on the configured registry and closes it. */
 async function withRegistry<T>(flags: Common, fn: (r: Registry, c: Config) => Promise<T>) {
   const cfg = config(flags);
   const logger = createLogger({ level: "warn", destination: process.stderr });
   const registry = openRegistry(cfg, { logger });
   try {
     return await fn(registry, cfg);
-  } catch (err) {
-    if (err instanceof BulwarkError) throw new CliError(err.message, 1);
-    throw err;
   } finally {
     registry.close();
   }

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { looksLikeRef, parseRef, REGISTRY_PREFIX } from "../registry/index.js";
-import { ConfigError, loadConfig } from "../config/index.js";
+import { loadConfig } from "../config/index.js";
 import { CliError } from "./cli-error.js";
 
 function parseInteger(name: string, min: number) {
@@ -107,26 +107,13 @@ export function registerServe(program: Command): void {
         log: { level: flags.logLevel },
       };
       if (flags.model.length > 0) overrides.models = flags.model.map(parseModelFlag);
-      let config;
-      try {
-        config = loadConfig({ file: flags.config, overrides });
-      } catch (err) {
-        if (err instanceof ConfigError) throw new CliError(err.message, 2);
-        throw err;
-      }
+      const config = loadConfig({ file: flags.config, overrides });
       const { runServer } = await import("../main.js");
-      let code;
-      try {
-        const home = config.home;
-        code = await runServer(config, {
-          defaultModels: () => demoModels(home),
-          adminKey: process.env.BULWARK_ADMIN_KEY,
-          insecure: flags.insecure ?? false,
-        });
-      } catch (err) {
-        if (err instanceof ConfigError) throw new CliError(err.message, 2);
-        throw err;
-      }
-      process.exitCode = code;
+      const home = config.home;
+      process.exitCode = await runServer(config, {
+        defaultModels: () => demoModels(home),
+        adminKey: process.env.BULWARK_ADMIN_KEY,
+        insecure: flags.insecure ?? false,
+      });
     });
 }

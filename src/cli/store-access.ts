@@ -4,8 +4,7 @@
  * or a ban takes effect on the server's next request.
  */
 import type { Command } from "commander";
-import { ConfigError, loadConfig, type Config } from "../config/index.js";
-import { BulwarkError } from "../errors/index.js";
+import { loadConfig, type Config } from "../config/index.js";
 import { openStores, type Stores } from "../admin/index.js";
 import { CliError } from "./cli-error.js";
 
@@ -22,15 +21,10 @@ export function storeOptions(cmd: Command): Command {
 }
 
 function load(flags: StoreFlags): Readonly<Config> {
-  try {
-    return loadConfig({ file: flags.config, overrides: { home: flags.home } });
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.message, 2);
-    throw err;
-  }
+  return loadConfig({ file: flags.config, overrides: { home: flags.home } });
 }
 
-/** Runs `fn` with the stores open and closes them; catalog errors become CLI errors. */
+/** Runs `fn` with the stores open and closes them. */
 export async function withStores<T>(
   flags: StoreFlags,
   fn: (stores: Stores, config: Readonly<Config>) => T | Promise<T>,
@@ -39,9 +33,6 @@ export async function withStores<T>(
   const stores = openStores(config);
   try {
     return await fn(stores, config);
-  } catch (err) {
-    if (err instanceof BulwarkError) throw new CliError(err.message, 1);
-    throw err;
   } finally {
     stores.db.close();
   }
