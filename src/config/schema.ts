@@ -250,6 +250,15 @@ const guardsSchema = z
       .describe(
         "Least time between two reclaim steps (so a stopped worker's memory can go), in ms.",
       ),
+    unloadIdleModels: z
+      .boolean()
+      .default(true)
+      .describe(
+        "At the reclaim level, after the caches and the idle replicas, unload a whole model " +
+          "that no request is using (least recently used first) before stopping a busy " +
+          "worker. An unloaded model stays ready in /readyz and loads again on its next " +
+          "request, which waits for the load.",
+      ),
     ladderStepMs: ms(0)
       .default(10_000)
       .describe(

@@ -2,7 +2,8 @@
  * Acts on the monitor's samples: keeps the pressure level (with hysteresis), steps each
  * model's degradation ladder, sheds new generation requests at the shed level, and at the
  * reclaim level frees memory in order: clear the caches and unload idle replicas at once, then,
- * while use stays above, stop the largest worker once per cooldown. The time is injected.
+ * while use stays above, once per cooldown, unload the least recently used idle model, or stop
+ * the largest worker when no model is idle. The time is injected.
  */
 import type { ReplicaSpec } from "../engine/index.js";
 import type { Logger } from "../observability/index.js";
@@ -22,9 +23,11 @@ export interface ReclaimTarget {
   clearCaches(): string[];
   /** Unloads idle replicas (keeping one ready per model); returns their ids. */
   unloadIdle(): string[];
+  /** Unloads the least recently used idle model whole; returns its name, if one was. */
+  unloadIdleModel(): string | undefined;
   /** Kills the worker with the largest RSS (its requests re-queue); returns which, if any. */
   stopLargestWorker(): { model: string; replica: string; rssBytes: number } | undefined;
-  /** Loads again what unloadIdle() unloaded. */
+  /** Loads again what unloadIdle() unloaded (a model unloaded whole waits for a request). */
   reloadUnloaded(): void;
 }
 
@@ -124,6 +127,12 @@ export class MemoryGuard {
       this.record("unload_idle", unloaded.length > 0 ? unloaded.join(", ") : "no idle replica");
       this.log.warn({ caches, unloaded }, "memory reclaim: cleared caches, unloaded idle replicas");
       this.reclaimStage = 1;
+      return;
+    }
+    const model = this.o.reclaim.unloadIdleModel();
+    if (model) {
+      this.record("unload_idle_model", model);
+      this.log.warn({ model }, "memory reclaim: unloaded an idle model");
       return;
     }
     const stopped = this.o.reclaim.stopLargestWorker();

@@ -144,6 +144,7 @@ export class GuardRuntime {
             busySlots: s.slots.busy,
             totalSlots: s.slots.total,
             ready: s.ready,
+            unloaded: s.unloaded,
           };
         }),
       resources: () => {
@@ -188,6 +189,17 @@ export class GuardRuntime {
     return {
       clearCaches: () => this.o.caches.filter((c) => c.clear() >= 0).map((c) => c.name),
       unloadIdle: () => this.o.hosts().flatMap((h) => h.unloadIdle(1)),
+      unloadIdleModel: () => {
+        if (!this.o.config.guards.unloadIdleModels) return undefined;
+        const idle = this.o
+          .hosts()
+          .filter((h) => !h.isUnloaded())
+          .map((h) => ({ h, since: h.idleSince() }))
+          .filter((x): x is { h: ModelHost; since: number } => x.since !== undefined)
+          .sort((x, y) => x.since - y.since);
+        for (const { h } of idle) if (h.unloadModel()) return h.name;
+        return undefined;
+      },
       stopLargestWorker: () => {
         const workers = (this.monitor?.last()?.processes ?? []).filter(
           (p) => p.role === "worker" && p.replica,
@@ -263,7 +275,7 @@ export class GuardRuntime {
   /** A readiness probe for the availability KPI, counted from the first time all were ready. */
   private probe(): void {
     const hosts = this.o.hosts();
-    const ok = hosts.length > 0 && hosts.every((h) => h.isReady());
+    const ok = hosts.length > 0 && hosts.every((h) => h.isReady() || h.isUnloaded());
     if (ok) this.everReady = true;
     if (this.everReady) this.kpi.probe(ok, Date.now());
   }

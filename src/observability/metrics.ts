@@ -15,6 +15,7 @@ export interface MetricsState {
     busySlots: number;
     totalSlots: number;
     ready: boolean;
+    unloaded: boolean;
   }[];
   resources():
     | {
@@ -229,6 +230,11 @@ export class Metrics {
     perModel("bulwark_total_slots", "Slots of the ready workers.", (m) => m.totalSlots);
     perModel("bulwark_model_ready", "1 when the model has a ready worker.", (m) =>
       m.ready ? 1 : 0,
+    );
+    perModel(
+      "bulwark_model_unloaded",
+      "1 while the model is unloaded to free memory (its next request loads it).",
+      (m) => (m.unloaded ? 1 : 0),
     );
     new Gauge({
       name: "bulwark_memory_used_bytes",

@@ -49,6 +49,8 @@ export interface ModelStatus {
   threads: number | null;
   chatFormat: string | null;
   contextSize: number | null;
+  /** Unloaded whole to free memory: it loads again on its next request. */
+  unloaded: boolean;
   replicas: ReplicaStatus[];
   slots: { busy: number; total: number };
   queue: { waiting: number; limit: number };
@@ -61,6 +63,8 @@ export interface ServedModel {
   readonly created: number;
   info(): ModelInfo | undefined;
   isReady(): boolean;
+  /** Unloaded whole to free memory: not ready, yet serving (its next request loads it). */
+  isUnloaded(): boolean;
   status(): ModelStatus;
   prepare(input: PromptInput): Promise<PreparedPrompt>;
   generate(job: GenerationJob, options?: { priority?: number }): GenerationStream;
@@ -123,6 +127,11 @@ export class ModelHost implements ServedModel {
   private readonly timer: NodeJS.Timeout;
   private closing = false;
   private modelInfo: ModelInfo | undefined;
+  /** Slot-free calls (tokenize, embed) running now. */
+  private calls = 0;
+  private lastUsedAt = Date.now();
+  /** Why the last load asked for by a request was refused, while the model stays unloaded. */
+  private loadRefusal: BulwarkError | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -146,6 +155,7 @@ export class ModelHost implements ServedModel {
         ready: (r) => this.onReady(r),
         gone: (r) => this.onGone(r),
         restarting: (_r, reason) => this.observer.restarted?.(name, reason),
+        loadRefused: (err) => this.onLoadRefused(err),
       },
       logger,
     );
@@ -153,12 +163,12 @@ export class ModelHost implements ServedModel {
     this.timer.unref();
   }
 
-  /** Starts the replicas; resolves once one is ready. */
   /** True once close() has begun: the host takes no new work. */
   get isClosing(): boolean {
     return this.closing;
   }
 
+  /** Starts the replicas; resolves once one is ready. */
   start(): Promise<ModelInfo> {
     return this.manager.start();
   }
@@ -171,6 +181,10 @@ export class ModelHost implements ServedModel {
     return this.ready.length > 0;
   }
 
+  isUnloaded(): boolean {
+    return this.manager.allParked();
+  }
+
   status(): ModelStatus {
     const replicas = this.manager.status();
     return {
@@ -181,6 +195,7 @@ export class ModelHost implements ServedModel {
       threads: this.modelInfo?.threads ?? null,
       chatFormat: this.modelInfo?.chatFormat ?? null,
       contextSize: this.modelInfo?.contextSize ?? null,
+      unloaded: this.isUnloaded(),
       replicas,
       slots: {
         busy: replicas.reduce((n, r) => n + r.busySlots, 0),
@@ -217,8 +232,7 @@ export class ModelHost implements ServedModel {
 
   generate(job: GenerationJob, options: { priority?: number } = {}): GenerationStream {
     if (this.closing) throw new BulwarkError("shutting_down", undefined, { retryAfterSeconds: 5 });
-    // A model unloaded whole to free memory loads again on its next request, which waits.
-    if (this.ready.length === 0 && this.manager.parkedCount() > 0) this.manager.unpark();
+    this.wake();
     const ticket = new Ticket(job, options.priority ?? 0);
     const free = this.queue.size === 0 ? pickReplica(this.loads()) : undefined;
     if (free) {
@@ -338,7 +352,8 @@ export class ModelHost implements ServedModel {
   }
 
   private recordCompletion(): void {
-    this.completions.push(Date.now());
+    this.lastUsedAt = Date.now();
+    this.completions.push(this.lastUsedAt);
     if (this.completions.length > RATE_WINDOW) this.completions.shift();
   }
 
@@ -354,6 +369,7 @@ export class ModelHost implements ServedModel {
     const deadline = Date.now() + this.scheduler.queueTimeoutMs;
     for (;;) {
       if (this.closing) throw new BulwarkError("shutting_down");
+      if (this.loadRefusal && this.isUnloaded()) throw this.loadRefusal;
       const candidates = this.loads().sort((a, b) => a.busy - b.busy);
       if (candidates[0]) return candidates[0].r;
       const left = deadline - Date.now();
@@ -374,18 +390,25 @@ export class ModelHost implements ServedModel {
 
   /** Runs a slot-free call on some replica, moving to another if the worker dies under it. */
   private async onAnyReplica<T>(call: (r: EngineReplica) => Promise<T>): Promise<T> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const replica = await this.anyReplica();
-      try {
-        return await call(replica);
-      } catch (err) {
-        if (!(err instanceof ReplicaLostError)) throw clientError(err);
-        lastError = err;
+    this.wake();
+    this.calls++;
+    try {
+      let lastError: unknown;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const replica = await this.anyReplica();
+        try {
+          return await call(replica);
+        } catch (err) {
+          if (!(err instanceof ReplicaLostError)) throw clientError(err);
+          lastError = err;
+        }
       }
+      this.log.error({ err: (lastError as Error).message }, "two workers died during one call");
+      throw new BulwarkError("request_crashed_workers");
+    } finally {
+      this.calls--;
+      this.lastUsedAt = Date.now();
     }
-    this.log.error({ err: (lastError as Error).message }, "two workers died during one call");
-    throw new BulwarkError("request_crashed_workers");
   }
 
   prepare(input: PromptInput): Promise<PreparedPrompt> {
@@ -405,9 +428,54 @@ export class ModelHost implements ServedModel {
     return this.manager.park(keep);
   }
 
-  /** Loads again the replicas unloadIdle() stopped (memory pressure is over). */
+  /** When the model has no request running, queued or being tokenized: since when (epoch ms). */
+  idleSince(): number | undefined {
+    if (this.closing || this.queue.size > 0 || this.calls > 0) return undefined;
+    for (const n of this.busy.values()) if (n > 0) return undefined;
+    return this.lastUsedAt;
+  }
+
+  /**
+   * Unloads the whole model to free memory when it is idle; its next request loads it again.
+   * Returns the replica ids stopped, or undefined when it is busy or already unloaded.
+   */
+  unloadModel(): string[] | undefined {
+    if (this.isUnloaded() || this.idleSince() === undefined) return undefined;
+    const stopped = this.manager.parkAll();
+    if (stopped) {
+      this.log.warn(
+        { replicas: stopped },
+        "unloaded the idle model to free memory; its next request loads it again",
+      );
+    }
+    return stopped;
+  }
+
+  /** A request for a model unloaded whole: load it again (the request waits in the queue). */
+  private wake(): void {
+    this.lastUsedAt = Date.now();
+    if (!this.isUnloaded() || this.closing) return;
+    this.loadRefusal = undefined;
+    this.log.info("loading the unloaded model for a request");
+    this.manager.unpark(true);
+  }
+
+  /** The load a request asked for was refused for memory: the requests waiting get why. */
+  private onLoadRefused(err: BulwarkError): void {
+    if (!this.isUnloaded()) return;
+    this.loadRefusal = err;
+    for (let t = this.queue.shift(); t; t = this.queue.shift()) t.channel.fail(err);
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Loads again the replicas unloadIdle() stopped (memory pressure is over). A model unloaded
+   * whole stays so until a request needs it.
+   */
   reloadUnloaded(): void {
-    this.manager.unpark();
+    if (!this.isUnloaded()) this.manager.unpark();
   }
 
   /** Kills one worker to free its memory; its requests re-queue like after a crash. */

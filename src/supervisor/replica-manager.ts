@@ -2,6 +2,7 @@
  * Keeps N replicas of one model running: spawns them, watches the exit event, heartbeats and
  * forward progress, and restarts a dead or hung replica with exponential backoff.
  */
+import { BulwarkError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import type { EngineReplica, ModelInfo, ReplicaFactory, ReplicaSpec } from "../engine/index.js";
 import { backoffDelayMs, watchdogVerdict } from "./health-policy.js";
@@ -22,6 +23,8 @@ export interface ReplicaEvents {
   gone(replica: EngineReplica, reason: string): void;
   /** A dead replica is about to be restarted (for the restart counter). */
   restarting?(replica: EngineReplica, reason: string): void;
+  /** A load asked for by a request was refused for memory; the position is unloaded again. */
+  loadRefused?(error: BulwarkError): void;
 }
 
 /** One position in the replica set; its replica is replaced on every restart. */
@@ -36,6 +39,8 @@ interface Position {
   restartTimer: NodeJS.Timeout | undefined;
   /** Unloaded on purpose to free memory: not restarted until unparked. */
   parked: boolean;
+  /** Unparked for a request: a load refused for memory parks it again instead of retrying. */
+  onDemand: boolean;
   /** Why the current replica failed to load: kept over the exit reason that follows. */
   loadError: string | undefined;
 }
@@ -84,6 +89,7 @@ export class ReplicaManager {
         lastError: undefined,
         restartTimer: undefined,
         parked: false,
+        onDemand: false,
         loadError: undefined,
       };
       this.positions.push(position);
@@ -108,12 +114,21 @@ export class ReplicaManager {
     const load = replica.start();
     load.then(
       (info) => {
+        position.onDemand = false;
         this.log.info({ replica: id, loadMs: info.loadMs, gpu: info.gpu }, "engine worker ready");
         if (position.replica === replica && replica.state() === "ready") this.events.ready(replica);
       },
       (err: Error) => {
         position.lastError = position.loadError = err.message;
         this.log.error({ replica: id, err: err.message }, "engine worker failed to load");
+        const refused = err instanceof BulwarkError && err.code === "model_load_refused_memory";
+        if (refused && position.onDemand && !this.stopping) {
+          // Loading on demand does not turn into a retry loop: the position stays unloaded
+          // and the next request tries again.
+          position.parked = true;
+          position.onDemand = false;
+          this.events.loadRefused?.(err);
+        }
         replica.kill("load failed");
       },
     );
@@ -207,17 +222,48 @@ export class ReplicaManager {
     return parked;
   }
 
-  /** Positions unloaded by park(). */
-  parkedCount(): number {
-    return this.positions.filter((p) => p.parked).length;
+  /**
+   * Unloads every replica (the whole model) when none is running a job or loading; returns the
+   * ids stopped, or undefined when something is busy and nothing was changed.
+   */
+  parkAll(): string[] | undefined {
+    if (this.stopping || this.positions.length === 0) return undefined;
+    const busy = this.positions.some((p) => {
+      if (p.parked || !p.replica) return false;
+      const state = p.replica.state();
+      if (state === "starting" || state === "draining") return true;
+      return state === "ready" && p.replica.activeJobs() > 0;
+    });
+    if (busy) return undefined;
+    const stopped: string[] = [];
+    for (const p of this.positions) {
+      if (p.parked) continue;
+      p.parked = true;
+      if (p.restartTimer) clearTimeout(p.restartTimer);
+      p.restartTimer = undefined;
+      if (p.replica?.state() === "ready") {
+        stopped.push(p.replica.id);
+        void p.replica.stop(0);
+      }
+    }
+    return stopped;
   }
 
-  /** Loads again every replica park() unloaded. */
-  unpark(): void {
+  /** True when every position is unloaded (the whole model is). */
+  allParked(): boolean {
+    return this.positions.length > 0 && this.positions.every((p) => p.parked);
+  }
+
+  /**
+   * Loads again every replica park() unloaded. `onDemand`: a request is waiting for it, and a
+   * refusal for memory parks the position again instead of retrying with backoff.
+   */
+  unpark(onDemand = false): void {
     for (const p of this.positions) {
       if (!p.parked || this.stopping) continue;
       p.parked = false;
-      this.log.info({ position: p.index }, "reloading an unloaded replica");
+      p.onDemand = onDemand;
+      this.log.info({ position: p.index, onDemand }, "reloading an unloaded replica");
       this.spawn(p).catch(() => undefined);
     }
   }

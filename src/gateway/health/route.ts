@@ -1,6 +1,7 @@
 /**
  * GET /livez: the process is up. GET /readyz: 503 until every configured model has a ready
- * worker. GET /health: workers, slots, queues and model load times, as JSON.
+ * worker; a model unloaded to free memory counts as ready, since its next request loads it.
+ * GET /health: workers, slots, queues and model load times, as JSON.
  */
 import type { FastifyInstance } from "fastify";
 import type { GatewayDeps } from "../types.js";
@@ -19,7 +20,9 @@ export function registerHealthRoutes(
 
   app.get("/readyz", async (_request, reply) => {
     const models = deps.models.list();
-    const notReady = models.filter((e) => !e.model.isReady()).map((e) => e.model.name);
+    const notReady = models
+      .filter((e) => !e.model.isReady() && !e.model.isUnloaded())
+      .map((e) => e.model.name);
     if (extras.draining() || notReady.length > 0 || models.length === 0) {
       void reply.status(503).header("retry-after", "1");
       return {
@@ -32,7 +35,7 @@ export function registerHealthRoutes(
 
   app.get("/health", async () => {
     const models = deps.models.list().map((e) => e.model.status());
-    const ready = models.length > 0 && models.every((m) => m.ready);
+    const ready = models.length > 0 && models.every((m) => m.ready || m.unloaded);
     return {
       status: extras.draining() ? "draining" : ready ? "ok" : "degraded",
       uptime_seconds: Math.round((Date.now() - deps.startedAt) / 1000),

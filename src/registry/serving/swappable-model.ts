@@ -69,6 +69,10 @@ export class SwappableModel implements ServedModel {
     return this.current.isReady();
   }
 
+  isUnloaded(): boolean {
+    return this.current.isUnloaded();
+  }
+
   status(): ModelStatus {
     return {
       ...this.current.status(),

@@ -13,7 +13,7 @@ function sample(percent: number): ResourceSample {
   };
 }
 
-function setup() {
+function setup(idleModels: string[] = []) {
   let now = 0;
   const calls: string[] = [];
   const guard = new MemoryGuard({
@@ -29,6 +29,11 @@ function setup() {
     reclaim: {
       clearCaches: () => (calls.push("clear"), ["grammar"]),
       unloadIdle: () => (calls.push("unload"), ["big#1.1"]),
+      unloadIdleModel: () => {
+        const model = idleModels.shift();
+        if (model) calls.push(`unload ${model}`);
+        return model;
+      },
       stopLargestWorker: () => (
         calls.push("stop"),
         { model: "big", replica: "big#0.1", rssBytes: 9 }
@@ -70,6 +75,22 @@ test("reclaim clears caches and unloads idle replicas first, then stops the larg
   );
   const actions = guard.health().recent_actions.map((a) => a.action);
   assert.ok(actions.includes("stop_largest_worker"));
+});
+
+test("reclaim unloads idle models, one per cooldown, before it stops a busy worker", () => {
+  const { guard, calls, tick } = setup(["small", "tiny"]);
+  guard.observe(sample(96));
+  assert.deepEqual(calls, ["clear", "unload"]);
+  for (let i = 0; i < 3; i++) {
+    tick(1000);
+    guard.observe(sample(96));
+  }
+  assert.deepEqual(calls, ["clear", "unload", "unload small", "unload tiny", "stop"]);
+  const details = guard
+    .health()
+    .recent_actions.filter((a) => a.action === "unload_idle_model")
+    .map((a) => a.detail);
+  assert.deepEqual(details, ["small", "tiny"]);
 });
 
 test("the ladder lowers max_tokens and the slots of new workers under pressure, and recovers", () => {
