@@ -40,8 +40,8 @@ export interface GuardOptions extends Thresholds {
   now?: () => number;
   /** Called on every level change (alerts and metrics listen). */
   onLevel?: (change: LevelChange) => void;
-  /** Called when a model's ladder step changes. */
-  onLadder?: (model: string, degradation: Degradation) => void;
+  /** Called when a model's ladder step changes, with the rung it left and the one it took. */
+  onLadder?: (model: string, before: Degradation, after: Degradation) => void;
 }
 
 export interface ShedDecision {
@@ -87,11 +87,12 @@ export class MemoryGuard {
     if (change) this.onChange(change, sample);
     const pressed = levelRank(this.level) >= levelRank("warn");
     for (const [model, ladder] of this.ladders) {
+      const before = ladder.current();
       if (ladder.update(pressed, now)) {
         const d = ladder.current();
         this.record("ladder", `${model}: step ${d.step} (${d.name})`);
         this.log.warn({ model, step: d.step, rung: d.name }, "degradation ladder moved");
-        this.o.onLadder?.(model, d);
+        this.o.onLadder?.(model, before, d);
       }
     }
     if (this.level === "reclaim") this.reclaim(now);

@@ -5,7 +5,7 @@
  * to the model hosts and the gateway, and closes it last.
  */
 import type { Config } from "../config/index.js";
-import type { ReplicaFactory } from "../engine/index.js";
+import type { ReplicaFactory, ReplicaSpec } from "../engine/index.js";
 import type { GatewayObserver, RequestObservation } from "../gateway/types.js";
 import { Metrics, type Logger } from "../observability/index.js";
 import {
@@ -20,6 +20,7 @@ import type { HostObserver, ModelHost } from "../supervisor/index.js";
 import { LoadAdmission } from "./admission.js";
 import { ToolkitMemoryEstimator, type MemoryEstimator } from "./estimator.js";
 import { levelRank } from "./levels.js";
+import type { Degradation } from "./ladder.js";
 import { MemoryGuard, type ReclaimTarget } from "./memory-guard.js";
 import { ResourceMonitor } from "./monitor.js";
 import { BudgetMemorySource, ProcProbe, SystemMemorySource } from "./proc-sources.js";
@@ -105,6 +106,13 @@ export class GuardRuntime {
         ladders: Object.fromEntries(g.ladder.map((l) => [l.model, l])),
         reclaim: this.reclaimTarget(),
         logger,
+        onLadder: (model, before, after) => {
+          const spec = (d: Degradation) => [d.slots, d.contextSize, d.variantPath].join("|");
+          if (spec(before) === spec(after)) return;
+          const fits = (spec: ReplicaSpec, freedBytes: number) =>
+            this.admission!.fitsAfterFreeing(spec, freedBytes);
+          for (const h of this.o.hosts()) if (h.name === model) h.renewWorkers(fits);
+        },
         onLevel: (change) => {
           this.metrics.levelChanged(change.to);
           this.alerts?.set("memory_pressure", levelRank(change.to) > 0, {
@@ -121,7 +129,8 @@ export class GuardRuntime {
       });
       this.admission = new LoadAdmission({
         estimator: o.estimator ?? new ToolkitMemoryEstimator(g.workerOverheadBytes),
-        memory: async () => (monitor.last() ?? (await monitor.sample())).memory,
+        // Read fresh: a load often follows a worker's exit that the last sample predates.
+        memory: () => memory.read(),
         warnPercent: g.warnPercent,
         adjust: (spec) => this.guard!.adjustSpec(spec),
         onRefused: (spec, err) => {

@@ -7,5 +7,10 @@ export {
   type ServedModel,
   type StreamEvent,
 } from "./model-host.js";
-export { ReplicaManager, type ReplicaStatus, type SupervisionSettings } from "./replica-manager.js";
+export {
+  ReplicaManager,
+  type ReplacementCheck,
+  type ReplicaStatus,
+  type SupervisionSettings,
+} from "./replica-manager.js";
 export { backoffDelayMs, threadsPerWorker, watchdogVerdict } from "./health-policy.js";

@@ -26,7 +26,12 @@ import {
   retryAfterSeconds,
 } from "../scheduler/index.js";
 import { EventChannel } from "./event-channel.js";
-import { ReplicaManager, type ReplicaStatus, type SupervisionSettings } from "./replica-manager.js";
+import {
+  ReplicaManager,
+  type ReplacementCheck,
+  type ReplicaStatus,
+  type SupervisionSettings,
+} from "./replica-manager.js";
 
 /** What a generation stream yields: engine events, or `restart` when the request moved to
  * another worker and everything read so far must be discarded. */
@@ -476,6 +481,15 @@ export class ModelHost implements ServedModel {
    */
   reloadUnloaded(): void {
     if (!this.isUnloaded()) this.manager.unpark();
+  }
+
+  /**
+   * New workers get a different spec (a degradation rung moved): replaces the running ones one
+   * at a time, each drained first, while another replica serves and when the replacement fits
+   * in memory (`fits`). A model with one replica keeps its worker until it restarts or reloads.
+   */
+  renewWorkers(fits: ReplacementCheck): void {
+    this.manager.renew(fits);
   }
 
   /** Kills one worker to free its memory; its requests re-queue like after a crash. */

@@ -7,6 +7,12 @@ import type { Logger } from "../observability/index.js";
 import type { EngineReplica, ModelInfo, ReplicaFactory, ReplicaSpec } from "../engine/index.js";
 import { backoffDelayMs, watchdogVerdict } from "./health-policy.js";
 
+/** Whether a worker of `spec` would be admitted once one holding `freedBytes` stops. */
+export type ReplacementCheck = (spec: ReplicaSpec, freedBytes: number) => Promise<boolean>;
+
+/** How long a worker being replaced by a new spec may take to finish its running requests. */
+const RENEW_DRAIN_MS = 5 * 60_000;
+
 export interface SupervisionSettings {
   heartbeatTimeoutMs: number;
   progressTimeoutMs: number;
@@ -43,6 +49,10 @@ interface Position {
   onDemand: boolean;
   /** Why the current replica failed to load: kept over the exit reason that follows. */
   loadError: string | undefined;
+  /** The spec epoch its replica was spawned in; older than the manager's means stale. */
+  epoch: number;
+  /** Stopped to be replaced by a worker of the current spec: respawned at once on exit. */
+  renewing: boolean;
 }
 
 export interface ReplicaStatus {
@@ -63,6 +73,10 @@ export class ReplicaManager {
   private stopping = false;
   private readonly log: Logger;
   private firstLoad: Promise<ModelInfo> | undefined;
+  private specEpoch = 0;
+  /** Asked before a stale worker is stopped: would its replacement be admitted? */
+  private replacementFits: ReplacementCheck = async () => true;
+  private checkingRenewal = false;
 
   constructor(
     private readonly baseSpec: Omit<ReplicaSpec, "id">,
@@ -91,6 +105,8 @@ export class ReplicaManager {
         parked: false,
         onDemand: false,
         loadError: undefined,
+        epoch: 0,
+        renewing: false,
       };
       this.positions.push(position);
       loads.push(this.spawn(position));
@@ -106,6 +122,7 @@ export class ReplicaManager {
   private spawn(position: Position): Promise<ModelInfo> {
     position.generation++;
     position.loadError = undefined;
+    position.epoch = this.specEpoch;
     const id = `${this.baseSpec.modelName}#${position.index}.${position.generation}`;
     const replica = this.factory({ ...this.baseSpec, id });
     position.replica = replica;
@@ -139,6 +156,11 @@ export class ReplicaManager {
     if (position.replica !== replica) return;
     const wasServing = replica.state() !== "stopped";
     this.events.gone(replica, reason);
+    if (position.renewing) {
+      position.renewing = false;
+      if (!this.stopping && !position.parked) this.spawn(position).catch(() => undefined);
+      return;
+    }
     if (this.stopping || !wasServing || position.parked) return;
     position.lastError = position.loadError ?? reason;
     this.events.restarting?.(replica, reason);
@@ -161,8 +183,54 @@ export class ReplicaManager {
     }, delay);
   }
 
+  /**
+   * The spec of new workers changed (a degradation rung): replace the running workers, one at
+   * a time, each once it is idle and while another replica keeps serving.
+   */
+  renew(fits: ReplacementCheck): void {
+    this.specEpoch++;
+    this.replacementFits = fits;
+  }
+
+  /**
+   * Drains one stale worker when another can serve and its replacement fits in memory (a
+   * replacement that would be refused would leave the model a worker short). The draining
+   * worker takes no new request and finishes its running ones; its position then respawns.
+   */
+  private renewOne(): void {
+    if (this.stopping || this.checkingRenewal) return;
+    const live = this.positions.filter((p) => !p.parked && p.replica);
+    if (live.some((p) => p.renewing || p.replica!.state() === "starting")) return;
+    const ready = live.filter((p) => p.replica!.state() === "ready");
+    const stale = ready.find((p) => p.epoch < this.specEpoch);
+    if (!stale || ready.length < 2) return;
+    const replica = stale.replica!;
+    const epoch = this.specEpoch;
+    this.checkingRenewal = true;
+    this.replacementFits({ ...this.baseSpec, id: replica.id }, replica.stats().rssBytes)
+      .catch(() => false)
+      .then((fits) => {
+        this.checkingRenewal = false;
+        const unchanged = stale.replica === replica && replica.state() === "ready";
+        if (this.stopping || !unchanged) return;
+        if (!fits) {
+          // Checked again on the next spec change, or when pressure has moved the ladder.
+          stale.epoch = epoch;
+          this.log.warn(
+            { replica: replica.id },
+            "keeping a worker of the old spec: its replacement would not fit in memory",
+          );
+          return;
+        }
+        stale.renewing = true;
+        this.log.info({ replica: replica.id }, "replacing a worker with the current spec");
+        void replica.stop(RENEW_DRAIN_MS);
+      });
+  }
+
   /** The watchdog: kills a worker that stopped heart-beating or stopped producing tokens. */
   private inspect(): void {
+    this.renewOne();
     const now = Date.now();
     for (const position of this.positions) {
       const replica = position.replica;

@@ -4,6 +4,7 @@ import {
   DegradationLadder,
   PressureLevels,
   checkLoad,
+  LoadAdmission,
   kvCacheBytes,
 } from "../../../src/guards/index.js";
 
@@ -99,4 +100,37 @@ test("the KV cache estimate follows the GGUF's attention shape", () => {
   // stories260K: 5 layers, 64 wide, 8 heads, 4 KV heads → head 8, K and V 32 each, f16.
   const arch = { blockCount: 5, embeddingLength: 64, headCount: 8, headCountKv: 4 };
   assert.equal(kvCacheBytes(arch, 512), 5 * 512 * 64 * 2);
+});
+
+test("a replacement worker fits once the worker it replaces has freed its memory", async () => {
+  const MiB = 1024 * 1024;
+  const admission = new LoadAdmission({
+    // A worker costs 100 MiB per slot here, so the ladder's fewer slots shrink the estimate.
+    estimator: {
+      estimate: async (spec) => ({
+        totalBytes: spec.slots * 100 * MiB,
+        weightsBytes: 0,
+        kvCacheBytes: spec.slots * 100 * MiB,
+        overheadBytes: 0,
+      }),
+    },
+    memory: async () => ({ usedBytes: 750 * MiB, limitBytes: 1000 * MiB, source: "test" }),
+    warnPercent: 80,
+    adjust: (spec) => ({ ...spec, slots: 1 }),
+  });
+  const spec = {
+    id: "m#0.1",
+    modelName: "m",
+    modelPath: "/m.gguf",
+    slots: 4,
+    threads: 1,
+    contextSize: 512,
+    batchSize: 512,
+    gpu: "cpu",
+    chatWrapper: "auto",
+  };
+  // 750 − 0 + 100 (one slot after the ladder) > 800; 750 − 60 + 100 ≤ 800.
+  assert.equal(await admission.fitsAfterFreeing(spec, 0), false);
+  assert.equal(await admission.fitsAfterFreeing(spec, 60 * MiB), true);
+  await assert.rejects(admission.admit(spec), { code: "model_load_refused_memory" });
 });
