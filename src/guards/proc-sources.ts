@@ -20,40 +20,64 @@ async function readText(path: string): Promise<string | undefined> {
 }
 
 /** The cgroup v2 folder of this process, from the "0::/path" line of /proc/self/cgroup. */
-async function cgroupDir(): Promise<string | undefined> {
+async function cgroupDir(root: string): Promise<string | undefined> {
   const text = await readText("/proc/self/cgroup");
   const line = text?.split("\n").find((l) => l.startsWith("0::"));
   if (!line) return undefined;
-  return `/sys/fs/cgroup${line.slice(3).trim()}`.replace(/\/$/, "");
+  return `${root}${line.slice(3).trim()}`.replace(/\/$/, "");
+}
+
+/** One cgroup's limit and working set, when it has a v2 memory limit. */
+async function cgroupReading(dir: string): Promise<MemoryReading | undefined> {
+  const max = (await readText(`${dir}/memory.max`))?.trim();
+  if (!max || max === "max") return undefined;
+  const current = Number((await readText(`${dir}/memory.current`))?.trim());
+  const limit = Number(max);
+  if (!Number.isFinite(current) || !Number.isFinite(limit) || limit <= 0) return undefined;
+  const stat = (await readText(`${dir}/memory.stat`)) ?? "";
+  const inactive = Number(/^inactive_file (\d+)$/m.exec(stat)?.[1] ?? 0);
+  return { usedBytes: Math.max(0, current - inactive), limitBytes: limit, source: "cgroup" };
 }
 
 /**
  * Memory of the cgroup when it has a v2 limit (the container's or the systemd unit's), else of
  * the machine. Use in a cgroup is memory.current less inactive file pages (the "working set"
- * the kubelet evicts on), since the kernel drops those before it OOM-kills anything.
+ * the kubelet evicts on), since the kernel drops those before it OOM-kills anything. The limit
+ * may sit on an ancestor (a systemd slice, a pod's cgroup above the container's): every cgroup
+ * from this process's up to the root is read, and the one nearest its limit, in percent, wins.
  */
 export class SystemMemorySource implements MemorySource {
   private dir: Promise<string | undefined> | undefined;
 
-  /** The paths default to this process's cgroup and /proc/meminfo; tests point them at files. */
-  constructor(private readonly paths: { cgroupDir?: string; meminfo?: string } = {}) {}
+  /**
+   * The paths default to this process's cgroup under /sys/fs/cgroup and to /proc/meminfo;
+   * tests point them at files.
+   */
+  constructor(
+    private readonly paths: { cgroupDir?: string; cgroupRoot?: string; meminfo?: string } = {},
+  ) {}
+
+  /** The cgroups from this process's up to the root, the nearest first. */
+  private async chain(): Promise<string[]> {
+    const root = this.paths.cgroupRoot ?? "/sys/fs/cgroup";
+    this.dir ??= this.paths.cgroupDir ? Promise.resolve(this.paths.cgroupDir) : cgroupDir(root);
+    const dirs: string[] = [];
+    for (let dir = await this.dir; dir;) {
+      dirs.push(dir);
+      if (dir === root || !dir.startsWith(`${root}/`)) break;
+      dir = dir.slice(0, dir.lastIndexOf("/"));
+    }
+    return dirs;
+  }
 
   async read(): Promise<MemoryReading> {
-    this.dir ??= this.paths.cgroupDir ? Promise.resolve(this.paths.cgroupDir) : cgroupDir();
-    const dir = await this.dir;
-    if (dir) {
-      const max = (await readText(`${dir}/memory.max`))?.trim();
-      const current = Number((await readText(`${dir}/memory.current`))?.trim());
-      if (max && max !== "max" && Number.isFinite(current)) {
-        const stat = (await readText(`${dir}/memory.stat`)) ?? "";
-        const inactive = Number(/^inactive_file (\d+)$/m.exec(stat)?.[1] ?? 0);
-        return {
-          usedBytes: Math.max(0, current - inactive),
-          limitBytes: Number(max),
-          source: "cgroup",
-        };
-      }
+    let tightest: MemoryReading | undefined;
+    for (const dir of await this.chain()) {
+      const r = await cgroupReading(dir);
+      if (r && (!tightest || r.usedBytes / r.limitBytes > tightest.usedBytes / tightest.limitBytes))
+        tightest = r;
     }
+    if (tightest) return tightest;
     const info = await readText(this.paths.meminfo ?? "/proc/meminfo");
     if (info) {
       const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(info)?.[1]);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SystemMemorySource } from "../../../src/guards/index.js";
@@ -45,4 +45,34 @@ test("a cgroup without a limit (memory.max = max) falls back to /proc/meminfo", 
     limitBytes: 24_576_000 * 1024,
     source: "meminfo",
   });
+});
+
+test("a limit on an ancestor cgroup counts; the cgroup nearest its limit wins", async (t) => {
+  const root = mkdtempSync(join(tmpdir(), "bulwark-cgroot-"));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const slice = join(root, "bulwark.slice");
+  const leaf = join(slice, "serve.service");
+  mkdirSync(leaf, { recursive: true });
+  const write = (dir: string, max: string, current: number) => {
+    writeFileSync(join(dir, "memory.max"), `${max}\n`);
+    writeFileSync(join(dir, "memory.current"), `${current}\n`);
+    writeFileSync(join(dir, "memory.stat"), "anon 0\ninactive_file 0\n");
+  };
+  // The root cgroup has no memory.max. The slice is limited; the service under it is not.
+  writeFileSync(join(root, "memory.current"), "9000000000\n");
+  write(slice, "2000000000", 1_800_000_000);
+  write(leaf, "max", 500_000_000);
+  const source = () =>
+    new SystemMemorySource({ cgroupDir: leaf, cgroupRoot: root, meminfo: "/nonexistent" });
+  assert.deepEqual(await source().read(), {
+    usedBytes: 1_800_000_000,
+    limitBytes: 2_000_000_000,
+    source: "cgroup",
+  });
+  // A tighter limit on the service itself (95% against the slice's 90%) wins.
+  write(leaf, "1000000000", 950_000_000);
+  assert.equal((await source().read()).limitBytes, 1_000_000_000);
+  // A looser one (50%) does not.
+  write(leaf, "1000000000", 500_000_000);
+  assert.equal((await source().read()).limitBytes, 2_000_000_000);
 });
