@@ -21,7 +21,6 @@ import {
 import { checkBinding, openAccessControl, type AdminRoutes } from "./admin/index.js";
 import {
   openRegistryServing,
-  type MemoryProbe,
   type RegistryAlert,
   type RegistryServing,
   openRegistry,
@@ -36,11 +35,12 @@ export interface StartOptions {
   defaultModels?: () => Promise<{ entry: ModelEntry; description?: string }[]>;
   /** Cores to split between workers; defaults to os.availableParallelism(). */
   cores?: number;
-  /** Replaces the memory guard's source (tests inject readings). */
+  /** Replaces the memory guard's source, also read by the registry's check before a load
+   * (tests inject readings). */
   memorySource?: MemorySource;
   /** Replaces the /proc reader of process RSS and CPU. */
   processProbe?: ProcessProbe;
-  /** Replaces the load-size estimator of admission. */
+  /** Replaces the load-size estimator of admission and of the registry's check. */
   memoryEstimator?: MemoryEstimator;
   /** BULWARK_ADMIN_KEY: the first admin key, imported when the store has no key. */
   adminKey?: string;
@@ -48,8 +48,6 @@ export interface StartOptions {
   insecure?: boolean;
   /** Admin API routes of other subsystems, served on the admin listener. */
   adminRoutes?: readonly AdminRoutes[];
-  /** Current memory for the check before a registry model loads (tests pass a fixed one). */
-  memoryProbe?: MemoryProbe;
   /** Called on a damaged registry model, its repair, or a failed verification. */
   onRegistryAlert?: (alert: RegistryAlert) => void;
 }
@@ -146,7 +144,12 @@ export async function startServer(
   const registry = await openRegistryServing(
     config,
     sources.map((s) => s.entry),
-    { logger, probe: options.memoryProbe, onAlert: (a) => raiseRegistryAlert(a) },
+    {
+      logger,
+      memory: options.memorySource,
+      estimator: options.memoryEstimator,
+      onAlert: (a) => raiseRegistryAlert(a),
+    },
   );
   if (registry) sources = sources.map((s, i) => ({ ...s, entry: registry.entries[i]! }));
   if (!options.replicaFactory) sources.forEach((s, i) => checkModelFile(s.entry, i));

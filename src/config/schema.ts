@@ -229,7 +229,9 @@ const guardsSchema = z
     warnPercent: percent
       .default(80)
       .describe(
-        "Memory use that raises the warn alert and steps down the degradation ladder, in %.",
+        "Memory use that raises the warn alert and steps down the degradation ladder, in %. " +
+          "Also the ceiling of load admission: a replica, or a registry model before its start " +
+          "or promotion, loads only if its estimate plus the memory in use stays under it.",
       ),
     shedPercent: percent
       .default(90)
@@ -435,13 +437,6 @@ const registrySchema = z
     pullIdleTimeoutMs: ms(100)
       .default(30_000)
       .describe("A download that receives no byte for this long is cut and resumed, in ms."),
-    loadMemoryPercent: count(1)
-      .max(100)
-      .default(80)
-      .describe(
-        "A registry model loads only if its estimated weights and KV cache plus the memory in " +
-          "use now stay under this share of the machine's (or cgroup's) memory, in percent.",
-      ),
   })
   .prefault({});
 

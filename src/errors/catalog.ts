@@ -143,11 +143,6 @@ export const errorCatalog = {
     "The alias has no previous version to roll back to.",
   ),
   registry_download_failed: spec(502, "server_error", "The model download failed."),
-  insufficient_memory: spec(
-    507,
-    "server_error",
-    "Loading the model would take the memory in use over the configured threshold.",
-  ),
   internal_error: spec(500, "server_error", "The server failed to handle the request."),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -27,20 +27,26 @@ export interface AdmissionDeps {
 const MiB = 1024 * 1024;
 const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
-/** The refusal, or undefined when the load fits under the warn threshold. */
+/**
+ * The refusal, or undefined when the load fits under the warn threshold. The one rule for every
+ * load: each replica spawn here, and the registry's check of a whole model (`replicas` of them,
+ * summed in `estimate`) before a start or a promotion.
+ */
 export function checkLoad(
   modelName: string,
   estimate: MemoryEstimate,
   memory: MemoryReading,
   reservedBytes: number,
   warnPercent: number,
+  replicas = 1,
 ): BulwarkError | undefined {
   const ceiling = (memory.limitBytes * warnPercent) / 100;
   const after = memory.usedBytes + reservedBytes + estimate.totalBytes;
   if (after <= ceiling) return undefined;
+  const what = replicas === 1 ? "a replica" : `${replicas} replicas`;
   return new BulwarkError(
     "model_load_refused_memory",
-    `Loading a replica of model ${modelName} needs an estimated ${mib(estimate.totalBytes)} ` +
+    `Loading ${what} of model ${modelName} needs an estimated ${mib(estimate.totalBytes)} ` +
       `(weights ${mib(estimate.weightsBytes)}, KV cache ${mib(estimate.kvCacheBytes)}, process ` +
       `${mib(estimate.overheadBytes)}); ${mib(memory.usedBytes)} is in use` +
       (reservedBytes > 0 ? ` and ${mib(reservedBytes)} is reserved by loads in progress` : "") +

@@ -15,8 +15,11 @@ export interface MemoryEstimate {
   overheadBytes: number;
 }
 
+/** What an estimate reads from a replica's spec: the file, its context and its slots. */
+export type LoadSpec = Pick<ReplicaSpec, "modelPath" | "contextSize" | "slots">;
+
 export interface MemoryEstimator {
-  estimate(spec: ReplicaSpec): Promise<MemoryEstimate>;
+  estimate(spec: LoadSpec): Promise<MemoryEstimate>;
 }
 
 interface ArchitectureFacts {
@@ -64,7 +67,7 @@ async function readArchitecture(path: string): Promise<ArchitectureFacts | undef
 export class GgufMemoryEstimator implements MemoryEstimator {
   constructor(private readonly overheadBytes: number) {}
 
-  async estimate(spec: ReplicaSpec): Promise<MemoryEstimate> {
+  async estimate(spec: LoadSpec): Promise<MemoryEstimate> {
     let weightsBytes = 0;
     let kv = 0;
     try {
@@ -96,7 +99,7 @@ export class ToolkitMemoryEstimator implements MemoryEstimator {
     this.fallback = new GgufMemoryEstimator(overheadBytes);
   }
 
-  async estimate(spec: ReplicaSpec): Promise<MemoryEstimate> {
+  async estimate(spec: LoadSpec): Promise<MemoryEstimate> {
     try {
       const memory = (
         await inspectModel(spec.modelPath, { contextSize: spec.contextSize, slots: spec.slots })

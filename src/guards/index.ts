@@ -30,6 +30,7 @@ export {
   kvCacheBytes,
   type MemoryEstimate,
   type MemoryEstimator,
+  type LoadSpec,
 } from "./estimator.js";
 export { LoadAdmission, checkLoad, type AdmissionDeps } from "./admission.js";
 export { registerGuardAdminRoutes, type GuardAdminDeps } from "./admin-routes.js";

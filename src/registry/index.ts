@@ -26,13 +26,7 @@ export {
   type ModelInspector,
   type ModelFacts,
 } from "./inspect.js";
-export {
-  systemMemoryProbe,
-  judgeLoad,
-  assertLoadFits,
-  type MemoryProbe,
-  type MemoryReading,
-} from "./memory-check.js";
+export { estimateModel, assertModelFits, type ModelLoad } from "./memory-check.js";
 export type { Manifest } from "./manifest.js";
 export {
   RegistryServing,

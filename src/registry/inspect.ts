@@ -1,13 +1,12 @@
 /**
  * What the registry needs to know about a model file, from the model toolkit (src/models):
- * its format (converting other formats to GGUF), its GGUF facts for the manifest, a quick
- * validation, and the memory a load takes.
+ * its format (converting other formats to GGUF), its GGUF facts for the manifest, and a quick
+ * validation. The memory a load takes is load admission's estimate (src/guards/estimator.ts).
  */
 import {
   convertModel,
   describeGgufHeader,
   detectFormat,
-  estimateMemory,
   ModelFormatError,
   validateModel,
 } from "../models/index.js";
@@ -22,13 +21,6 @@ export interface ModelFacts {
   validation: ValidationSummary;
 }
 
-export interface LoadShape {
-  contextSize: number;
-  slots: number;
-  replicas: number;
-  batchSize?: number;
-}
-
 export interface ModelInspector {
   /** The file's format; throws InvalidModelError for a file that is no model or is refused. */
   detect(path: string): Promise<string>;
@@ -36,9 +28,6 @@ export interface ModelInspector {
   convert(path: string, out: string): Promise<void>;
   /** Reads and checks a GGUF; throws InvalidModelError when it is not a loadable one. */
   inspect(path: string): Promise<ModelFacts>;
-  /** Bytes of RAM a load takes: the weights once (mmapped, shared by replicas) plus each
-   * replica's KV cache, compute buffers and runtime. */
-  estimateLoadBytes(path: string, shape: LoadShape): Promise<number>;
 }
 
 /** The file is not a model the registry can store; the message says why. */
@@ -101,16 +90,6 @@ export function toolkitInspector(options: InspectorOptions): ModelInspector {
         contextLength: desc.contextLength ?? null,
         validation: { ok: true, checks, tensors: desc.tensorCount ?? 0 },
       };
-    },
-
-    async estimateLoadBytes(path, shape) {
-      const desc = await gguf(path);
-      if (!desc.memoryShape) {
-        throw new InvalidModelError("the GGUF lacks the shape keys a memory estimate needs");
-      }
-      const context = Math.min(shape.contextSize, desc.contextLength ?? shape.contextSize);
-      const one = estimateMemory(desc.memoryShape, context, shape.slots, shape.batchSize);
-      return one.weightsBytes + (one.kvCacheBytes + one.overheadBytes) * shape.replicas;
     },
   };
 }

@@ -1,67 +1,66 @@
 /**
- * The memory check before a load: the estimate of weights plus KV cache, added to the memory in
- * use now, must stay under the threshold. Memory is read as the memory guard reads it: the
- * cgroup when it has a limit (a container), else /proc/meminfo.
+ * The memory check before a registry model loads (start, promotion, reload of a repaired file).
+ * It is load admission's rule, run once for the whole model before any worker is touched, so a
+ * promotion that does not fit is refused while the old version keeps serving: the estimate,
+ * added to the memory in use and to the loads still pending, must stay under
+ * `guards.warnPercent` of the limit; otherwise `model_load_refused_memory` (503, Retry-After)
+ * with the numbers, from admission's `checkLoad`.
  */
-import { BulwarkError } from "../errors/index.js";
-import { SystemMemorySource } from "../guards/index.js";
-import { formatBytes } from "./progress.js";
+import {
+  checkLoad,
+  type LoadSpec,
+  type MemoryEstimate,
+  type MemoryEstimator,
+  type MemoryReading,
+} from "../guards/index.js";
 
-export interface MemoryReading {
-  totalBytes: number;
-  usedBytes: number;
-  source: string;
-}
-
-/** Where the current memory figures come from; tests pass a fixed one. */
-export interface MemoryProbe {
-  read(): MemoryReading | Promise<MemoryReading>;
-}
-
-const system = new SystemMemorySource();
-
-/** The memory guard's reading (cgroup v2 working set when limited, else /proc/meminfo). */
-export const systemMemoryProbe: MemoryProbe = {
-  async read() {
-    const r = await system.read();
-    return { totalBytes: r.limitBytes, usedBytes: r.usedBytes, source: r.source };
-  },
-};
-
-export interface MemoryVerdict {
-  ok: boolean;
-  estimateBytes: number;
-  usedBytes: number;
-  totalBytes: number;
-  limitBytes: number;
-  percent: number;
-}
-
-/** Pure: does `estimate` fit next to what is used, under `percent` of the total? */
-export function judgeLoad(
-  estimate: number,
-  reading: MemoryReading,
-  percent: number,
-): MemoryVerdict {
-  const limit = Math.floor((reading.totalBytes * percent) / 100);
+/**
+ * A whole model's estimate: `replicas` times one replica's (weights, KV cache, process). The
+ * weights count once per replica, as admission counts them for each replica it admits, so a
+ * model that passes here is not then refused replica by replica on the same reading; replicas
+ * share the mmapped pages, so this errs towards refusing early.
+ */
+export async function estimateModel(
+  estimator: MemoryEstimator,
+  spec: LoadSpec,
+  replicas: number,
+): Promise<MemoryEstimate> {
+  const one = await estimator.estimate(spec);
   return {
-    ok: reading.usedBytes + estimate <= limit,
-    estimateBytes: estimate,
-    usedBytes: reading.usedBytes,
-    totalBytes: reading.totalBytes,
-    limitBytes: limit,
-    percent,
+    totalBytes: one.totalBytes * replicas,
+    weightsBytes: one.weightsBytes * replicas,
+    kvCacheBytes: one.kvCacheBytes * replicas,
+    overheadBytes: one.overheadBytes * replicas,
   };
 }
 
-/** Throws insufficient_memory, with the numbers, when the load does not fit. */
-export function assertLoadFits(model: string, verdict: MemoryVerdict): void {
-  if (verdict.ok) return;
-  throw new BulwarkError(
-    "insufficient_memory",
-    `refusing to load ${model}: it needs about ${formatBytes(verdict.estimateBytes)} ` +
-      `(weights + KV cache), ${formatBytes(verdict.usedBytes)} is in use, and together they ` +
-      `exceed ${verdict.percent}% of ${formatBytes(verdict.totalBytes)} ` +
-      `(${formatBytes(verdict.limitBytes)})`,
+export interface ModelLoad {
+  /** The model as the message names it, e.g. `stories:2`. */
+  model: string;
+  spec: LoadSpec;
+  replicas: number;
+}
+
+/** Throws model_load_refused_memory, with the numbers, when the model does not fit. */
+export async function assertModelFits(
+  load: ModelLoad,
+  deps: {
+    estimator: MemoryEstimator;
+    memory: () => Promise<MemoryReading>;
+    /** Bytes of loads admitted but not yet in `memory` (earlier models of the same start). */
+    pendingBytes: number;
+    warnPercent: number;
+  },
+): Promise<MemoryEstimate> {
+  const estimate = await estimateModel(deps.estimator, load.spec, load.replicas);
+  const refusal = checkLoad(
+    load.model,
+    estimate,
+    await deps.memory(),
+    deps.pendingBytes,
+    deps.warnPercent,
+    load.replicas,
   );
+  if (refusal) throw refusal;
+  return estimate;
 }

@@ -7,11 +7,13 @@ import type { FakeReplica } from "../../src/engine/fake/fake-replica.js";
 import { fakeEngine, postJson, startTestServer, waitFor } from "../helpers/server.js";
 import { tempRegistry } from "../helpers/registry.js";
 import { STORIES_MISSING, storiesModel } from "../helpers/paths.js";
-import { sha256File, type MemoryProbe } from "../../src/registry/index.js";
+import { sha256File } from "../../src/registry/index.js";
+import type { MemorySource } from "../../src/guards/index.js";
+import { generateKey } from "../../src/auth/index.js";
 
 const model = storiesModel();
-const plenty: MemoryProbe = {
-  read: () => ({ totalBytes: 64 * 2 ** 30, usedBytes: 2 ** 30, source: "test" }),
+const plenty: MemorySource = {
+  read: async () => ({ usedBytes: 2 ** 30, limitBytes: 64 * 2 ** 30, source: "test" }),
 };
 
 /** Fake engine whose replicas of version 2 take `loadMs` to become ready, like a real load. */
@@ -72,7 +74,7 @@ test("promote during load: no request fails; new requests move to the new versio
       registry: { dir: r.registry.layout.dir, watchIntervalMs: 50, backupsToKeep: 0 },
       server: { drainTimeoutMs: 5_000 },
     },
-    { replicaFactory: engine.factory, memoryProbe: plenty },
+    { replicaFactory: engine.factory, memorySource: plenty },
   );
   t.after(() => server.close());
   assert.ok(await waitFor(() => engine.replicas[0]?.state() === "ready"));
@@ -119,36 +121,58 @@ test("a promoted version that does not fit in memory is refused; the old one kee
   t.after(r.cleanup);
   await r.registry.import(model, { name: "stories" });
   await r.registry.import(model, { name: "stories" });
-  let used = 2 ** 30;
-  const probe: MemoryProbe = {
-    read: () => ({ totalBytes: 4 * 2 ** 30, usedBytes: used, source: "test" }),
+  const MiB = 2 ** 20;
+  let used = 1024 * MiB;
+  const memorySource: MemorySource = {
+    read: async () => ({ usedBytes: used, limitBytes: 4096 * MiB, source: "test" }),
   };
   const engine = fakeEngine();
+  // The admin listener asks for an admin key even with auth off on the public API.
+  const adminKey = generateKey().full;
   const server = await startTestServer(
     {
       models: [{ name: "stories", path: "registry:stories" }],
       registry: { dir: r.registry.layout.dir, watchIntervalMs: 50 },
     },
-    { replicaFactory: engine.factory, memoryProbe: probe },
+    { replicaFactory: engine.factory, memorySource, adminKey },
   );
   t.after(() => server.close());
-  used = 4 * 2 ** 30 - 1000;
+  assert.ok(await waitFor(() => engine.replicas[0]?.state() === "ready"));
+  // Under the warn threshold (80%: nothing is shed), without room for a second copy of the
+  // model: a replica of stories260K is estimated at about 107 MiB, most of it the process.
+  used = 3200 * MiB;
+  const refusal =
+    /^Loading a replica of model stories:2 needs an estimated [\d.]+ MiB \(weights [\d.]+ MiB, KV cache [\d.]+ MiB, process [\d.]+ MiB\); 3200\.0 MiB is in use, which would make [\d.]+ MiB of the 4096\.0 MiB limit \([\d.]+%\), over the warn threshold of 80% \(3276\.8 MiB\)\.$/;
+
+  // The admin API runs the check before `latest` moves: 503 with Retry-After, nothing changes.
+  const res = await postJson(
+    `${server.adminUrl}/admin/models/stories/promote`,
+    { version: "2" },
+    { authorization: `Bearer ${adminKey}` },
+  );
+  assert.equal(res.status, 503, res.text);
+  assert.equal(res.headers.get("retry-after"), "30");
+  assert.deepEqual(Object.keys(res.json.error), ["message", "type", "param", "code"]);
+  assert.equal(res.json.error.code, "model_load_refused_memory");
+  assert.equal(res.json.error.type, "service_unavailable");
+  assert.match(res.json.error.message, refusal);
+  assert.equal(r.registry.latest("stories"), "1");
+
+  // The CLI's promote moves `latest` at once; the server's check before the swap refuses it.
   r.registry.promote("stories:2");
   assert.ok(
     await waitFor(() => server.logs.some((l) => l.msg === "not switching to the new version")),
   );
   const line = server.logs.find((l) => l.msg === "not switching to the new version")!;
-  assert.match(
-    String(line.err),
-    /refusing to load stories:2: it needs about .* exceed 80% of 4\.0 GiB/,
-  );
+  assert.match(String(line.err), refusal);
   assert.equal(server.registry?.served()[0]?.version, "1");
-  const res = await postJson(`${server.url}/v1/completions`, {
+  assert.equal(engine.replicas.length, 1, "no worker of version 2 was started");
+  const done = await postJson(`${server.url}/v1/completions`, {
     model: "stories",
     prompt: "a",
     max_tokens: 3,
   });
-  assert.equal(res.status, 200);
+  assert.equal(done.status, 200);
 });
 
 test("the periodic verification finds a byte the fingerprint misses and repairs the file", async (t) => {
@@ -172,7 +196,7 @@ test("the periodic verification finds a byte the fingerprint misses and repairs 
         started++;
         return engine.factory(spec);
       },
-      memoryProbe: plenty,
+      memorySource: plenty,
       onRegistryAlert: (a) => alerts.push(a.kind),
     },
   );

@@ -75,6 +75,9 @@ export function registerRegistryAdminRoutes(app: FastifyInstance, deps: Registry
     { config: { audit: "model.promoted" } },
     async (request) => {
       const body = parse(promoteBody, request.body);
+      // A served model that follows the name must fit the new version next to the old one:
+      // refused (model_load_refused_memory, 503), `latest` stays where it is.
+      await serving?.checkPromotion(request.params.name, body.version);
       const model = registry.promote(formatRef(request.params.name, body.version));
       log.info({ model: model.name, latest: model.version }, "promoted");
       void serving?.poll();

@@ -2,13 +2,15 @@
 import type { Config, ModelEntry } from "../../config/index.js";
 import type { Logger } from "../../observability/index.js";
 import { openRegistry } from "../from-config.js";
-import type { MemoryProbe } from "../memory-check.js";
+import type { MemoryEstimator, MemorySource } from "../../guards/index.js";
 import type { RegistryAlert } from "../registry.js";
 import { REGISTRY_PREFIX, RegistryServing } from "./registry-serving.js";
 
 export interface RegistryStartOptions {
   logger: Logger;
-  probe?: MemoryProbe;
+  /** The memory reading and the estimate of the check before a load (tests inject them). */
+  memory?: MemorySource;
+  estimator?: MemoryEstimator;
   onAlert?: (alert: RegistryAlert) => void;
 }
 
@@ -24,7 +26,13 @@ export async function openRegistryServing(
   if (!entries.some((e) => e.path.startsWith(REGISTRY_PREFIX))) return undefined;
   const logger = options.logger.child({ component: "registry" });
   const registry = openRegistry(config, { logger, onAlert: options.onAlert });
-  const serving = new RegistryServing({ registry, config, logger, probe: options.probe });
+  const serving = new RegistryServing({
+    registry,
+    config,
+    logger,
+    memory: options.memory,
+    estimator: options.estimator,
+  });
   try {
     return { serving, entries: await serving.resolveEntries(entries) };
   } catch (err) {

@@ -8,8 +8,13 @@ import type { Config, ModelEntry } from "../../config/index.js";
 import type { Logger } from "../../observability/index.js";
 import { formatRef, LATEST, parseRef } from "../names.js";
 import type { Registry, RegistryAlert } from "../registry.js";
-import { ggufInspector, type ModelInspector } from "../inspect.js";
-import { assertLoadFits, judgeLoad, systemMemoryProbe, type MemoryProbe } from "../memory-check.js";
+import {
+  SystemMemorySource,
+  ToolkitMemoryEstimator,
+  type MemoryEstimator,
+  type MemorySource,
+} from "../../guards/index.js";
+import { assertModelFits } from "../memory-check.js";
 import { SwappableModel, type SwappableHost } from "./swappable-model.js";
 
 /** The prefix that marks a model path as a registry reference. */
@@ -19,8 +24,10 @@ export interface RegistryServingOptions {
   registry: Registry;
   config: Readonly<Config>;
   logger: Logger;
-  probe?: MemoryProbe;
-  inspector?: ModelInspector;
+  /** The memory reading of the check before a load; default: the system's (cgroup, meminfo). */
+  memory?: MemorySource;
+  /** The load estimate; default: admission's, with `guards.workerOverheadBytes` per process. */
+  estimator?: MemoryEstimator;
 }
 
 interface Followed {
@@ -38,8 +45,8 @@ interface Followed {
 
 export class RegistryServing {
   private readonly followed = new Map<string, Followed>();
-  private readonly probe: MemoryProbe;
-  private readonly inspector: ModelInspector;
+  private readonly memory: MemorySource;
+  private readonly estimator: MemoryEstimator;
   private watchTimer: NodeJS.Timeout | undefined;
   private verifyTimer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
@@ -49,8 +56,9 @@ export class RegistryServing {
 
   constructor(private readonly options: RegistryServingOptions) {
     this.registry = options.registry;
-    this.probe = options.probe ?? systemMemoryProbe;
-    this.inspector = options.inspector ?? ggufInspector;
+    this.memory = options.memory ?? new SystemMemorySource();
+    this.estimator =
+      options.estimator ?? new ToolkitMemoryEstimator(options.config.guards.workerOverheadBytes);
   }
 
   private shape(entry: ModelEntry) {
@@ -65,16 +73,43 @@ export class RegistryServing {
   /** Integrity check (repairing from backup) and memory check; returns the file to load. */
   private async prepareLoad(entry: ModelEntry, name: string, version: string, pending = 0) {
     await this.registry.checkForLoad(name, version);
+    return this.checkMemory(entry, name, version, pending);
+  }
+
+  /**
+   * Load admission's rule for the whole model, before any worker starts: throws
+   * model_load_refused_memory when it does not fit. Off with the guards (`guards.enabled`).
+   */
+  private async checkMemory(entry: ModelEntry, name: string, version: string, pending = 0) {
     const resolved = this.registry.resolve(formatRef(name, version));
-    const estimate = await this.inspector.estimateLoadBytes(resolved.path, this.shape(entry));
-    const reading = await this.probe.read();
-    const verdict = judgeLoad(
-      estimate,
-      { ...reading, usedBytes: reading.usedBytes + pending },
-      this.options.config.registry.loadMemoryPercent,
+    const { guards } = this.options.config;
+    if (!guards.enabled) return { path: resolved.path, estimate: 0 };
+    const shape = this.shape(entry);
+    const estimate = await assertModelFits(
+      {
+        model: formatRef(name, version),
+        spec: { modelPath: resolved.path, contextSize: shape.contextSize, slots: shape.slots },
+        replicas: shape.replicas,
+      },
+      {
+        estimator: this.estimator,
+        memory: () => this.memory.read(),
+        pendingBytes: pending,
+        warnPercent: guards.warnPercent,
+      },
     );
-    assertLoadFits(formatRef(name, version), verdict);
-    return { path: resolved.path, estimate };
+    return { path: resolved.path, estimate: estimate.totalBytes };
+  }
+
+  /**
+   * The memory check a promotion to name:version will meet, run now for each served model that
+   * follows `name`, so the admin API refuses a promotion that does not fit before `latest` moves.
+   */
+  async checkPromotion(name: string, version: string): Promise<void> {
+    for (const f of this.followed.values()) {
+      if (!f.follows || !f.model || f.name !== name || f.model.version === version) continue;
+      await this.checkMemory(f.entry, name, version);
+    }
   }
 
   /**

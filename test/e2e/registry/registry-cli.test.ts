@@ -195,11 +195,12 @@ test("CLI: a load that would exceed the memory threshold is refused with the num
   const home = tempDir("memory");
   t.after(() => rmSync(home, { recursive: true, force: true }));
   assert.equal((await cli(home, ["models", "import", model, "--name", "stories"])).code, 0);
-  const run = await serveOnce(home, "stories", { BULWARK_REGISTRY_LOAD_MEMORY_PERCENT: "1" });
+  // Load admission's threshold: the registry checks the whole model before any worker starts.
+  const run = await serveOnce(home, "stories", { BULWARK_GUARDS_WARN_PERCENT: "1" });
   assert.equal(run.code, 1);
   assert.match(
     run.stderr,
-    /refusing to load stories:1: it needs about [\d.]+ MiB \(weights \+ KV cache\), [\d.]+ [GM]iB is in use, and together they exceed 1% of [\d.]+ GiB/,
+    /Loading a replica of model stories:1 needs an estimated [\d.]+ MiB \(weights [\d.]+ MiB, KV cache [\d.]+ MiB, process [\d.]+ MiB\); [\d.]+ MiB is in use, which would make [\d.]+ MiB of the [\d.]+ MiB limit \([\d.]+%\), over the warn threshold of 1% \([\d.]+ MiB\)\./,
   );
 });
 

@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import {
   formatDuration,
   formatProgress,
-  judgeLoad,
   looksLikeRef,
   nameFromFile,
   parseRef,
@@ -45,14 +44,6 @@ test("progress line: bytes, rate and time left from the counters and the clock",
   assert.equal(out.length, 4);
   assert.match(out[1]!, /^\rv \[#+\.+\] 60 B \/ 100 B {2}400 B\/s {2}ETA 0:00$/);
   assert.equal(out[3], "\n");
-});
-
-test("memory verdict: estimate plus used must stay under the threshold share of the total", () => {
-  const reading = { totalBytes: 1000, usedBytes: 500, source: "test" };
-  assert.equal(judgeLoad(300, reading, 80).ok, true);
-  const refused = judgeLoad(301, reading, 80);
-  assert.equal(refused.ok, false);
-  assert.equal(refused.limitBytes, 800);
 });
 
 test("SHA256SUMS lines in both sha256sum formats", () => {
