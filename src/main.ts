@@ -130,25 +130,36 @@ export async function startServer(
     }
     sources = await options.defaultModels();
   }
-  // Registry alerts (a damaged model file, its repair) go to the KPI alerts once they exist;
-  // those raised while loading at start wait for them.
-  const earlyRegistryAlerts: RegistryAlert[] = [];
-  let toAlerts = (a: RegistryAlert): void => {
-    earlyRegistryAlerts.push(a);
-  };
-  const raiseRegistryAlert = (a: RegistryAlert) => {
-    options.onRegistryAlert?.(a);
-    toAlerts(a);
-  };
+  // The served models (a registry model is a swappable wrapper), and every ModelHost under them
+  // for the memory guard, which unloads and stops workers; a host retired by a swap drops out.
+  const hosts: Pick<ModelHost, "start" | "close">[] = [];
+  let modelHosts: ModelHost[] = [];
+  const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
+  let address = "";
+  // Built first (started below): the registry's checks read its memory and estimator, and send
+  // a damaged model file or its repair to its alerts.
+  const guards = new GuardRuntime({
+    config,
+    logger,
+    hosts: () => (modelHosts = modelHosts.filter((h) => !h.isClosing)),
+    caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
+    memory: options.memorySource,
+    probe: options.processProbe,
+    estimator: options.memoryEstimator,
+    instance: () => address,
+  });
   // `registry:NAME[:VERSION]` paths: integrity check with repair from backup, memory check.
   const registry = await openRegistryServing(
     config,
     sources.map((s) => s.entry),
     {
       logger,
-      memory: options.memorySource,
-      estimator: options.memoryEstimator,
-      onAlert: (a) => raiseRegistryAlert(a),
+      memory: guards.memory,
+      estimator: guards.estimator,
+      onAlert: (a: RegistryAlert) => {
+        options.onRegistryAlert?.(a);
+        guards.modelIntegrity(a);
+      },
     },
   );
   if (registry) sources = sources.map((s, i) => ({ ...s, entry: registry.entries[i]! }));
@@ -166,25 +177,7 @@ export async function startServer(
   });
 
   const engine = config.engine;
-  // The served models (a registry model is a swappable wrapper), and every ModelHost under them
-  // for the memory guard, which unloads and stops workers; a host retired by a swap drops out.
-  const hosts: Pick<ModelHost, "start" | "close">[] = [];
-  let modelHosts: ModelHost[] = [];
-  const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
-  let address = "";
-  const guards = new GuardRuntime({
-    config,
-    logger,
-    hosts: () => (modelHosts = modelHosts.filter((h) => !h.isClosing)),
-    caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
-    memory: options.memorySource,
-    probe: options.processProbe,
-    estimator: options.memoryEstimator,
-    instance: () => address,
-  });
   guards.start();
-  toAlerts = (a) => guards.modelIntegrity(a);
-  earlyRegistryAlerts.forEach(toAlerts);
   const baseFactory: ReplicaFactory =
     options.replicaFactory ??
     ((spec: ReplicaSpec) =>

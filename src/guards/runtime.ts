@@ -58,6 +58,9 @@ export class GuardRuntime {
   readonly monitor: ResourceMonitor | undefined;
   readonly guard: MemoryGuard | undefined;
   readonly admission: LoadAdmission | undefined;
+  /** The memory reading and the load estimate of admission, for the registry's check too. */
+  readonly memory: MemorySource | undefined;
+  readonly estimator: MemoryEstimator;
   private readonly webhook: WebhookSink | undefined;
   private everReady = false;
 
@@ -66,6 +69,7 @@ export class GuardRuntime {
     const g = config.guards;
     const a = config.alerts;
     this.kpi = new KpiRecorder(a.windowMs);
+    this.estimator = o.estimator ?? new ToolkitMemoryEstimator(g.workerOverheadBytes);
     const sinks: AlertSink[] = [new LogSink(logger.child({ component: "alerts" }))];
     if (a.webhookUrl) {
       this.webhook = new WebhookSink({
@@ -94,6 +98,7 @@ export class GuardRuntime {
         (g.memoryBudgetBytes > 0
           ? new BudgetMemorySource(g.memoryBudgetBytes, () => monitor?.ownRssBytes() ?? 0)
           : new SystemMemorySource());
+      this.memory = memory;
       monitor = new ResourceMonitor({
         memory,
         probe,
@@ -128,7 +133,7 @@ export class GuardRuntime {
         this.kpi.resources(sample.memoryPercent, sample.cpuRatio, Date.now());
       });
       this.admission = new LoadAdmission({
-        estimator: o.estimator ?? new ToolkitMemoryEstimator(g.workerOverheadBytes),
+        estimator: this.estimator,
         // Read fresh: a load often follows a worker's exit that the last sample predates.
         memory: () => memory.read(),
         warnPercent: g.warnPercent,
