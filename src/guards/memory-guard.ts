@@ -141,7 +141,14 @@ export class MemoryGuard {
       "stop_largest_worker",
       stopped ? `${stopped.replica} (${stopped.rssBytes} bytes)` : "no worker to stop",
     );
-    this.log.warn({ stopped }, "memory reclaim: stopped the largest worker; its requests re-queue");
+    if (stopped) {
+      this.log.warn(
+        { stopped },
+        "memory reclaim: stopped the largest worker; its requests re-queue",
+      );
+    } else {
+      this.log.warn("memory reclaim: no idle model to unload and no worker to stop");
+    }
   }
 
   private record(action: string, detail: string): void {

@@ -1,8 +1,9 @@
 /**
  * Real thresholds crossed for real: a memory budget over Bulwark's own processes, a real
  * worker, and real memory the test allocates in the gateway process (the server runs in this
- * process). Use walks warn → shed → reclaim (the worker is stopped, its restart refused) →
- * resume once the memory is freed, and the worker loads again.
+ * process). Use walks warn → shed → reclaim → resume once the memory is freed. At reclaim the
+ * idle model is unloaded whole (and loads again on its next request), or, with that step off,
+ * its worker is stopped and restarts once admission allows.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -19,11 +20,13 @@ const MiB = 1024 * 1024;
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
+/** Room for this process, a worker (about 104 MiB measured) and slack, at about 60%. */
+const budgetNow = () => Math.round((process.memoryUsage.rss() + 160 * MiB) / 0.6);
+
 test("a memory budget walks warn → shed → reclaim → resume with a real worker", async (t) => {
   if (!modelPath) return t.skip(STORIES_MISSING);
   if (!existsSync("/proc/self/status")) return t.skip("needs Linux /proc to read RSS");
-  // Room for this process, a worker (about 104 MiB measured) and slack, at about 60% of budget.
-  const budget = Math.round((process.memoryUsage.rss() + 160 * MiB) / 0.6);
+  const budget = budgetNow();
   const server = await startTestServer({
     models: [{ name: "stories", path: modelPath, slots: 1 }],
     engine: {
@@ -33,7 +36,13 @@ test("a memory budget walks warn → shed → reclaim → resume with a real wor
       restartBackoffMs: 100,
       restartBackoffMaxMs: 300,
     },
-    guards: { sampleIntervalMs: 50, memoryBudgetBytes: budget, reclaimCooldownMs: 500 },
+    guards: {
+      sampleIntervalMs: 50,
+      memoryBudgetBytes: budget,
+      reclaimCooldownMs: 500,
+      // This walk covers stopping a worker; the next test covers unloading the idle model.
+      unloadIdleModels: false,
+    },
   });
   const ballast: Buffer[] = [];
   try {
@@ -100,6 +109,57 @@ test("a memory budget walks warn → shed → reclaim → resume with a real wor
     assert.equal((await complete()).status, 200);
     const actions = (await health()).guard.recent_actions.map((a: any) => a.action);
     assert.ok(actions.includes("clear_caches") && actions.includes("stop_largest_worker"));
+  } finally {
+    ballast.length = 0;
+    await server.close();
+  }
+});
+
+test("at reclaim the idle model's real worker is unloaded, and its next request loads it again", async (t) => {
+  if (!modelPath) return t.skip(STORIES_MISSING);
+  if (!existsSync("/proc/self/status")) return t.skip("needs Linux /proc to read RSS");
+  const budget = budgetNow();
+  const server = await startTestServer({
+    models: [{ name: "stories", path: modelPath, slots: 1 }],
+    engine: { gpu: "cpu", contextSize: 256, threads: 1 },
+    guards: { sampleIntervalMs: 50, memoryBudgetBytes: budget, reclaimCooldownMs: 500 },
+  });
+  const ballast: Buffer[] = [];
+  try {
+    const health = async () => (await (await fetch(`${server.url}/health`)).json()) as any;
+    const complete = () =>
+      postJson(`${server.url}/v1/completions`, { model: "stories", prompt: "Once", max_tokens: 8 });
+    assert.ok(
+      await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 60_000),
+    );
+    assert.equal((await complete()).status, 200);
+    const firstPid = (await health()).models[0].replicas[0].pid as number;
+    assert.ok(firstPid > 0);
+
+    // Up to 98% of the budget: reclaim. Nothing is running, so the model is unloaded whole.
+    const used = (await health()).guard.memory.used_bytes as number;
+    ballast.push(Buffer.alloc(Math.ceil(0.98 * budget - used)).fill(1));
+    assert.ok(await waitFor(async () => (await health()).models[0].unloaded === true, 10_000));
+    const alive = (pid: number) => existsSync(`/proc/${pid}`);
+    assert.ok(await waitFor(() => !alive(firstPid), 10_000), "the worker process exited");
+    const h = await health();
+    assert.ok(h.guard.recent_actions.some((a: any) => a.action === "unload_idle_model"));
+    assert.equal(h.guard.processes.filter((p: any) => p.role === "worker").length, 0);
+    assert.equal((await fetch(`${server.url}/readyz`)).status, 200, "unloaded is not down");
+    assert.ok(!server.logs.some((l) => l.msg === "killing engine worker"), "nothing was killed");
+
+    // Free the memory: the level resumes; the model waits for a request, which loads it.
+    ballast.length = 0;
+    gc();
+    assert.ok(await waitFor(async () => (await health()).guard.level === "ok", 10_000));
+    assert.equal((await health()).models[0].unloaded, true);
+    const res = await complete();
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.usage.completion_tokens, 8);
+    const after = (await health()).models[0];
+    assert.equal(after.unloaded, false);
+    assert.ok(after.replicas[0].pid > 0 && after.replicas[0].pid !== firstPid, "a new worker");
+    assert.equal(after.replicas[0].restarts, 0, "a reload is not a crash restart");
   } finally {
     ballast.length = 0;
     await server.close();
