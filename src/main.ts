@@ -134,7 +134,9 @@ export async function startServer(
   // for the memory guard, which unloads and stops workers; a host retired by a swap drops out.
   const hosts: Pick<ModelHost, "start" | "close">[] = [];
   let modelHosts: ModelHost[] = [];
-  const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
+  const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs, (hit) =>
+    guards.metrics.cacheLookup("grammar", hit),
+  );
   let address = "";
   // Built first (started below): the registry's checks read its memory and estimator, and send
   // a damaged model file or its repair to its alerts.

@@ -319,7 +319,12 @@ const alertsSchema = z
       .describe("Alert when the share of successful readiness probes falls below this, in %."),
     cacheHitPercent: percent
       .default(60)
-      .describe("Alert when the cache hit rate falls below this, in %."),
+      .describe(
+        "Alert when fewer than this share of generation requests' prompt tokens are found in " +
+          "the prefix cache (a slot's KV cache), in %. Traffic whose prompts share no prefix " +
+          "(no common system prompt, no multi-turn chat) stays low by nature: set 0 to turn " +
+          "the alert off.",
+      ),
     modelLoadMs: ms()
       .default(30_000)
       .describe("Alert when a model load within the window took longer than this, in ms."),

@@ -21,6 +21,7 @@ export function installRequestMetrics(app: FastifyInstance, observer: GatewayObs
           ttftSeconds: r.ttftMs === undefined ? undefined : r.ttftMs / 1000,
           promptTokens: r.promptTokens,
           completionTokens: r.completionTokens,
+          cachedTokens: r.cachedTokens,
           finishReason: r.finishReason,
           errorCode: r.errorCode,
         },

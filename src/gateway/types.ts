@@ -89,6 +89,8 @@ export interface RequestRecord {
   model?: string;
   promptTokens?: number;
   completionTokens?: number;
+  /** Prompt tokens the worker found in its KV cache (the prefix cache). */
+  cachedTokens?: number;
   ttftMs?: number;
   errorCode?: string;
   stream?: boolean;

@@ -270,6 +270,9 @@ export class GuardRuntime {
       if (generation && o.status !== 499) {
         this.kpi.request(o.durationSeconds * 1000, o.status, Date.now());
       }
+      if (generation && o.promptTokens !== undefined && o.cachedTokens !== undefined) {
+        this.kpi.prefixCache(o.promptTokens, o.cachedTokens, Date.now());
+      }
     },
     interToken: (model, seconds, tokens) => this.metrics.interToken(model, seconds, tokens),
   };

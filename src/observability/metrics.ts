@@ -48,6 +48,8 @@ export interface RequestObservation {
   ttftSeconds?: number;
   promptTokens?: number;
   completionTokens?: number;
+  /** Prompt tokens found in a slot's KV cache (the prefix cache), of `promptTokens`. */
+  cachedTokens?: number;
   finishReason?: string;
   errorCode?: string;
 }
@@ -74,6 +76,8 @@ export class Metrics {
   private readonly loadSeconds: Histogram<"model">;
   private readonly shed: Counter<"reason" | "endpoint">;
   private readonly rateLimited: Counter<"limit">;
+  private readonly prefixQueries: Counter<"model">;
+  private readonly prefixHits: Counter<"model">;
   private readonly cacheHits: Counter<"cache">;
   private readonly cacheMisses: Counter<"cache">;
   private readonly loadsRefused: Counter<"model">;
@@ -180,9 +184,21 @@ export class Metrics {
       labelNames: ["limit"],
       registers: r,
     });
+    this.prefixQueries = new Counter({
+      name: "bulwark_prefix_cache_queries_total",
+      help: "Prompt tokens looked up in the slots' KV caches (vLLM: prefix_cache_queries).",
+      labelNames: ["model"],
+      registers: r,
+    });
+    this.prefixHits = new Counter({
+      name: "bulwark_prefix_cache_hits_total",
+      help: "Prompt tokens found in a slot's KV cache, not evaluated again (vLLM: prefix_cache_hits).",
+      labelNames: ["model"],
+      registers: r,
+    });
     this.cacheHits = new Counter({
       name: "bulwark_cache_hits_total",
-      help: "Cache lookups that found an entry (vLLM: prefix_cache_hits).",
+      help: "Lookups in a cache of the gateway (compiled grammars) that found an entry.",
       labelNames: ["cache"],
       registers: r,
     });
@@ -353,6 +369,10 @@ export class Metrics {
     if (o.promptTokens !== undefined) {
       this.promptTokens.inc({ model }, o.promptTokens);
       this.promptHist.observe({ model }, o.promptTokens);
+      if (o.cachedTokens !== undefined) {
+        this.prefixQueries.inc({ model }, o.promptTokens);
+        this.prefixHits.inc({ model }, o.cachedTokens);
+      }
     }
     if (o.completionTokens !== undefined) {
       this.generationTokens.inc({ model }, o.completionTokens);

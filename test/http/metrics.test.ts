@@ -132,7 +132,12 @@ test("/metrics parses and counts the requests made, with vLLM's names under bulw
   assert.ok(sampleValue(prom, "bulwark_cpu_usage_ratio") !== undefined);
   assert.equal(sampleValue(prom, "bulwark_memory_pressure_level"), 0);
   assert.ok(prom.types.has("bulwark_requests_rate_limited_total"));
-  assert.ok(prom.types.has("bulwark_cache_hits_total"));
+  // The fake engine reports no cached prompt token: every prompt token is a prefix-cache miss.
+  assert.equal(
+    sampleValue(prom, "bulwark_prefix_cache_queries_total", { model: "fake" }),
+    sampleValue(prom, "bulwark_prompt_tokens_total", { model: "fake" }),
+  );
+  assert.equal(sampleValue(prom, "bulwark_prefix_cache_hits_total", { model: "fake" }), 0);
   assert.equal(sampleValue(prom, "bulwark_alert_firing", { alert: "error_rate_high" }), 0);
 });
 
@@ -145,4 +150,20 @@ test("/metrics is not counted as generation and is served as Prometheus text", a
     (sampleValue(prom, "bulwark_http_requests_total", { endpoint: "/metrics", status: "200" }) ??
       0) >= 1,
   );
+});
+
+test("compiled grammars are counted as cache hits and misses", async () => {
+  const schema = { type: "object", properties: { n: { type: "integer" } }, required: ["n"] };
+  for (let i = 0; i < 3; i++) {
+    const r = await postJson(`${server.url}/v1/chat/completions`, {
+      model: "fake",
+      messages: [{ role: "user", content: "a number" }],
+      max_tokens: 4,
+      response_format: { type: "json_schema", json_schema: { name: "n", schema } },
+    });
+    assert.equal(r.status, 200, r.text);
+  }
+  const prom = await scrape(server.url);
+  assert.equal(sampleValue(prom, "bulwark_cache_misses_total", { cache: "grammar" }), 1);
+  assert.equal(sampleValue(prom, "bulwark_cache_hits_total", { cache: "grammar" }), 2);
 });

@@ -22,7 +22,11 @@ export class GrammarCompiler {
   private readonly cache = new Map<string, string>();
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly timeoutMs: number) {}
+  /** `onLookup` hears every cache lookup, found or not (for the cache metrics). */
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly onLookup: (hit: boolean) => void = () => undefined,
+  ) {}
 
   private thread(): Worker {
     if (!this.worker) {
@@ -74,6 +78,7 @@ export class GrammarCompiler {
   compile(schema: unknown): Promise<string> {
     const key = JSON.stringify(schema);
     const hit = this.cache.get(key);
+    this.onLookup(hit !== undefined);
     if (hit !== undefined) return Promise.resolve(hit);
     const run = () => this.compileNow(schema, key);
     const result = this.queue.then(run, run);

@@ -84,6 +84,7 @@ export async function respondGeneration(
       const result = await collectGeneration(started, onTokens);
       if (timedOut) throw timeoutError(options.timeoutMs);
       record.completionTokens = result.usage.completion_tokens;
+      record.cachedTokens = result.usage.prompt_tokens_details?.cached_tokens;
       record.finishReason = result.finishReason;
       if (output) result.text = output.push(result.text) + output.end();
       return renderer.full(result);
@@ -146,6 +147,7 @@ async function streamEvents(
       }
       if (first) started.stream.commit();
       record.completionTokens = event.completionTokens;
+      record.cachedTokens = event.timings.cachedTokens;
       record.finishReason = event.finishReason;
       for (const chunk of renderer.finish(event.finishReason, first)) await sse.send(chunk);
       if (options.includeUsage) {

@@ -22,7 +22,8 @@ export class KpiRecorder {
   readonly requests: SlidingWindow<{ ms: number; error: boolean }>;
   readonly cpu: SlidingWindow<number>;
   readonly probes: SlidingWindow<boolean>;
-  readonly cache: SlidingWindow<boolean>;
+  /** Per generation: prompt tokens looked up in the prefix cache, and those found. */
+  readonly cache: SlidingWindow<{ queried: number; hit: number }>;
   readonly loads: SlidingWindow<number>;
   memoryPercent: number | undefined;
 
@@ -49,8 +50,9 @@ export class KpiRecorder {
     this.probes.push(ok, now);
   }
 
-  cacheLookup(hit: boolean, now: number): void {
-    this.cache.push(hit, now);
+  /** A generation's prompt met the prefix cache: `hit` of its `queried` tokens were cached. */
+  prefixCache(queried: number, hit: number, now: number): void {
+    if (queried > 0) this.cache.push({ queried, hit }, now);
   }
 
   modelLoad(ms: number, now: number): void {
@@ -110,11 +112,13 @@ export function kpiRules(k: KpiRecorder, t: KpiThresholds): AlertRule[] {
     },
     {
       name: "cache_hit_rate_low",
-      summary: `cache hit rate below ${t.cacheHitPercent}%`,
+      summary: `prefix cache hit rate below ${t.cacheHitPercent}% of prompt tokens`,
       threshold: t.cacheHitPercent,
       value: (now) => {
         const c = k.cache.values(now);
-        return enough(c) ? percentWhere(c, (hit) => hit) : undefined;
+        if (!enough(c)) return undefined;
+        const queried = c.reduce((n, x) => n + x.queried, 0);
+        return (c.reduce((n, x) => n + x.hit, 0) / queried) * 100;
       },
       firing: (v) => v < t.cacheHitPercent,
     },

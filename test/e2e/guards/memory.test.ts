@@ -52,6 +52,25 @@ test("a real worker's RSS and CPU show in /health and /metrics", async (t) => {
     );
     assert.equal(sampleValue(prom, "bulwark_model_load_seconds_count", { model: "stories" }), 1);
     assert.equal(sampleValue(prom, "bulwark_generation_tokens_total", { model: "stories" }), 16);
+
+    // The same prompt again: the slot's KV cache holds it, and the prefix cache counts it.
+    const again = await postJson(`${server.url}/v1/completions`, {
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 16,
+    });
+    assert.equal(again.status, 200, again.text);
+    const cached = again.json.usage.prompt_tokens_details.cached_tokens as number;
+    assert.ok(cached > 0, `cached_tokens ${cached}`);
+    const after = await scrape(server.url);
+    assert.equal(
+      sampleValue(after, "bulwark_prefix_cache_queries_total", { model: "stories" }),
+      res.json.usage.prompt_tokens + again.json.usage.prompt_tokens,
+    );
+    assert.equal(
+      sampleValue(after, "bulwark_prefix_cache_hits_total", { model: "stories" }),
+      cached,
+    );
   } finally {
     await server.close();
   }

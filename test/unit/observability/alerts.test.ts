@@ -91,7 +91,8 @@ test("availability, CPU, memory, cache and load time rules", () => {
   kpi.probe(false, 0);
   kpi.probe(false, 0);
   kpi.resources(85, 0.95, 0);
-  for (let i = 0; i < 10; i++) kpi.cacheLookup(i < 5, 0);
+  // 10 prompts of 100 tokens, 55 of each found in the prefix cache: 55% < 60%.
+  for (let i = 0; i < 10; i++) kpi.prefixCache(100, 55, 0);
   kpi.modelLoad(31_000, 0);
   manager.evaluate();
   assert.deepEqual(events.map((e) => e.alert).sort(), [
