@@ -1,5 +1,6 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { fakeEngine, postJson, startTestServer, type TestServer } from "../helpers/server.js";
 import { sampleValue, scrape } from "../helpers/prometheus.js";
 
@@ -166,4 +167,20 @@ test("compiled grammars are counted as cache hits and misses", async () => {
   const prom = await scrape(server.url);
   assert.equal(sampleValue(prom, "bulwark_cache_misses_total", { cache: "grammar" }), 1);
   assert.equal(sampleValue(prom, "bulwark_cache_hits_total", { cache: "grammar" }), 2);
+});
+
+test("every metric the shipped Prometheus alert rules use is exported", async () => {
+  const rules = readFileSync(
+    new URL("../../../deploy/prometheus/bulwark-alerts.yml", import.meta.url),
+    "utf8",
+  );
+  const used = new Set(
+    [...rules.matchAll(/\bbulwark_[a-z0-9_]+/g)].map((m) =>
+      m[0].replace(/_(bucket|sum|count)$/, ""),
+    ),
+  );
+  assert.ok(used.size >= 8, [...used].join(" "));
+  const prom = await scrape(server.url);
+  const missing = [...used].filter((name) => !prom.types.has(name));
+  assert.deepEqual(missing, []);
 });
