@@ -64,6 +64,9 @@ export class FakeReplica implements EngineReplica {
   private generated = 0;
   private readonly words = FAKE_TEXT.split(/(?<= )/);
   private modelInfo: ModelInfo | undefined;
+  /** One per slot, like llama.cpp's sequences: the prompt its KV cache holds, and whether a
+   * job is using it. A job takes the free one sharing the longest prefix with its prompt. */
+  private readonly sequences: { tokens: readonly number[]; busy: boolean }[];
 
   constructor(
     private readonly spec: ReplicaSpec,
@@ -72,6 +75,24 @@ export class FakeReplica implements EngineReplica {
     this.id = spec.id;
     this.modelName = spec.modelName;
     this.slots = spec.slots;
+    this.sequences = Array.from({ length: spec.slots }, () => ({ tokens: [], busy: false }));
+  }
+
+  /** Takes the free sequence holding the longest prefix of `prompt`; returns it and that
+   * prefix's length (at most all but one token: one must be evaluated to sample from). */
+  private acquireSequence(prompt: readonly number[]) {
+    let best: (typeof this.sequences)[number] | undefined;
+    let bestShared = -1;
+    for (const s of this.sequences) {
+      if (s.busy) continue;
+      let shared = 0;
+      while (shared < s.tokens.length && s.tokens[shared] === prompt[shared]) shared++;
+      if (shared > bestShared) [best, bestShared] = [s, shared];
+    }
+    const sequence = best ?? { tokens: [], busy: false };
+    sequence.busy = true;
+    sequence.tokens = prompt;
+    return { sequence, cached: Math.max(0, Math.min(bestShared, prompt.length - 1)) };
   }
 
   state(): ReplicaState {
@@ -141,6 +162,19 @@ export class FakeReplica implements EngineReplica {
     job: GenerationJob,
     entry: { listener: GenerationListener; aborted: boolean },
   ): Promise<void> {
+    const { sequence, cached } = this.acquireSequence(job.prompt.tokens);
+    try {
+      await this.runOn(job, entry, cached);
+    } finally {
+      sequence.busy = false;
+    }
+  }
+
+  private async runOn(
+    job: GenerationJob,
+    entry: { listener: GenerationListener; aborted: boolean },
+    cachedTokens: number,
+  ): Promise<void> {
     const started = performance.now();
     const stopper = new StopMatcher(job.stop);
     const fail = Math.random() < this.controls.failureRate;
@@ -184,7 +218,7 @@ export class FakeReplica implements EngineReplica {
       finishReason,
       promptTokens: job.prompt.tokens.length,
       completionTokens: count,
-      timings: { cachedTokens: 0, promptMs: 0, generationMs: performance.now() - started },
+      timings: { cachedTokens, promptMs: 0, generationMs: performance.now() - started },
     });
   }
 
