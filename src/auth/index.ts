@@ -11,5 +11,5 @@ export {
 export { roles, isRole, can, rolesMatrix, type Role, type Permission } from "./roles.js";
 export { Authenticator, presentedKey } from "./authenticator.js";
 export { authHook, installAuth, publicPermission, type AuthHookOptions } from "./hook.js";
-export { installModelGuard, modelGuardHook } from "./model-guard.js";
+export { installModelGuard, keyAllowsModel, modelGuardHook } from "./model-guard.js";
 export { toNewKey, parseExpiry, newKeySchema, type NewKeyInput } from "./key-input.js";

@@ -1,5 +1,9 @@
-/** GET /v1/models and GET /v1/models/:model: names only, never paths. */
+/**
+ * GET /v1/models and GET /v1/models/:model: names only, never paths, and only the models the
+ * caller's key may use (another model answers 404, as if it did not exist).
+ */
 import type { FastifyInstance } from "fastify";
+import { keyAllowsModel } from "../../auth/index.js";
 import { BulwarkError } from "../../errors/index.js";
 import type { CatalogEntry, GatewayDeps } from "../types.js";
 
@@ -19,13 +23,16 @@ function modelObject(entry: CatalogEntry) {
 }
 
 export function registerModelsRoutes(app: FastifyInstance, deps: GatewayDeps): void {
-  app.get("/v1/models", async () => ({
+  app.get("/v1/models", async (request) => ({
     object: "list",
-    data: deps.models.list().map(modelObject),
+    data: deps.models
+      .list()
+      .filter((e) => keyAllowsModel(request, e.model.name))
+      .map(modelObject),
   }));
   app.get<{ Params: { model: string } }>("/v1/models/:model", async (request) => {
     const entry = deps.models.get(request.params.model);
-    if (!entry) {
+    if (!entry || !keyAllowsModel(request, entry.model.name)) {
       throw new BulwarkError(
         "model_not_found",
         `The model '${request.params.model}' does not exist.`,

@@ -118,6 +118,20 @@ test("a key's model list and IP allowlist are enforced", async () => {
   const res = await call(url("/v1/chat/completions"), narrow.key, "POST", chatBody());
   assert.equal(res.status, 403);
   assert.equal(res.json.error.code, "model_not_allowed");
+  // The listing shows only the key's models; another model is 404, as if it did not exist.
+  const listed = await call(url("/v1/models"), narrow.key);
+  assert.equal(listed.status, 200);
+  assert.deepEqual(listed.json.data, []);
+  const one = await call(url(`/v1/models/${MODEL}`), narrow.key);
+  assert.equal(one.status, 404);
+  assert.equal(one.json.error.code, "model_not_found");
+  const wide = await s.createKey({ name: "w", role: "user", models: [MODEL] });
+  const all = await call(url("/v1/models"), wide.key);
+  assert.deepEqual(
+    all.json.data.map((m: any) => m.id),
+    [MODEL],
+  );
+  assert.equal((await call(url(`/v1/models/${MODEL}`), wide.key)).status, 200);
   const remote = await s.createKey({
     name: "ip",
     role: "user",
