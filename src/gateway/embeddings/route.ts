@@ -9,7 +9,7 @@ export function registerEmbeddingsRoute(app: FastifyInstance, deps: GatewayDeps)
   app.post("/v1/embeddings", async (request) => {
     const body = parseBody(embeddingRequestSchema, request.body);
     request.record.model = body.model;
-    const response = await createEmbeddings(deps, body);
+    const response = await createEmbeddings(deps, body, request.gate?.reserveTokens);
     request.record.promptTokens = response.usage.prompt_tokens;
     return response;
   });

@@ -1,7 +1,7 @@
 /** Embeddings: each input → one vector from the model's embedding context. */
 import { BulwarkError } from "../../errors/index.js";
 import type { PromptInput } from "../../engine/index.js";
-import type { GatewayDeps } from "../types.js";
+import type { GatewayDeps, GenerationGate } from "../types.js";
 import { resolveModel } from "../shared/models.js";
 import type { EmbeddingRequest } from "./schema.js";
 
@@ -20,7 +20,21 @@ function toBase64(vector: number[]): string {
   return Buffer.from(new Float32Array(vector).buffer).toString("base64");
 }
 
-export async function createEmbeddings(deps: GatewayDeps, request: EmbeddingRequest) {
+/**
+ * The most tokens an input can make: its tokens, or one per UTF-8 byte (byte-fallback
+ * tokenizers never make more) plus BOS and EOS.
+ */
+function tokenBound(input: PromptInput): number {
+  if (input.kind === "tokens") return input.tokens.length;
+  if (input.kind === "text") return Buffer.byteLength(input.text, "utf8") + 2;
+  return 0;
+}
+
+export async function createEmbeddings(
+  deps: GatewayDeps,
+  request: EmbeddingRequest,
+  reserveTokens?: GenerationGate["reserveTokens"],
+) {
   const limits = deps.config.limits;
   const list = inputs(request.input);
   if (list.length > limits.maxEmbeddingInputs) {
@@ -53,7 +67,16 @@ export async function createEmbeddings(deps: GatewayDeps, request: EmbeddingRequ
       });
     }
   }
-  const result = await model.embed(list);
+  // The key's token limit holds the bound until the real count is known.
+  const reservation = await reserveTokens?.(list.reduce((n, item) => n + tokenBound(item), 0));
+  let result;
+  try {
+    result = await model.embed(list);
+  } catch (err) {
+    reservation?.settle(0);
+    throw err;
+  }
+  reservation?.settle(result.promptTokens);
   const base64 = request.encoding_format === "base64";
   return {
     object: "list",

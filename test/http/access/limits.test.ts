@@ -89,6 +89,23 @@ test("tokens per minute hold exactly under 100 concurrent requests; unused token
   assert.ok(remaining >= 1000 - used - 10 && remaining <= 1000 - 10, `remaining ${remaining}`);
 });
 
+test("embeddings count against the token limit: the bound is held, the real count is charged", async () => {
+  const { key } = await s.createKey({ name: "emb", role: "user", tpm: 100 });
+  // 30 characters: the fake engine makes BOS + 30 tokens; the bound held meanwhile is 32.
+  const body = { model: MODEL, input: "x".repeat(30) };
+  const results = [];
+  for (let i = 0; i < 4; i++) results.push(await call(url("/v1/embeddings"), key, "POST", body));
+  assert.deepEqual(
+    results.map((r) => r.status),
+    [200, 200, 200, 429],
+  );
+  for (const r of results.slice(0, 3)) assert.equal(r.json.usage.prompt_tokens, 31);
+  // The first answer's header counts the 32 held while it ran (one more may have refilled).
+  const remaining = Number(results[0]!.headers.get("x-ratelimit-remaining-tokens"));
+  assert.ok(remaining >= 68 && remaining <= 69, `remaining ${remaining}`);
+  assert.equal(results[3]!.json.error.code, "tokens_rate_limit_exceeded");
+});
+
 test("a request that can never fit the token limit is refused at once, without Retry-After", async () => {
   const { key } = await s.createKey({ name: "never", role: "user", tpm: 50 });
   const res = await call(url("/v1/completions"), key, "POST", completion(100));
