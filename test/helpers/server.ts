@@ -128,3 +128,34 @@ export async function waitFor(
   }
   return check();
 }
+
+/** A memory source for the guard whose use the test sets, in percent of a fixed limit. */
+export function settableMemory(percent: number, limitBytes = 1e9) {
+  const memory = {
+    percent,
+    source: {
+      read: async () => ({
+        usedBytes: Math.round((memory.percent / 100) * limitBytes),
+        limitBytes,
+        source: "test",
+      }),
+    },
+  };
+  return memory;
+}
+
+/** A replica spec for unit tests, with any field replaced. */
+export function testSpec(overrides: Partial<ReplicaSpec> = {}): ReplicaSpec {
+  return {
+    id: "m#0.1",
+    modelName: "m",
+    modelPath: "/m.gguf",
+    slots: 4,
+    threads: 1,
+    contextSize: 512,
+    batchSize: 512,
+    gpu: "cpu",
+    chatWrapper: "auto",
+    ...overrides,
+  };
+}

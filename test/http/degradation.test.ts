@@ -3,16 +3,14 @@ import assert from "node:assert/strict";
 import {
   fakeEngine,
   postJson,
+  settableMemory,
   startTestServer,
   waitFor,
   type TestServer,
 } from "../helpers/server.js";
 import { sampleValue, scrape } from "../helpers/prometheus.js";
 
-let percent = 40;
-const memorySource = {
-  read: async () => ({ usedBytes: Math.round(percent * 1e8), limitBytes: 1e10, source: "test" }),
-};
+const memory = settableMemory(40, 1e10);
 let server: TestServer;
 
 before(async () => {
@@ -22,7 +20,7 @@ before(async () => {
       models: [{ name: "fake", path: "/models/fake.gguf" }],
       guards: { sampleIntervalMs: 20, ladderStepMs: 0, ladder: [{ model: "fake", maxTokens: 5 }] },
     },
-    { replicaFactory: engine.factory, memorySource },
+    { replicaFactory: engine.factory, memorySource: memory.source },
   );
   assert.ok(await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200));
 });
@@ -35,14 +33,14 @@ const complete = () =>
 
 test("under pressure the ladder caps max_tokens before any shedding, and lifts the cap after", async () => {
   assert.equal((await complete()).json.usage.completion_tokens, 20);
-  percent = 83;
+  memory.percent = 83;
   assert.ok(await waitFor(async () => (await step()) === 3));
   const h = (await (await fetch(`${server.url}/health`)).json()) as any;
   assert.deepEqual(h.guard.degradation.fake, { step: 3, name: "max_tokens_cap" });
   const capped = await complete();
   assert.equal(capped.status, 200, "warn does not shed");
   assert.equal(capped.json.usage.completion_tokens, 5);
-  percent = 40;
+  memory.percent = 40;
   assert.ok(await waitFor(async () => (await step()) === 0));
   assert.equal((await complete()).json.usage.completion_tokens, 20);
 });

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   fakeEngine,
   postJson,
+  settableMemory,
   startTestServer,
   waitFor,
   type TestServer,
@@ -12,10 +13,7 @@ import { sampleValue, scrape } from "../helpers/prometheus.js";
 
 // The memory source is injected: the test sets the use, the real guard, shedding, reclaim,
 // supervisor and admission act on it.
-let percent = 50;
-const memorySource = {
-  read: async () => ({ usedBytes: Math.round(percent * 1e7), limitBytes: 1e9, source: "test" }),
-};
+const memory = settableMemory(50);
 let server: TestServer;
 let engine: ReturnType<typeof fakeEngine>;
 let hook: WebhookReceiver;
@@ -39,7 +37,7 @@ before(async () => {
       },
       alerts: { evaluateIntervalMs: 50, webhookUrl: hook.url },
     },
-    { replicaFactory: engine.factory, memorySource },
+    { replicaFactory: engine.factory, memorySource: memory.source },
   );
   assert.ok(await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200));
 });
@@ -56,7 +54,7 @@ test("warn → shed → reclaim → resume: alerts, 503 with Retry-After, reclai
   assert.equal((await complete(3)).status, 200);
 
   // 82%: warn. The alert fires, the ladder takes its first rung; requests are still admitted.
-  percent = 82;
+  memory.percent = 82;
   assert.ok(await waitFor(levelIs("warn")));
   let h = await health();
   assert.equal(h.guard.degradation.fake.step, 1);
@@ -71,7 +69,7 @@ test("warn → shed → reclaim → resume: alerts, 503 with Retry-After, reclai
   );
 
   // 92%: shed. New generation requests get 503 memory_pressure with Retry-After.
-  percent = 92;
+  memory.percent = 92;
   assert.ok(await waitFor(levelIs("shed")));
   for (const path of ["/v1/completions", "/v1/chat/completions", "/v1/embeddings"]) {
     const res = await postJson(`${server.url}${path}`, { model: "fake", prompt: "x" });
@@ -85,7 +83,7 @@ test("warn → shed → reclaim → resume: alerts, 503 with Retry-After, reclai
   }
 
   // 97%: reclaim. Caches, idle replicas, then the largest worker, whose requests re-queue.
-  percent = 97;
+  memory.percent = 97;
   assert.ok(
     await waitFor(async () =>
       (await health()).guard.recent_actions.some((a: any) => a.action === "stop_largest_worker"),
@@ -102,7 +100,7 @@ test("warn → shed → reclaim → resume: alerts, 503 with Retry-After, reclai
   );
 
   // 50%: below the 85% resume watermark. Shedding ends, the worker loads again.
-  percent = 50;
+  memory.percent = 50;
   assert.ok(await waitFor(levelIs("ok")));
   const results = await Promise.all(inFlight);
   for (const r of results) {

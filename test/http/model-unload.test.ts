@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   fakeEngine,
   postJson,
+  settableMemory,
   startTestServer,
   waitFor,
   type TestServer,
@@ -11,10 +12,7 @@ import { sampleValue, scrape } from "../helpers/prometheus.js";
 
 // Reclaim unloads an idle model whole. The memory use is injected; the guard, the supervisor
 // and load admission act on it for real.
-let percent = 50;
-const memorySource = {
-  read: async () => ({ usedBytes: Math.round(percent * 1e7), limitBytes: 1e9, source: "test" }),
-};
+const memory = settableMemory(50);
 let server: TestServer;
 let engine: ReturnType<typeof fakeEngine>;
 
@@ -37,7 +35,7 @@ before(async () => {
       // The fake engine's files do not exist: each load is estimated at the overhead alone.
       guards: { sampleIntervalMs: 20, reclaimCooldownMs: 3_000, workerOverheadBytes: 100e6 },
     },
-    { replicaFactory: engine.factory, memorySource },
+    { replicaFactory: engine.factory, memorySource: memory.source },
   );
   assert.ok(await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200));
 });
@@ -49,7 +47,7 @@ test("reclaim unloads the idle model whole; it stays ready and its next request 
   const running = complete("busy", 150);
   assert.ok(await waitFor(async () => (await model("busy")).slots.busy === 1));
 
-  percent = 97;
+  memory.percent = 97;
   assert.ok(await waitFor(async () => (await model("idle")).unloaded === true));
   const h = await health();
   const actions = h.guard.recent_actions.map((a: any) => `${a.action}:${a.detail}`);
@@ -72,7 +70,7 @@ test("reclaim unloads the idle model whole; it stays ready and its next request 
 
   // Pressure falls to warn (requests admitted again). A request for the unloaded model asks
   // for a load that would cross the warn threshold: refused with the numbers, not queued.
-  percent = 82;
+  memory.percent = 82;
   assert.ok(await waitFor(async () => (await health()).guard.level === "warn"));
   const refused = await complete("idle", 3);
   assert.equal(refused.status, 503, refused.text);
@@ -84,7 +82,7 @@ test("reclaim unloads the idle model whole; it stays ready and its next request 
   const built = spawned("idle");
 
   // Back to ok: the unloaded model is not reloaded until a request needs it.
-  percent = 50;
+  memory.percent = 50;
   assert.ok(await waitFor(async () => (await health()).guard.level === "ok"));
   await new Promise((r) => setTimeout(r, 200));
   assert.equal((await model("idle")).unloaded, true);

@@ -7,6 +7,7 @@ import {
   LoadAdmission,
   kvCacheBytes,
 } from "../../../src/guards/index.js";
+import { testSpec } from "../../helpers/server.js";
 
 const thresholds = { warnPercent: 80, shedPercent: 90, reclaimPercent: 95, hysteresisPercent: 5 };
 
@@ -118,17 +119,7 @@ test("a replacement worker fits once the worker it replaces has freed its memory
     warnPercent: 80,
     adjust: (spec) => ({ ...spec, slots: 1 }),
   });
-  const spec = {
-    id: "m#0.1",
-    modelName: "m",
-    modelPath: "/m.gguf",
-    slots: 4,
-    threads: 1,
-    contextSize: 512,
-    batchSize: 512,
-    gpu: "cpu",
-    chatWrapper: "auto",
-  };
+  const spec = testSpec();
   // 750 − 0 + 100 (one slot after the ladder) > 800; 750 − 60 + 100 ≤ 800.
   assert.equal(await admission.fitsAfterFreeing(spec, 0), false);
   assert.equal(await admission.fitsAfterFreeing(spec, 60 * MiB), true);

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryGuard, type ResourceSample } from "../../../src/guards/index.js";
 import { silentLogger } from "../../../src/observability/index.js";
+import { testSpec } from "../../helpers/server.js";
 
 function sample(percent: number): ResourceSample {
   return {
@@ -95,17 +96,7 @@ test("reclaim unloads idle models, one per cooldown, before it stops a busy work
 
 test("the ladder lowers max_tokens and the slots of new workers under pressure, and recovers", () => {
   const { guard, tick } = setup();
-  const spec = {
-    id: "big#0.1",
-    modelName: "big",
-    modelPath: "/m.gguf",
-    slots: 4,
-    threads: 1,
-    contextSize: 512,
-    batchSize: 512,
-    gpu: "cpu",
-    chatWrapper: "auto",
-  };
+  const spec = testSpec({ id: "big#0.1", modelName: "big" });
   guard.observe(sample(82));
   assert.equal(guard.degradation("big").step, 1);
   assert.equal(guard.adjustSpec(spec).slots, 2);
