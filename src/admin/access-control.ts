@@ -259,6 +259,7 @@ export async function openAccessControl(
     close: async () => {
       await admin.close();
       await limitStore.close();
+      accessLog.log?.close();
       stores.db.close();
     },
   };

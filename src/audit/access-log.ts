@@ -38,4 +38,8 @@ export class AccessLog {
   write(record: AccessRecord): void {
     this.file.write(JSON.stringify(maskValue(record)));
   }
+
+  close(): void {
+    this.file.close();
+  }
 }

@@ -2,9 +2,20 @@
  * An append-only line file that rotates by size or at UTC midnight and keeps a bounded number
  * of rotated files (access.log → access.log.2026-01-31T00-00-00.000Z). Writes are synchronous:
  * a line is on disk (in the page cache) before the response's close event returns, and a
- * crash cannot lose buffered lines.
+ * crash cannot lose buffered lines. The file stays open between writes (an open and a close a
+ * line cost more than the write); it is opened again every second, so a file moved or deleted
+ * by another tool is followed within a second.
  */
-import { appendFileSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 export interface RotationOptions {
@@ -16,9 +27,14 @@ export interface RotationOptions {
   keepFiles: number;
 }
 
+/** How long one open file descriptor is written to before the path is opened again, in ms. */
+const REOPEN_MS = 1_000;
+
 export class RotatingFile {
   private size: number;
   private day: number;
+  private fd: number | undefined;
+  private openedAt = 0;
 
   constructor(
     readonly path: string,
@@ -43,11 +59,25 @@ export class RotatingFile {
       this.options.maxBytes > 0 && this.size > 0 && this.size + bytes > this.options.maxBytes;
     if (full || (this.options.daily && today !== this.day && this.size > 0)) this.rotate();
     this.day = today;
-    appendFileSync(this.path, line + "\n", { mode: 0o600 });
+    const now = Date.now();
+    if (this.fd !== undefined && now - this.openedAt > REOPEN_MS) this.close();
+    if (this.fd === undefined) {
+      this.fd = openSync(this.path, "a", 0o600);
+      this.openedAt = now;
+    }
+    writeSync(this.fd, line + "\n");
     this.size += bytes;
   }
 
+  /** Closes the open descriptor; the next write opens the file again. */
+  close(): void {
+    if (this.fd === undefined) return;
+    closeSync(this.fd);
+    this.fd = undefined;
+  }
+
   private rotate(): void {
+    this.close();
     const stamp = new Date(this.now()).toISOString().replace(/:/g, "-");
     let target = `${this.path}.${stamp}`;
     for (let i = 1; rotatedExists(target); i++) target = `${this.path}.${stamp}.${i}`;

@@ -1,6 +1,9 @@
 /**
  * Bans in SQLite, so they survive a restart and the CLI sees the server's (and the other way
  * round). A lifted or expired ban keeps its row: the offence count makes repeat bans longer.
+ * The check on every request reads an in-memory copy of the bans in force: this process's own
+ * changes reach it at once, another process's (the CLI's) within a second, when SQLite's
+ * data_version shows the database changed.
  */
 import { migrate, type Db } from "../store/index.js";
 
@@ -44,9 +47,18 @@ const toBan = (r: Row): Ban => ({
   offences: r.offences,
 });
 
+/** How often the in-memory bans look for another process's changes, in ms. */
+const REFRESH_MS = 1_000;
+
 export class BanStore {
   private readonly activeStmt;
   private readonly rowStmt;
+  private readonly listStmt;
+  private readonly versionStmt;
+  /** The bans in force by IP, and the data_version they were read at. */
+  private inForce: Map<string, Ban> | undefined;
+  private checkedAt = 0;
+  private version: unknown;
 
   constructor(
     private readonly db: Db,
@@ -58,12 +70,27 @@ export class BanStore {
          AND (expires_at IS NULL OR expires_at > ?)`,
     );
     this.rowStmt = db.prepare("SELECT * FROM bans WHERE ip = ?");
+    this.listStmt = db.prepare(
+      `SELECT * FROM bans WHERE lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+         ORDER BY created_at`,
+    );
+    this.versionStmt = db.prepare("PRAGMA data_version").pluck();
   }
 
-  /** The ban in force on `ip`, if any. */
+  /** The ban in force on `ip`, if any (the per-request check: from memory). */
   active(ip: string): Ban | undefined {
-    const row = this.activeStmt.get(ip, this.now()) as Row | undefined;
-    return row ? toBan(row) : undefined;
+    const now = this.now();
+    if (!this.inForce || now - this.checkedAt >= REFRESH_MS) {
+      const version = this.versionStmt.get();
+      if (!this.inForce || version !== this.version) {
+        const rows = this.listStmt.all(now) as Row[];
+        this.inForce = new Map(rows.map((r) => [r.ip, toBan(r)]));
+        this.version = version;
+      }
+      this.checkedAt = now;
+    }
+    const ban = this.inForce.get(ip);
+    return ban && (ban.expiresAt === null || ban.expiresAt > now) ? ban : undefined;
   }
 
   /** Offences recorded for `ip` since `since` (older ones are forgiven). */
@@ -84,7 +111,8 @@ export class BanStore {
            offences = excluded.offences`,
       )
       .run(ip, reason, source, now, durationMs === null ? null : now + durationMs, offences);
-    return this.active(ip)!;
+    this.inForce = undefined;
+    return toBan(this.activeStmt.get(ip, now) as Row);
   }
 
   /** Lifts the ban on `ip`; false when none was in force. */
@@ -95,17 +123,12 @@ export class BanStore {
            AND (expires_at IS NULL OR expires_at > ?)`,
       )
       .run(this.now(), ip, this.now());
+    this.inForce = undefined;
     return res.changes > 0;
   }
 
   /** Bans in force now. */
   list(): Ban[] {
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM bans WHERE lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-         ORDER BY created_at`,
-      )
-      .all(this.now()) as Row[];
-    return rows.map(toBan);
+    return (this.listStmt.all(this.now()) as Row[]).map(toBan);
   }
 }

@@ -1,5 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   BanStore,
   CidrList,
@@ -95,4 +98,31 @@ test("the netfilter bans, persists, lifts and exempts", () => {
   // Reopened from the same database: the row (and its offence count) is still there.
   assert.equal(new BanStore(db, () => now).priorOffences("203.0.113.1", 0), 2);
   db.close();
+});
+
+test("the ban check reads memory: own changes at once, another process's within a second", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "bulwark-bans-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let now = 1_000_000;
+  const server = openDatabase(join(dir, "bulwark.db"));
+  const cli = openDatabase(join(dir, "bulwark.db"));
+  t.after(() => (server.close(), cli.close()));
+  const mine = new BanStore(server, () => now);
+  const theirs = new BanStore(cli, () => now);
+
+  assert.equal(mine.active("203.0.113.9"), undefined);
+  mine.add("203.0.113.1", "auto", "auto", 5_000);
+  assert.equal(mine.active("203.0.113.1")?.reason, "auto", "own ban: at once");
+
+  theirs.add("203.0.113.9", "abuse", "cli", null);
+  assert.equal(mine.active("203.0.113.9"), undefined, "read less than a second ago");
+  now += 1_000;
+  assert.equal(mine.active("203.0.113.9")?.source, "cli", "another process's ban: within 1 s");
+
+  theirs.lift("203.0.113.9");
+  now += 1_000;
+  assert.equal(mine.active("203.0.113.9"), undefined, "lifted by another process");
+  // An expiry needs no reload.
+  now += 5_000;
+  assert.equal(mine.active("203.0.113.1"), undefined);
 });
