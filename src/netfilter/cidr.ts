@@ -43,6 +43,7 @@ export class CidrList {
   }
 
   has(ip: string): boolean {
+    if (this.size === 0) return false; // the deny list is empty on most servers
     const address = normalizeIp(ip);
     if (!address) return false;
     return this.list.check(address, isIP(address) === 4 ? "ipv4" : "ipv6");
