@@ -14,7 +14,7 @@ async function health(): Promise<any> {
 before(async () => {
   if (!modelPath) return;
   server = await startTestServer({
-    models: [{ name: "stories", path: modelPath, slots: 4, replicas: 2, threads: 1 }],
+    models: [{ name: "stories", path: modelPath, slots: 1, replicas: 2, threads: 1 }],
     engine: {
       gpu: "cpu",
       contextSize: 512,
@@ -66,57 +66,73 @@ async function readStream(body: object, onFirst: () => void): Promise<string> {
   return text;
 }
 
-test("kill -9 of a worker during 8 concurrent requests: every request that had received nothing completes with the right text", async (t) => {
+// One slot per worker: llama.cpp batches the sequences of one context, and a batch's make-up
+// changes the rounding enough to flip a greedy token now and then (measured on stories260K:
+// 26 of 32 staggered requests on 8 slots differed from the same request alone). With one slot
+// a greedy completion is reproducible, so "the right text" can be checked to the letter.
+test("kill -9 of a worker: the request it ran, which had received nothing, completes elsewhere with the right text", async (t) => {
   if (!modelPath) return t.skip(STORIES_MISSING);
   const reference = await postJson(`${server.url}/v1/completions`, longGreedy);
   assert.equal(reference.status, 200);
   const expected: string = reference.json.choices[0].text;
 
+  // One plain request on each worker, then four more (two streamed) waiting in the queue.
+  const running = [0, 1].map(() => postJson(`${server.url}/v1/completions`, longGreedy));
+  assert.ok(await waitFor(async () => (await health()).models[0].slots.busy === 2, 10_000));
+  const waiting = [
+    ...[0, 1].map(() => postJson(`${server.url}/v1/completions`, longGreedy)),
+    ...[0, 1].map(() => readStream(longGreedy, () => undefined)),
+  ];
+  assert.ok(await waitFor(async () => (await health()).models[0].queue.waiting === 4, 10_000));
   const victim = (await health()).models[0].replicas[0];
-  let killed = false;
-  const kill = () => {
-    if (killed) return;
-    killed = true;
-    process.kill(victim.pid, "SIGKILL");
-  };
-  const received = new Set<number>();
-  const streaming = [0, 1, 2, 3].map((i) =>
-    readStream(longGreedy, () => {
-      received.add(i);
-      kill();
-    }),
-  );
-  const plain = [0, 1, 2, 3].map(() => postJson(`${server.url}/v1/completions`, longGreedy));
-  const plainResults = await Promise.all(plain);
-  const streamResults = await Promise.all(streaming);
-  assert.ok(killed, "the worker was killed mid-run");
-  for (const r of plainResults) {
+  assert.equal(victim.busySlots, 1, "the victim holds a request that has sent nothing yet");
+  process.kill(victim.pid, "SIGKILL");
+
+  const results = await Promise.all([...running, ...waiting.slice(0, 2)]);
+  for (const r of results as Awaited<ReturnType<typeof postJson>>[]) {
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.choices[0].text, expected);
     assert.equal(r.json.usage.completion_tokens, 320);
   }
-  let interrupted = 0;
-  for (const body of streamResults) {
+  for (const body of (await Promise.all(waiting.slice(2))) as string[]) {
     const data = parseSse(body);
     assert.equal(data.at(-1), "[DONE]");
     const events = data.slice(0, -1).map((d) => JSON.parse(d));
-    const error = events.find((e) => e.error);
-    if (error) {
-      interrupted++;
-      assert.equal(error.error.code, "engine_failure");
-    } else {
-      assert.equal(events.map((e) => e.choices[0]?.text ?? "").join(""), expected);
-    }
+    assert.equal(events.map((e) => e.choices[0]?.text ?? "").join(""), expected);
   }
-  assert.ok(interrupted <= 4);
-  const after = await waitFor(
-    async () => (await health()).models[0].replicas.every((r: any) => r.state === "ready"),
-    30_000,
+  assert.ok(server.logs.some((l) => l.msg === "worker died; re-queueing request"));
+  assert.ok(
+    await waitFor(
+      async () => (await health()).models[0].replicas.every((r: any) => r.state === "ready"),
+      30_000,
+    ),
+    "the killed worker was restarted",
   );
-  assert.ok(after, "the killed worker was restarted");
   const replica = (await health()).models[0].replicas[0];
   assert.ok(replica.restarts >= 1);
   assert.notEqual(replica.pid, victim.pid);
+});
+
+test("kill -9 of a worker that is streaming: the stream ends with an engine_failure event", async (t) => {
+  if (!modelPath) return t.skip(STORIES_MISSING);
+  let kill = () => undefined as void;
+  const firstData = new Promise<void>((resolve) => (kill = resolve));
+  const stream = readStream(longGreedy, () => kill());
+  await firstData;
+  const busy = (await health()).models[0].replicas.find((r: any) => r.busySlots === 1);
+  assert.ok(busy, "one worker is streaming");
+  process.kill(busy.pid, "SIGKILL");
+  const data = parseSse(await stream);
+  assert.equal(data.at(-1), "[DONE]");
+  const events = data.slice(0, -1).map((d) => JSON.parse(d));
+  assert.equal(events.at(-1).error.code, "engine_failure");
+  assert.ok(events[0].choices[0].text.length > 0, "text had reached the client first");
+  assert.ok(
+    await waitFor(
+      async () => (await health()).models[0].replicas.every((r: any) => r.state === "ready"),
+      30_000,
+    ),
+  );
 });
 
 test("a client that disconnects frees its slot at once", async (t) => {
