@@ -145,20 +145,30 @@ export class RegistryIndex {
    * Moves the alias back: drops the newest history entry and points the alias at the one
    * before it. Returns the version it now points at, or undefined when there is none.
    */
+  /** The history entries newer than the previous version, and that version, if any. */
+  private previousOf(name: string, alias: string) {
+    const entries = this.db
+      .prepare(
+        `SELECT id, version FROM alias_history WHERE name = ? AND alias = ? ORDER BY id DESC`,
+      )
+      .all(name, alias) as { id: number; version: string }[];
+    const current = this.alias(name, alias);
+    // Skip the entries of the current version (promoted twice in a row counts once).
+    let i = 0;
+    while (i < entries.length && entries[i]!.version === current) i++;
+    return { newer: entries.slice(0, i), previous: entries[i] };
+  }
+
+  /** The version popAlias() would move the alias back to, without moving it. */
+  peekAlias(name: string, alias: string): string | undefined {
+    return this.previousOf(name, alias).previous?.version;
+  }
+
   popAlias(name: string, alias: string, at: string): string | undefined {
     return this.db.transaction(() => {
-      const entries = this.db
-        .prepare(
-          `SELECT id, version FROM alias_history WHERE name = ? AND alias = ? ORDER BY id DESC`,
-        )
-        .all(name, alias) as { id: number; version: string }[];
-      const current = this.alias(name, alias);
-      // Skip the entries of the current version (promoted twice in a row counts once).
-      let i = 0;
-      while (i < entries.length && entries[i]!.version === current) i++;
-      const previous = entries[i];
+      const { newer, previous } = this.previousOf(name, alias);
       if (!previous) return undefined;
-      const drop = entries.slice(0, i).map((e) => e.id);
+      const drop = newer.map((e) => e.id);
       const del = this.db.prepare(`DELETE FROM alias_history WHERE id = ?`);
       for (const id of drop) del.run(id);
       this.db

@@ -312,6 +312,11 @@ export class Registry {
     return resolved;
   }
 
+  /** The version rollback() would move `latest` back to, if there is one. */
+  rollbackTarget(name: string): string | undefined {
+    return this.index.peekAlias(name, LATEST);
+  }
+
   /** Moves `latest` back to the version it pointed at before. */
   rollback(name: string): ResolvedModel {
     try {

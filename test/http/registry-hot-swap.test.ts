@@ -175,6 +175,49 @@ test("a promoted version that does not fit in memory is refused; the old one kee
   assert.equal(done.status, 200);
 });
 
+test("a rollback to a version that does not fit in memory is refused before latest moves", async (t) => {
+  if (!model) return t.skip(STORIES_MISSING);
+  const r = tempRegistry(0);
+  t.after(r.cleanup);
+  await r.registry.import(model, { name: "stories" });
+  await r.registry.import(model, { name: "stories" });
+  const MiB = 2 ** 20;
+  let used = 1024 * MiB;
+  const memorySource: MemorySource = {
+    read: async () => ({ usedBytes: used, limitBytes: 4096 * MiB, source: "test" }),
+  };
+  const engine = fakeEngine();
+  const adminKey = generateKey().full;
+  const server = await startTestServer(
+    {
+      models: [{ name: "stories", path: "registry:stories" }],
+      registry: { dir: r.registry.layout.dir, watchIntervalMs: 50 },
+    },
+    { replicaFactory: engine.factory, memorySource, adminKey },
+  );
+  t.after(() => server.close());
+  const admin = (path: string, body: object = {}) =>
+    postJson(`${server.adminUrl}/admin/models/stories/${path}`, body, {
+      authorization: `Bearer ${adminKey}`,
+    });
+  // Version 2 fits now: promoted, and served once the swap is done.
+  assert.equal((await admin("promote", { version: "2" })).status, 200);
+  assert.ok(await waitFor(() => server.registry?.served()[0]?.version === "2"));
+
+  used = 3200 * MiB;
+  const res = await admin("rollback");
+  assert.equal(res.status, 503, res.text);
+  assert.equal(res.json.error.code, "model_load_refused_memory");
+  assert.match(res.json.error.message, /^Loading a replica of model stories:1 needs an estimated/);
+  assert.equal(res.headers.get("retry-after"), "30");
+  assert.equal(r.registry.latest("stories"), "2", "latest did not move");
+
+  used = 1024 * MiB;
+  const ok = await admin("rollback");
+  assert.equal(ok.status, 200, ok.text);
+  assert.deepEqual(ok.json, { name: "stories", latest: "1" });
+});
+
 test("the periodic verification finds a byte the fingerprint misses and repairs the file", async (t) => {
   if (!model) return t.skip(STORIES_MISSING);
   const r = tempRegistry(1);

@@ -89,6 +89,9 @@ export function registerRegistryAdminRoutes(app: FastifyInstance, deps: Registry
     "/admin/models/:name/rollback",
     { config: { audit: "model.rolled_back" } },
     async (request) => {
+      // Like a promotion: the version rolled back to must fit next to the one serving.
+      const target = registry.rollbackTarget(request.params.name);
+      if (target) await serving?.checkPromotion(request.params.name, target);
       const model = registry.rollback(request.params.name);
       log.info({ model: model.name, latest: model.version }, "rolled back");
       void serving?.poll();
