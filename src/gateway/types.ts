@@ -77,7 +77,8 @@ export interface OutputFilter {
 
 /** What edge hooks attach to a request for the generation path. */
 export interface GenerationGate {
-  /** Called with prompt + max_tokens once they are known; throws to refuse. */
+  /** Called with the tokens to hold (prompt + max_tokens, or an embedding's bound); throws to
+   * refuse. */
   reserveTokens?(tokens: number): Promise<GenerationReservation>;
   output?: OutputFilter;
 }

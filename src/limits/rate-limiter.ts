@@ -118,7 +118,10 @@ export class RateLimiter {
     };
   }
 
-  /** Reserves prompt + max_tokens against the key's tokens per minute and daily budget. */
+  /**
+   * Reserves `amount` tokens (a generation's prompt + max_tokens, an embedding's bound) against
+   * the key's tokens per minute and daily budget.
+   */
   async reserveTokens(key: KeyLimitsView, amount: number): Promise<TokenReservation> {
     const now = this.now();
     const headers: Record<string, string> = {};
@@ -131,8 +134,9 @@ export class RateLimiter {
       if (r.never) {
         throw refuse(
           "tokens_rate_limit_exceeded",
-          `The request needs ${amount} tokens (prompt + max_tokens), more than this key's limit ` +
-            `of ${key.tpm} tokens per minute; lower max_tokens.`,
+          `The request needs ${amount} tokens (its prompt, plus max_tokens for a generation), ` +
+            `more than this key's limit of ${key.tpm} tokens per minute; shorten the input or ` +
+            `lower max_tokens.`,
           undefined,
           headers,
         );
