@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -115,16 +115,20 @@ test("promote during load: no request fails; new requests move to the new versio
   assert.ok(msgs.includes("old version stopped"));
 });
 
-test("a promoted version that does not fit in memory is refused; the old one keeps serving", async (t) => {
-  if (!model) return t.skip(STORIES_MISSING);
+const MiB = 2 ** 20;
+
+/**
+ * Two versions of stories in a registry, served as `stories` (following latest) with a memory
+ * reading the test sets (`memory.used`, of 4 GiB) and an admin key for the admin API.
+ */
+async function startTwoVersions(t: TestContext) {
   const r = tempRegistry(0);
   t.after(r.cleanup);
-  await r.registry.import(model, { name: "stories" });
-  await r.registry.import(model, { name: "stories" });
-  const MiB = 2 ** 20;
-  let used = 1024 * MiB;
+  await r.registry.import(model!, { name: "stories" });
+  await r.registry.import(model!, { name: "stories" });
+  const memory = { used: 1024 * MiB };
   const memorySource: MemorySource = {
-    read: async () => ({ usedBytes: used, limitBytes: 4096 * MiB, source: "test" }),
+    read: async () => ({ usedBytes: memory.used, limitBytes: 4096 * MiB, source: "test" }),
   };
   const engine = fakeEngine();
   // The admin listener asks for an admin key even with auth off on the public API.
@@ -137,19 +141,25 @@ test("a promoted version that does not fit in memory is refused; the old one kee
     { replicaFactory: engine.factory, memorySource, adminKey },
   );
   t.after(() => server.close());
+  const admin = (path: string, body: object = {}) =>
+    postJson(`${server.adminUrl}/admin/models/stories/${path}`, body, {
+      authorization: `Bearer ${adminKey}`,
+    });
+  return { r, memory, engine, server, admin };
+}
+
+test("a promoted version that does not fit in memory is refused; the old one keeps serving", async (t) => {
+  if (!model) return t.skip(STORIES_MISSING);
+  const { r, memory, engine, server, admin } = await startTwoVersions(t);
   assert.ok(await waitFor(() => engine.replicas[0]?.state() === "ready"));
   // Under the warn threshold (80%: nothing is shed), without room for a second copy of the
   // model: a replica of stories260K is estimated at about 107 MiB, most of it the process.
-  used = 3200 * MiB;
+  memory.used = 3200 * MiB;
   const refusal =
     /^Loading a replica of model stories:2 needs an estimated [\d.]+ MiB \(weights [\d.]+ MiB, KV cache [\d.]+ MiB, process [\d.]+ MiB\); 3200\.0 MiB is in use, which would make [\d.]+ MiB of the 4096\.0 MiB limit \([\d.]+%\), over the warn threshold of 80% \(3276\.8 MiB\)\.$/;
 
   // The admin API runs the check before `latest` moves: 503 with Retry-After, nothing changes.
-  const res = await postJson(
-    `${server.adminUrl}/admin/models/stories/promote`,
-    { version: "2" },
-    { authorization: `Bearer ${adminKey}` },
-  );
+  const res = await admin("promote", { version: "2" });
   assert.equal(res.status, 503, res.text);
   assert.equal(res.headers.get("retry-after"), "30");
   assert.deepEqual(Object.keys(res.json.error), ["message", "type", "param", "code"]);
@@ -177,34 +187,12 @@ test("a promoted version that does not fit in memory is refused; the old one kee
 
 test("a rollback to a version that does not fit in memory is refused before latest moves", async (t) => {
   if (!model) return t.skip(STORIES_MISSING);
-  const r = tempRegistry(0);
-  t.after(r.cleanup);
-  await r.registry.import(model, { name: "stories" });
-  await r.registry.import(model, { name: "stories" });
-  const MiB = 2 ** 20;
-  let used = 1024 * MiB;
-  const memorySource: MemorySource = {
-    read: async () => ({ usedBytes: used, limitBytes: 4096 * MiB, source: "test" }),
-  };
-  const engine = fakeEngine();
-  const adminKey = generateKey().full;
-  const server = await startTestServer(
-    {
-      models: [{ name: "stories", path: "registry:stories" }],
-      registry: { dir: r.registry.layout.dir, watchIntervalMs: 50 },
-    },
-    { replicaFactory: engine.factory, memorySource, adminKey },
-  );
-  t.after(() => server.close());
-  const admin = (path: string, body: object = {}) =>
-    postJson(`${server.adminUrl}/admin/models/stories/${path}`, body, {
-      authorization: `Bearer ${adminKey}`,
-    });
+  const { r, memory, server, admin } = await startTwoVersions(t);
   // Version 2 fits now: promoted, and served once the swap is done.
   assert.equal((await admin("promote", { version: "2" })).status, 200);
   assert.ok(await waitFor(() => server.registry?.served()[0]?.version === "2"));
 
-  used = 3200 * MiB;
+  memory.used = 3200 * MiB;
   const res = await admin("rollback");
   assert.equal(res.status, 503, res.text);
   assert.equal(res.json.error.code, "model_load_refused_memory");
@@ -212,7 +200,7 @@ test("a rollback to a version that does not fit in memory is refused before late
   assert.equal(res.headers.get("retry-after"), "30");
   assert.equal(r.registry.latest("stories"), "2", "latest did not move");
 
-  used = 1024 * MiB;
+  memory.used = 1024 * MiB;
   const ok = await admin("rollback");
   assert.equal(ok.status, 200, ok.text);
   assert.deepEqual(ok.json, { name: "stories", latest: "1" });
