@@ -1,6 +1,6 @@
 /** A server with auth on, its first admin key, and helpers to make keys through the admin API. */
 import { generateKey } from "../../src/auth/index.js";
-import { fakeEngine, startTestServer, type TestServer } from "./server.js";
+import { fakeEngine, readResponse, startTestServer, type TestServer } from "./server.js";
 
 export const MODEL = "fake";
 
@@ -54,14 +54,7 @@ export async function call(
     headers: h,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
+  return readResponse(res);
 }
 
 export const chatBody = (content = "hi", extra: Record<string, unknown> = {}) => ({

@@ -106,6 +106,13 @@ export async function postJson(
     headers: { "content-type": "application/json", ...headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
+  return readResponse(res);
+}
+
+/** Status, headers and the body as text and, when it parses, as JSON. */
+export async function readResponse(
+  res: Response,
+): Promise<{ status: number; headers: Headers; json: any; text: string }> {
   const text = await res.text();
   let json: unknown;
   try {
