@@ -53,7 +53,8 @@ const RATE_LIMIT_CODES: Record<string, string> = {
 
 export class GuardRuntime {
   readonly metrics: Metrics;
-  readonly kpi: KpiRecorder;
+  /** The KPI windows, fed only while the alerts that read them are on. */
+  readonly kpi: KpiRecorder | undefined;
   readonly alerts: AlertManager | undefined;
   readonly monitor: ResourceMonitor | undefined;
   readonly guard: MemoryGuard | undefined;
@@ -68,21 +69,21 @@ export class GuardRuntime {
     const { config, logger } = o;
     const g = config.guards;
     const a = config.alerts;
-    this.kpi = new KpiRecorder(a.windowMs);
     this.estimator = o.estimator ?? new ToolkitMemoryEstimator(g.workerOverheadBytes);
-    const sinks: AlertSink[] = [new LogSink(logger.child({ component: "alerts" }))];
-    if (a.webhookUrl) {
-      this.webhook = new WebhookSink({
-        url: a.webhookUrl,
-        retries: a.webhookRetries,
-        backoffMs: a.webhookBackoffMs,
-        timeoutMs: a.webhookTimeoutMs,
-        logger,
-      });
-      sinks.push(this.webhook);
-    }
-    sinks.push({ send: (e) => this.metrics.alertEvent(e.alert, e.state) });
     if (a.enabled) {
+      this.kpi = new KpiRecorder(a.windowMs);
+      const sinks: AlertSink[] = [new LogSink(logger.child({ component: "alerts" }))];
+      if (a.webhookUrl) {
+        this.webhook = new WebhookSink({
+          url: a.webhookUrl,
+          retries: a.webhookRetries,
+          backoffMs: a.webhookBackoffMs,
+          timeoutMs: a.webhookTimeoutMs,
+          logger,
+        });
+        sinks.push(this.webhook);
+      }
+      sinks.push({ send: (e) => this.metrics.alertEvent(e.alert, e.state) });
       this.alerts = new AlertManager({
         rules: kpiRules(this.kpi, a),
         sinks,
@@ -130,7 +131,7 @@ export class GuardRuntime {
       });
       monitor.onSample((sample) => {
         this.guard!.observe(sample);
-        this.kpi.resources(sample.memoryPercent, sample.cpuRatio, Date.now());
+        this.kpi?.resources(sample.memoryPercent, sample.cpuRatio, Date.now());
       });
       this.admission = new LoadAdmission({
         estimator: this.estimator,
@@ -254,7 +255,7 @@ export class GuardRuntime {
     queueTime: (model, seconds) => this.metrics.queued(model, seconds),
     loaded: (model, seconds) => {
       this.metrics.loaded(model, seconds);
-      this.kpi.modelLoad(seconds * 1000, Date.now());
+      this.kpi?.modelLoad(seconds * 1000, Date.now());
     },
     restarted: (model) => this.metrics.restarted(model),
   };
@@ -268,10 +269,10 @@ export class GuardRuntime {
       const limit = o.errorCode ? RATE_LIMIT_CODES[o.errorCode] : undefined;
       if (limit) this.metrics.rateLimit(limit);
       if (generation && o.status !== 499) {
-        this.kpi.request(o.durationSeconds * 1000, o.status, Date.now());
+        this.kpi?.request(o.durationSeconds * 1000, o.status, Date.now());
       }
       if (generation && o.promptTokens !== undefined && o.cachedTokens !== undefined) {
-        this.kpi.prefixCache(o.promptTokens, o.cachedTokens, Date.now());
+        this.kpi?.prefixCache(o.promptTokens, o.cachedTokens, Date.now());
       }
     },
     interToken: (model, seconds, tokens) => this.metrics.interToken(model, seconds, tokens),
@@ -294,7 +295,7 @@ export class GuardRuntime {
     const hosts = this.o.hosts();
     const ok = hosts.length > 0 && hosts.every((h) => h.isReady() || h.isUnloaded());
     if (ok) this.everReady = true;
-    if (this.everReady) this.kpi.probe(ok, Date.now());
+    if (this.everReady) this.kpi?.probe(ok, Date.now());
   }
 
   async close(): Promise<void> {
