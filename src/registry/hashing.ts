@@ -5,25 +5,11 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
+import type { ProgressFn } from "../util/sha256-file.js";
+
+export { sha256File, type ProgressFn } from "../util/sha256-file.js";
 
 export const MiB = 1024 * 1024;
-
-/** Called with bytes done so far and the total. */
-export type ProgressFn = (done: number, total: number) => void;
-
-/** sha256 of a whole file, in hex, read as a stream. */
-export async function sha256File(path: string, onProgress?: ProgressFn): Promise<string> {
-  const total = (await stat(path)).size;
-  const hash = createHash("sha256");
-  let done = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) {
-    hash.update(chunk as Buffer);
-    done += (chunk as Buffer).length;
-    onProgress?.(done, total);
-  }
-  onProgress?.(done, total);
-  return hash.digest("hex");
-}
 
 /**
  * The load-time fingerprint: sha256 over the size, the first MiB and the last MiB. It reads at

@@ -74,7 +74,12 @@ export function toolkitInspector(options: InspectorOptions): ModelInspector {
         `GGUF v${desc.formatVersion}: header, metadata and ${desc.tensorCount} tensors within the file`,
       ];
       if (options.validation === "quick") {
-        const report = await validateModel(path, { quick: true, threads: options.threads ?? 1 });
+        // The registry hashes the file as it copies it: no second full read here.
+        const report = await validateModel(path, {
+          quick: true,
+          checksum: false,
+          threads: options.threads ?? 1,
+        });
         if (!report.ok) {
           const failed = report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
           throw new InvalidModelError(`validation failed: ${failed.join("; ")}`);

@@ -4,8 +4,7 @@
  * loads it as an engine worker does, with a timer of its own so a hung load cannot hang this.
  */
 import { fork } from "node:child_process";
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { sha256File } from "../../util/sha256-file.js";
 import { ModelFormatError } from "../errors.js";
 import { detectFormat } from "../formats/detect.js";
 import { describeGgufHeader } from "../inspect.js";
@@ -50,6 +49,8 @@ export interface ValidateOptions {
   generateTokens?: number;
   /** Only format, load, tokenizer and determinism (a few seconds; for registering a model). */
   quick?: boolean;
+  /** Hash the whole file into the report (default true; the registry hashes it itself). */
+  checksum?: boolean;
   /** Another model (the F32 original of a quantized one) whose perplexity is reported alongside. */
   reference?: string;
   /** Kills the worker after this long (default 120 s). */
@@ -57,12 +58,6 @@ export interface ValidateOptions {
 }
 
 export type ProgressListener = (step: string) => void;
-
-async function sha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
 
 interface WorkerRun {
   loadMs?: number;
@@ -151,14 +146,18 @@ export async function validateModel(
       );
     }
     report.sizeBytes = d.fileSize;
-    onProgress("sha256");
-    report.sha256 = await sha256(path);
+    if (options.checksum !== false) {
+      onProgress("sha256");
+      report.sha256 = await sha256File(path);
+    }
     description = describeGgufHeader(path, d.header, d.fileSize);
     add({
       name: "format",
       ok: true,
-      detail: `GGUF v${d.version}, ${description.architecture}, ${description.quantization}, sha256 ${report.sha256}`,
-      values: { version: d.version, sha256: report.sha256 },
+      detail:
+        `GGUF v${d.version}, ${description.architecture}, ${description.quantization}` +
+        (report.sha256 ? `, sha256 ${report.sha256}` : ""),
+      values: { version: d.version, ...(report.sha256 ? { sha256: report.sha256 } : {}) },
     });
   } catch (err) {
     const code = err instanceof ModelFormatError ? err.code : "model_invalid";
