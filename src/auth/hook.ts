@@ -45,10 +45,11 @@ export function publicPermission(metricsPublic: boolean) {
 export function authHook(options: AuthHookOptions) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
     request.apiKey = undefined;
+    if (!options.enabled) return;
     const path = request.url.split("?")[0] ?? "/";
     const permission =
       request.routeOptions.config?.permission ?? options.permissionFor(request.method, path);
-    if (permission === "public" || !options.enabled) return;
+    if (permission === "public") return;
     const ip = request.record.clientIp ?? "unknown";
     let key: KeyRecord;
     try {

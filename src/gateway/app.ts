@@ -46,8 +46,9 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   installIpFilter(app, deps.netfilter);
   installAuth(app, deps.auth);
   installRateLimit(app, deps.rateLimits);
-  installModelGuard(app, deps.auth !== undefined);
-  installPrivacy(app, deps.auth !== undefined);
+  // Both act on the request's key: with auth off there is none, and nothing to do.
+  installModelGuard(app, deps.auth?.enabled === true);
+  installPrivacy(app, deps.auth?.enabled === true);
   installErrorHandling(app, deps.logger);
   if (deps.guard) app.addHook("onRequest", memoryShed(deps.guard));
   registerHealthRoutes(app, deps, extras);
