@@ -255,7 +255,6 @@ export async function startServer(
     access = await openAccessControl(config, {
       logger,
       adminKey: options.adminKey,
-      insecure: options.insecure,
       adminRoutes: [
         ...(options.adminRoutes ?? []),
         (admin) => registerGuardAdminRoutes(admin, { guard: guards.guard, alerts: guards.alerts }),

@@ -35,8 +35,6 @@ export interface AccessOptions {
   logger: Logger;
   /** BULWARK_ADMIN_KEY: imported as the first admin key when the store has none. */
   adminKey?: string;
-  /** `serve --insecure`: allows auth off on a non-loopback public address. */
-  insecure?: boolean;
   /** Admin routes of other subsystems. */
   adminRoutes?: readonly AdminRoutes[];
   now?: () => number;
@@ -125,10 +123,7 @@ function bootstrapAdmin(stores: Stores, options: AccessOptions): void {
 function recordStart(config: Readonly<Config>, audit: AuditLog): void {
   const digest = createHash("sha256").update(JSON.stringify(config)).digest("hex");
   const models = config.models.map((m) => ({ name: m.name, path: m.path }));
-  const lastStart = audit
-    .entries()
-    .filter((e) => e.action === "server.started")
-    .pop();
+  const lastStart = audit.lastEntry("server.started");
   if (lastStart && lastStart.details.configSha256 !== digest) {
     audit.append("system", "config.changed", null, {
       from: lastStart.details.configSha256,
@@ -146,7 +141,6 @@ export async function openAccessControl(
   config: Readonly<Config>,
   options: AccessOptions,
 ): Promise<AccessControl> {
-  checkBinding(config, options.insecure ?? false);
   const now = options.now ?? Date.now;
   const logger = options.logger;
   const stores = openStores(config, now);

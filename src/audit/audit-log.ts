@@ -69,6 +69,17 @@ function entryHash(e: Omit<AuditEntry, "hash" | "details"> & { details: string }
   return createHash("sha256").update(canonical).digest("hex");
 }
 
+const toEntry = (r: Row): AuditEntry => ({
+  seq: r.seq,
+  ts: r.ts,
+  actor: r.actor,
+  action: r.action,
+  target: r.target,
+  details: JSON.parse(r.details) as Record<string, unknown>,
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});
+
 export class AuditLog {
   constructor(
     private readonly db: Db,
@@ -119,16 +130,15 @@ export class AuditLog {
     const rows = this.db
       .prepare("SELECT * FROM audit_log WHERE ts >= ? ORDER BY seq")
       .all(since) as Row[];
-    return rows.map((r) => ({
-      seq: r.seq,
-      ts: r.ts,
-      actor: r.actor,
-      action: r.action,
-      target: r.target,
-      details: JSON.parse(r.details) as Record<string, unknown>,
-      prevHash: r.prev_hash,
-      hash: r.hash,
-    }));
+    return rows.map(toEntry);
+  }
+
+  /** The newest entry of `action`, if any (one row read, however long the log). */
+  lastEntry(action: string): AuditEntry | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM audit_log WHERE action = ? ORDER BY seq DESC LIMIT 1")
+      .get(action) as Row | undefined;
+    return row ? toEntry(row) : undefined;
   }
 
   /** Walks the chain and names the first entry that breaks it. */
