@@ -102,7 +102,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       model: options.model,
       config: {
         ...config,
-        requestRate: options.requestRate ?? (options.concurrency ? null : "inf"),
+        // JSON has no Infinity: an unbounded rate (the default) is written "inf".
+        requestRate:
+          options.concurrency !== undefined
+            ? null
+            : Number.isFinite(options.requestRate ?? Infinity)
+              ? options.requestRate
+              : "inf",
       },
       tokenizer: tok?.flavor ?? null,
       metrics,

@@ -185,7 +185,7 @@ export function registerBench(program: Command): void {
         warmup: flags.warmup,
         inputLen: flags.inputLen,
         outputLen: flags.outputLen,
-        requestRate: flags.concurrency === undefined ? (flags.requestRate ?? Infinity) : undefined,
+        requestRate: flags.concurrency === undefined ? flags.requestRate : undefined,
         burstiness: flags.burstiness,
         concurrency: flags.concurrency,
         maxConcurrency: flags.maxConcurrency,

@@ -81,6 +81,7 @@ test("random dataset, open loop: every metric in the JSON, counts add up, exact 
   ]);
   assert.equal(run.code, 0, run.stderr);
   const result = JSON.parse(await readFile(out, "utf8"));
+  assert.equal(result.config.requestRate, 200);
   const m = result.metrics;
   assert.equal(result.tokenizer, "vllm");
   assert.equal(m.requests, 12);
@@ -148,6 +149,7 @@ test("fixed concurrency with builtin and jsonl datasets, API key from the enviro
   );
   assert.equal(chat.code, 0, chat.stderr);
   const j = JSON.parse(await readFile(join(dir, "jsonl.json"), "utf8"));
+  assert.equal(j.config.requestRate, null);
   assert.equal(j.metrics.completed, 4);
   assert.deepEqual(
     j.requests.map((r: { outputTokens: number }) => r.outputTokens),
@@ -185,14 +187,14 @@ test("failures are counted by kind; repeat-mix marks repeats and prefixes", asyn
     "builtin",
     "--num-prompts",
     "3",
-    "--concurrency",
-    "1",
     "--no-progress",
     "--output",
     join(dir, "bad.json"),
   ]);
   assert.equal(run.code, 0, run.stderr);
   const bad = JSON.parse(await readFile(join(dir, "bad.json"), "utf8"));
+  // Neither --request-rate nor --concurrency: the default unbounded rate, written "inf".
+  assert.equal(bad.config.requestRate, "inf");
   assert.equal(bad.metrics.failed, 3);
   assert.equal(bad.metrics.errorRate, 1);
   assert.deepEqual(Object.values(bad.metrics.failuresByKind), [3]);
