@@ -69,32 +69,33 @@ export class LoadAdmission {
     return n;
   }
 
+  /** The refusal of a load of `spec`, if any, counting `freedBytes` as already freed. */
+  private async judge(spec: ReplicaSpec, freedBytes = 0) {
+    const estimate = await this.deps.estimator.estimate(spec);
+    const memory = await this.deps.memory();
+    const used = { ...memory, usedBytes: Math.max(0, memory.usedBytes - freedBytes) };
+    const refusal = checkLoad(
+      spec.modelName,
+      estimate,
+      used,
+      this.reservedBytes(),
+      this.deps.warnPercent,
+    );
+    return { estimate, refusal };
+  }
+
   /**
    * Whether a worker of `spec` (as the ladder adjusts it) would be admitted once a worker
    * holding `freedBytes` is stopped: the check before replacing a running worker.
    */
   async fitsAfterFreeing(spec: ReplicaSpec, freedBytes: number): Promise<boolean> {
     const adjusted = this.deps.adjust ? this.deps.adjust(spec) : spec;
-    const estimate = await this.deps.estimator.estimate(adjusted);
-    const memory = await this.deps.memory();
-    const used = { ...memory, usedBytes: Math.max(0, memory.usedBytes - freedBytes) };
-    return (
-      checkLoad(spec.modelName, estimate, used, this.reservedBytes(), this.deps.warnPercent) ===
-      undefined
-    );
+    return (await this.judge(adjusted, freedBytes)).refusal === undefined;
   }
 
   /** Admits one load or throws model_load_refused_memory; returns the release of its reservation. */
   async admit(spec: ReplicaSpec): Promise<() => void> {
-    const estimate = await this.deps.estimator.estimate(spec);
-    const memory = await this.deps.memory();
-    const refusal = checkLoad(
-      spec.modelName,
-      estimate,
-      memory,
-      this.reservedBytes(),
-      this.deps.warnPercent,
-    );
+    const { estimate, refusal } = await this.judge(spec);
     if (refusal) {
       this.deps.onRefused?.(spec, refusal);
       throw refusal;
