@@ -1,4 +1,4 @@
-export { generateKey, parseKey, digestKey, matchesDigest, KEY_ID_RE } from "./key-format.js";
+export { generateKey, parseKey, digestKey, matchesDigest } from "./key-format.js";
 export {
   KeyStore,
   publicKey,
@@ -8,7 +8,7 @@ export {
   type MaskPolicy,
   type NewKey,
 } from "./key-store.js";
-export { roles, isRole, can, rolesMatrix, type Role, type Permission } from "./roles.js";
+export { roles, isRole, can, type Role, type Permission } from "./roles.js";
 export { Authenticator, presentedKey } from "./authenticator.js";
 export { authHook, installAuth, publicPermission, type AuthHookOptions } from "./hook.js";
 export { installModelGuard, keyAllowsModel, modelGuardHook } from "./model-guard.js";

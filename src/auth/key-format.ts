@@ -11,7 +11,6 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 const B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const B36 = "0123456789abcdefghijklmnopqrstuvwxyz";
 const KEY_RE = /^bwk_([0-9a-z]{12})_([0-9A-Za-z]{32})([0-9A-Za-z]{4})$/;
-export const KEY_ID_RE = /^[0-9a-z]{12}$/;
 
 function encode(bytes: Buffer, alphabet: string, length: number): string {
   let n = BigInt("0x" + (bytes.toString("hex") || "0"));

@@ -54,8 +54,3 @@ export function isRole(value: string): value is Role {
 export function can(role: Role, permission: Permission): boolean {
   return matrix[role].includes(permission);
 }
-
-/** The roles matrix, for docs and `bulwark keys roles`. */
-export function rolesMatrix(): Record<Role, readonly Permission[]> {
-  return matrix;
-}

@@ -3,7 +3,7 @@
  * memory_pressure with Retry-After before any work starts. Health, metrics, model listing,
  * tokenize and admin routes are not generation and stay up.
  */
-import type { FastifyRequest, onRequestAsyncHookHandler } from "fastify";
+import type { onRequestAsyncHookHandler } from "fastify";
 import { BulwarkError } from "../errors/index.js";
 export interface LoadShedder {
   shedding(): { retryAfterSeconds: number; percent: number; level: string } | undefined;
@@ -16,18 +16,14 @@ export const GENERATION_ROUTES: ReadonlySet<string> = new Set([
   "/v1/embeddings",
 ]);
 
-/** Returns the onRequest hook; `onShed` counts each refusal (metrics). */
-export function memoryShed(
-  shedder: LoadShedder,
-  onShed?: (request: FastifyRequest) => void,
-): onRequestAsyncHookHandler {
+/** Returns the onRequest hook (refusals are counted from their error code, with the others). */
+export function memoryShed(shedder: LoadShedder): onRequestAsyncHookHandler {
   return async function memoryShedHook(request) {
     if (request.method !== "POST" || !GENERATION_ROUTES.has(request.routeOptions.url ?? "")) {
       return;
     }
     const decision = shedder.shedding();
     if (!decision) return;
-    onShed?.(request);
     throw new BulwarkError(
       "memory_pressure",
       `Memory use is ${decision.percent.toFixed(1)}% (${decision.level}); new generation ` +

@@ -67,10 +67,6 @@ export class MaskVault {
     });
   }
 
-  get size(): number {
-    return this.byPlaceholder.size;
-  }
-
   /** Puts the originals back in place of the placeholders. */
   restore(text: string): string {
     if (this.byPlaceholder.size === 0) return text;

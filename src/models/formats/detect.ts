@@ -6,7 +6,7 @@ import { open, stat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ModelFormatError } from "../errors.js";
 import { readGgufHeader, checkGgufPreamble } from "../gguf/reader.js";
-import type { GgufHeader } from "../gguf/types.js";
+import { GGUF_MAGIC, type GgufHeader } from "../gguf/types.js";
 import { GgufFile } from "../gguf/file.js";
 import {
   looksLikeSafetensors,
@@ -72,7 +72,7 @@ export async function detectFormat(path: string): Promise<DetectedFormat> {
     await fh.close();
   }
   if (fileSize === 0) throw new ModelFormatError("model_truncated", "the file is empty");
-  if (head.toString("latin1", 0, 4) === "GGUF") {
+  if (head.toString("latin1", 0, 4) === GGUF_MAGIC) {
     const version = checkGgufPreamble(head);
     const header = await readGgufHeader(path);
     return { format: "gguf", version, header, fileSize };

@@ -7,6 +7,7 @@ import { open } from "node:fs/promises";
 import { ModelFormatError } from "../errors.js";
 import {
   GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
   GgufValueType,
   isKnownGgmlType,
   tensorBytes,
@@ -138,7 +139,7 @@ class Cursor {
 export function checkGgufPreamble(buf: Buffer): number {
   if (buf.length < 8)
     throw new ModelFormatError("model_truncated", "file is shorter than a GGUF preamble");
-  if (buf.toString("latin1", 0, 4) !== "GGUF") {
+  if (buf.toString("latin1", 0, 4) !== GGUF_MAGIC) {
     throw new ModelFormatError("model_unknown_format", "not a GGUF file (no GGUF magic)");
   }
   const version = buf.readUInt32LE(4);

@@ -121,12 +121,6 @@ export function ggmlTypeName(type: number): string {
   return GgmlType[type] ?? `type ${type}`;
 }
 
-/** Bytes per parameter of a type, e.g. 1.0625 for Q8_0 (34 bytes per 32 weights). */
-export function bytesPerParameter(type: GgmlType): number {
-  const { blockSize, typeSize } = blockOf(type);
-  return typeSize / blockSize;
-}
-
 /** Bytes of a tensor of this type and shape; the first dimension must fill whole blocks. */
 export function tensorBytes(type: GgmlType, dims: readonly number[]): number {
   const { blockSize, typeSize } = blockOf(type);
@@ -155,4 +149,5 @@ export interface GgufHeader {
 
 /** general.alignment when the file sets none (gguf.h GGUF_DEFAULT_ALIGNMENT). */
 export const GGUF_DEFAULT_ALIGNMENT = 32;
+/** The four bytes a GGUF file starts with. */
 export const GGUF_MAGIC = "GGUF";

@@ -6,6 +6,7 @@
 import { open } from "node:fs/promises";
 import {
   GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
   GgufValueType,
   tensorBytes,
   type GgmlType,
@@ -130,7 +131,7 @@ export function encodeGgufHeader(
   version = 3,
 ): Buffer {
   const s = new Sink();
-  s.push(Buffer.from("GGUF", "latin1"));
+  s.push(Buffer.from(GGUF_MAGIC, "latin1"));
   s.u32(version);
   s.u64(tensors.length);
   s.u64(metadata.size);
