@@ -19,7 +19,13 @@ import {
 } from "../auth/index.js";
 import { BanStore, Netfilter, isLoopback } from "../netfilter/index.js";
 import { MemoryLimitStore, RateLimiter, type RateLimitHookOptions } from "../limits/index.js";
-import { AccessLog, AuditLog, UsageStore, type AccessLogHookOptions } from "../audit/index.js";
+import {
+  AccessLog,
+  AuditLog,
+  UsageStore,
+  utcDay,
+  type AccessLogHookOptions,
+} from "../audit/index.js";
 import { KeyService, type Actor } from "./key-service.js";
 import { BanService } from "./ban-service.js";
 import {
@@ -176,10 +182,7 @@ export async function openAccessControl(
   const limitStore = new MemoryLimitStore((key) => {
     const m = /^budget:([^:]+):(\d+)$/.exec(key);
     if (!m) return 0;
-    return stores.usage.tokensOn(
-      m[1]!,
-      new Date(Number(m[2]) * 86_400_000).toISOString().slice(0, 10),
-    );
+    return stores.usage.tokensOn(m[1]!, utcDay(Number(m[2]) * 86_400_000));
   });
   const limiter = new RateLimiter(limitStore, { ipRpm: config.rateLimits.ipRpm }, now);
   const authenticator = new Authenticator(stores.keys, now);
