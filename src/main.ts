@@ -130,6 +130,17 @@ export async function startServer(
     }
     sources = await options.defaultModels();
   }
+  // The pure checks of the plan first, before the registry reads (and may repair) any file.
+  const cores = options.cores ?? availableParallelism();
+  let plan = planThreads(sources, config.engine, cores);
+  const served = new Set(plan.map((p) => p.entry.name));
+  config.guards.ladder.forEach((l, i) => {
+    if (!served.has(l.model)) {
+      throw new ConfigError(
+        `invalid configuration:\n  guards.ladder[${i}].model: "${l.model}" is not a served model`,
+      );
+    }
+  });
   // The served models (a registry model is a swappable wrapper), and every ModelHost under them
   // for the memory guard, which unloads and stops workers; a host retired by a swap drops out.
   const hosts: Pick<ModelHost, "start" | "close">[] = [];
@@ -164,19 +175,8 @@ export async function startServer(
       },
     },
   );
-  if (registry) sources = sources.map((s, i) => ({ ...s, entry: registry.entries[i]! }));
-  if (!options.replicaFactory) sources.forEach((s, i) => checkModelFile(s.entry, i));
-  const cores = options.cores ?? availableParallelism();
-  const plan = planThreads(sources, config.engine, cores);
-
-  const served = new Set(plan.map((p) => p.entry.name));
-  config.guards.ladder.forEach((l, i) => {
-    if (!served.has(l.model)) {
-      throw new ConfigError(
-        `invalid configuration:\n  guards.ladder[${i}].model: "${l.model}" is not a served model`,
-      );
-    }
-  });
+  if (registry) plan = plan.map((p, i) => ({ ...p, entry: registry.entries[i]! }));
+  if (!options.replicaFactory) plan.forEach((p, i) => checkModelFile(p.entry, i));
 
   const engine = config.engine;
   guards.start();
