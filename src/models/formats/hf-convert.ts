@@ -12,8 +12,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { ModelFormatError } from "../errors.js";
-import { fromFloat32 } from "../gguf/quantize.js";
-import { bf16ToF32, f16ToF32 } from "../gguf/half.js";
+import { fromFloat32, toFloat32 } from "../gguf/quantize.js";
 import { GgmlType, type GgufValue } from "../gguf/types.js";
 import { writeGgufFile, type GgufTensorInput } from "../gguf/writer.js";
 import { QUANT_TYPES, shouldQuantize, type QuantType } from "../quantize-file.js";
@@ -83,21 +82,26 @@ export function permuteRows(
   return reorderRows(w, rows, cols, heads, false);
 }
 
+/** The ggml types of the safetensors dtypes the converter reads. */
+const SOURCE_TYPES: Record<string, GgmlType> = {
+  F32: GgmlType.F32,
+  F16: GgmlType.F16,
+  BF16: GgmlType.BF16,
+};
+
 function toF32(e: SafetensorsEntry, raw: Buffer): Float32Array {
-  const n = e.shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  if (e.dtype === "F32") for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
-  else if (e.dtype === "F16")
-    for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
-  else if (e.dtype === "BF16")
-    for (let i = 0; i < n; i++) out[i] = bf16ToF32(view.getUint16(i * 2, true));
-  else
+  const type = SOURCE_TYPES[e.dtype];
+  if (type === undefined) {
     throw new ModelFormatError(
       "model_unsupported",
       `tensor "${e.name}" is ${e.dtype}; F32, F16 and BF16 are supported`,
     );
-  return out;
+  }
+  return toFloat32(
+    type,
+    raw,
+    e.shape.reduce((a, b) => a * b, 1),
+  );
 }
 
 export interface HfConvertOptions {
