@@ -1,8 +1,8 @@
 /** A registry in a temporary folder for tests, with the real tiny model imported. */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Registry, toolkitInspector, type RegistryAlert } from "../../src/registry/index.js";
+import { tempDir } from "./model-files.js";
 
 export interface TempRegistry {
   dir: string;
@@ -12,12 +12,18 @@ export interface TempRegistry {
   cleanup(): void;
 }
 
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `bulwark-${prefix}-`));
+/** Inverts one byte of a file in place (a damaged model). */
+export function flipByte(path: string, at: number): void {
+  const fd = openSync(path, "r+");
+  const buf = Buffer.alloc(1);
+  readSync(fd, buf, 0, 1, at);
+  buf[0] = buf[0]! ^ 0xff;
+  writeSync(fd, buf, 0, 1, at);
+  closeSync(fd);
 }
 
 export function tempRegistry(backupsToKeep = 2): TempRegistry {
-  const dir = tempDir("registry");
+  const dir = tempDir("bulwark-registry-");
   const alerts: RegistryAlert[] = [];
   const registry = new Registry({
     dir: join(dir, "models"),

@@ -2,19 +2,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {
-  closeSync,
   existsSync,
-  openSync,
   readdirSync,
   readFileSync,
   rmSync,
   truncateSync,
   writeFileSync,
-  writeSync,
 } from "node:fs";
 import { join } from "node:path";
 import { repoRoot, STORIES_GREEDY_64, STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
-import { tempDir } from "../../helpers/registry.js";
+import { flipByte } from "../../helpers/registry.js";
+import { tempDir } from "../../helpers/model-files.js";
 import { startFakeHub } from "../../helpers/fake-hub.js";
 import { spawnServe } from "../../helpers/serve-process.js";
 import { generateKey } from "../../../src/auth/index.js";
@@ -103,16 +101,9 @@ function assertStory(text: string | undefined): void {
   assert.ok(text && text.length > 10 && STORIES_GREEDY_64.startsWith(text), String(text));
 }
 
-function flipByte(path: string, at: number): void {
-  const data = readFileSync(path);
-  const fd = openSync(path, "r+");
-  writeSync(fd, Buffer.from([data[at]! ^ 0xff]), 0, 1, at);
-  closeSync(fd);
-}
-
 test("CLI: import, list, verify, promote, rollback, rm, backup and restore", async (t) => {
   if (!model) return t.skip(STORIES_MISSING);
-  const home = tempDir("cli");
+  const home = tempDir("bulwark-cli-");
   t.after(() => rmSync(home, { recursive: true, force: true }));
   let run = await cli(home, ["models", "import", model, "--name", "stories"]);
   assert.equal(run.code, 0, run.stderr);
@@ -159,7 +150,7 @@ test("CLI: import, list, verify, promote, rollback, rm, backup and restore", asy
 
 test("CLI: corrupt one byte, then restart: the load is refused, restored from backup, served", async (t) => {
   if (!model) return t.skip(STORIES_MISSING);
-  const home = tempDir("repair");
+  const home = tempDir("bulwark-repair-");
   t.after(() => rmSync(home, { recursive: true, force: true }));
   assert.equal((await cli(home, ["models", "import", model, "--name", "stories"])).code, 0);
   const file = join(home, "models", "stories", "1", "model.gguf");
@@ -192,7 +183,7 @@ test("CLI: corrupt one byte, then restart: the load is refused, restored from ba
 
 test("CLI: a load that would exceed the memory threshold is refused with the numbers", async (t) => {
   if (!model) return t.skip(STORIES_MISSING);
-  const home = tempDir("memory");
+  const home = tempDir("bulwark-memory-");
   t.after(() => rmSync(home, { recursive: true, force: true }));
   assert.equal((await cli(home, ["models", "import", model, "--name", "stories"])).code, 0);
   // Load admission's threshold: the registry checks the whole model before any worker starts.
@@ -206,7 +197,7 @@ test("CLI: a load that would exceed the memory threshold is refused with the num
 
 test("CLI: killing an import mid-copy leaves no half entry", async (t) => {
   if (!model) return t.skip(STORIES_MISSING);
-  const home = tempDir("crash");
+  const home = tempDir("bulwark-crash-");
   t.after(() => rmSync(home, { recursive: true, force: true }));
   // A valid GGUF followed by 512 MiB of padding (a sparse file): the copy takes a while.
   const big = join(home, "big.gguf");
@@ -241,7 +232,7 @@ test("CLI: killing an import mid-copy leaves no half entry", async (t) => {
 
 test("CLI: pull from a hub, with progress, into the registry", async (t) => {
   if (!model) return t.skip(STORIES_MISSING);
-  const home = tempDir("pull");
+  const home = tempDir("bulwark-pull-");
   const hub = await startFakeHub([
     { repo: "o/r", path: "stories.gguf", data: readFileSync(model) },
   ]);
@@ -263,7 +254,7 @@ test("CLI: pull from a hub, with progress, into the registry", async (t) => {
 
 test("CLI: importing a llama2.c checkpoint converts it to GGUF, validates and registers it", async (t) => {
   if (!model) return t.skip(STORIES_MISSING);
-  const home = tempDir("convert");
+  const home = tempDir("bulwark-convert-");
   t.after(() => rmSync(home, { recursive: true, force: true }));
   const ckpt = join(home, "stories.bin");
   const exported = await cli(home, ["models", "export-llama2c", model, ckpt]);

@@ -1,35 +1,22 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  closeSync,
   existsSync,
   mkdirSync,
-  openSync,
   readFileSync,
-  readSync,
   readdirSync,
   statSync,
   truncateSync,
   writeFileSync,
-  writeSync,
 } from "node:fs";
 import { join } from "node:path";
 import { BulwarkError } from "../../../src/errors/index.js";
 import { backupTo, restoreFrom, Registry, sha256File } from "../../../src/registry/index.js";
 import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
-import { tempRegistry } from "../../helpers/registry.js";
+import { flipByte, tempRegistry } from "../../helpers/registry.js";
 
 const model = storiesModel();
 const STORIES_SHA = "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d";
-
-function flipByte(path: string, at: number): void {
-  const fd = openSync(path, "r+");
-  const buf = Buffer.alloc(1);
-  readSync(fd, buf, 0, 1, at);
-  buf[0] = buf[0]! ^ 0xff;
-  writeSync(fd, buf, 0, 1, at);
-  closeSync(fd);
-}
 
 async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string, pattern?: RegExp) {
   await assert.rejects(
