@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { repoRoot } from "./paths.js";
+import { waitFor } from "./server.js";
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -42,4 +43,12 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv = process.env)
   url.catch(() => undefined); // a run that is expected to fail never listens
   const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { child, url, exit, lines, stderr: () => stderr };
+}
+
+/** Polls `url`/readyz until it answers 200 or `timeoutMs` passes; returns whether it did. */
+export function waitReady(url: string, timeoutMs: number): Promise<boolean> {
+  return waitFor(
+    async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
+    timeoutMs,
+  );
 }

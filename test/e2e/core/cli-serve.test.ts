@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKey } from "../../../src/auth/index.js";
 import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
-import { spawnServe } from "../../helpers/serve-process.js";
+import { spawnServe, waitReady } from "../../helpers/serve-process.js";
 
 const modelPath = storiesModel();
 
@@ -36,10 +36,7 @@ test("SIGTERM drains: in-flight requests finish, workers stop, exit 0", async (t
   const url = await run.url;
   const open = await fetch(`${url}/v1/models`);
   assert.equal(open.status, 401);
-  for (let i = 0; i < 600; i++) {
-    if ((await fetch(`${url}/readyz`)).status === 200) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitReady(url, 60_000);
   const warm = await fetch(`${url}/v1/models`, {
     headers: { authorization: `Bearer ${adminKey}` },
   });

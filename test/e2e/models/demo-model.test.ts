@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { DEMO_MODEL_DESCRIPTION, demoWords } from "../../../src/models/index.js";
 import { bulwark } from "../../helpers/cli.js";
-import { spawnServe } from "../../helpers/serve-process.js";
+import { spawnServe, waitReady } from "../../helpers/serve-process.js";
 import { tempDir } from "../../helpers/model-files.js";
 import { generateKey } from "../../../src/auth/index.js";
 
@@ -64,10 +64,7 @@ test("bulwark serve with no model serves bulwark-demo, described, and its text f
       existsSync(join(home, "models", "bulwark-demo.gguf")),
       "generated under <home>/models",
     );
-    for (let i = 0; i < 600; i++) {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitReady(url, 60_000);
     const models = (await (await fetch(`${url}/v1/models`, { headers: auth })).json()) as any;
     assert.deepEqual(
       models.data.map((m: any) => m.id),

@@ -14,7 +14,7 @@ import { repoRoot, STORIES_GREEDY_64, STORIES_MISSING, storiesModel } from "../.
 import { flipByte } from "../../helpers/registry.js";
 import { tempDir } from "../../helpers/model-files.js";
 import { startFakeHub } from "../../helpers/fake-hub.js";
-import { spawnServe } from "../../helpers/serve-process.js";
+import { spawnServe, waitReady } from "../../helpers/serve-process.js";
 import { generateKey } from "../../../src/auth/index.js";
 
 const bin = join(repoRoot(), "bin", "bulwark.js");
@@ -74,11 +74,7 @@ async function serveOnce(home: string, spec: string, env: Record<string, string>
   const url = await run.url.catch(() => undefined);
   let text: string | undefined;
   if (url) {
-    for (let i = 0; i < 300; i++) {
-      const ready = await fetch(`${url}/readyz`).catch(() => undefined);
-      if (ready?.status === 200) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitReady(url, 30_000);
     const res = await fetch(`${url}/v1/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
