@@ -6,13 +6,23 @@ import { accessSync, constants } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { Config, ModelEntry } from "./config/index.js";
 import { ConfigError } from "./config/index.js";
-import { createLogger, type Logger } from "./observability/index.js";
+import {
+  createLogger,
+  registerAlertAdminRoutes,
+  Telemetry,
+  type Logger,
+} from "./observability/index.js";
 import type { ReplicaFactory, ReplicaSpec } from "./engine/index.js";
 import { LlamaCppReplica } from "./engine/llama-cpp/index.js";
 import { ModelHost, threadsPerWorker } from "./supervisor/index.js";
 import { buildGateway, GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
 import {
+  BudgetMemorySource,
   GuardRuntime,
+  guardGauges,
+  ProcProbe,
+  SystemMemorySource,
+  ToolkitMemoryEstimator,
   type MemoryEstimator,
   type MemorySource,
   type ProcessProbe,
@@ -146,32 +156,68 @@ export async function startServer(
   const hosts: Pick<ModelHost, "start" | "close">[] = [];
   let modelHosts: ModelHost[] = [];
   const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs, (hit) =>
-    guards.metrics.cacheLookup("grammar", hit),
+    telemetry.metrics.cacheLookup("grammar", hit),
   );
   let address = "";
-  // Built first (started below): the registry's checks read its memory and estimator, and send
-  // a damaged model file or its repair to its alerts.
-  const guards = new GuardRuntime({
-    config,
+  const liveHosts = () => (modelHosts = modelHosts.filter((h) => !h.isClosing));
+  // Built first (started below): the registry's checks read the guard's memory and estimator,
+  // and send a damaged model file or its repair to the alerts.
+  const g = config.guards;
+  let guards: GuardRuntime | undefined = undefined;
+  const telemetry = new Telemetry({
+    alerts: config.alerts,
+    memoryWarnPercent: g.warnPercent,
     logger,
-    hosts: () => (modelHosts = modelHosts.filter((h) => !h.isClosing)),
-    caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
-    memory: options.memorySource,
-    probe: options.processProbe,
-    estimator: options.memoryEstimator,
     instance: () => address,
+    ready: () => {
+      const all = liveHosts();
+      return all.length > 0 && all.every((h) => h.isReady() || h.isUnloaded());
+    },
+    state: {
+      models: () =>
+        liveHosts().map((h) => {
+          const s = h.status();
+          return {
+            name: s.name,
+            running: s.slots.busy,
+            waiting: s.queue.waiting,
+            busySlots: s.slots.busy,
+            totalSlots: s.slots.total,
+            ready: s.ready,
+            unloaded: s.unloaded,
+          };
+        }),
+      ...guardGauges(g, () => guards),
+    },
   });
+  const estimator = options.memoryEstimator ?? new ToolkitMemoryEstimator(g.workerOverheadBytes);
+  if (g.enabled) {
+    guards = new GuardRuntime({
+      settings: g,
+      logger,
+      hosts: liveHosts,
+      caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
+      memory:
+        options.memorySource ??
+        (g.memoryBudgetBytes > 0
+          ? new BudgetMemorySource(g.memoryBudgetBytes, () => guards?.ownRssBytes() ?? 0)
+          : new SystemMemorySource()),
+      probe: options.processProbe ?? new ProcProbe(),
+      estimator,
+      observer: telemetry.guardObserver,
+    });
+  }
   // `registry:NAME[:VERSION]` paths: integrity check with repair from backup, memory check.
   const registry = await openRegistryServing(
     config,
     sources.map((s) => s.entry),
     {
       logger,
-      memory: guards.memory,
-      estimator: guards.estimator,
+      memory: guards?.memory,
+      estimator,
       onAlert: (a: RegistryAlert) => {
         options.onRegistryAlert?.(a);
-        guards.modelIntegrity(a);
+        telemetry.modelIntegrity(a);
       },
     },
   );
@@ -179,7 +225,8 @@ export async function startServer(
   if (!options.replicaFactory) plan.forEach((p, i) => checkModelFile(p.entry, i));
 
   const engine = config.engine;
-  guards.start();
+  guards?.start();
+  telemetry.start();
   const baseFactory: ReplicaFactory =
     options.replicaFactory ??
     ((spec: ReplicaSpec) =>
@@ -190,7 +237,7 @@ export async function startServer(
         logger,
       }));
   // Every load (start, restart, reload) passes the memory admission first.
-  const factory = guards.wrapFactory(baseFactory);
+  const factory = guards ? guards.wrapFactory(baseFactory) : baseFactory;
   const supervision = {
     heartbeatTimeoutMs: engine.heartbeatTimeoutMs,
     progressTimeoutMs: engine.progressTimeoutMs,
@@ -220,7 +267,7 @@ export async function startServer(
         supervision,
         config.scheduler,
         logger,
-        guards.hostObserver,
+        telemetry.modelObserver,
       );
       modelHosts.push(made);
       return made;
@@ -257,7 +304,8 @@ export async function startServer(
       adminKey: options.adminKey,
       adminRoutes: [
         ...(options.adminRoutes ?? []),
-        (admin) => registerGuardAdminRoutes(admin, { guard: guards.guard, alerts: guards.alerts }),
+        (admin) => registerGuardAdminRoutes(admin, { guard: guards?.guard }),
+        (admin) => registerAlertAdminRoutes(admin, telemetry.alerts),
         (admin) =>
           registerRegistryAdminRoutes(admin, {
             registry: adminRegistry,
@@ -270,7 +318,8 @@ export async function startServer(
     await Promise.all(hosts.map((h) => h.close(0)));
     await closeRegistry();
     await grammar.close();
-    await guards.close();
+    guards?.close();
+    await telemetry.close();
     throw err;
   }
   const app = buildGateway(
@@ -280,10 +329,10 @@ export async function startServer(
       logger,
       grammar,
       startedAt,
-      guard: guards.guard,
-      observer: guards.gatewayObserver,
-      metrics: guards.metrics,
-      alerts: guards.alerts,
+      guard: guards?.guard,
+      observer: telemetry.gatewayObserver,
+      metrics: telemetry.metrics,
+      alerts: telemetry.alerts,
       ...access.gateway,
     },
     { draining: () => draining },
@@ -298,7 +347,8 @@ export async function startServer(
     await closeRegistry();
     await grammar.close();
     await access.close();
-    await guards.close();
+    guards?.close();
+    await telemetry.close();
     throw err;
   }
   registry?.serving.start();
@@ -320,7 +370,8 @@ export async function startServer(
       await appClosed;
       await grammar.close();
       await access.close();
-      await guards.close();
+      guards?.close();
+      await telemetry.close();
       logger.info("stopped");
       logger.flush();
     })();

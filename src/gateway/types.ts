@@ -1,6 +1,6 @@
 /** What the gateway is built from: everything is passed in, nothing is looked up. */
 import type { Config } from "../config/index.js";
-import type { Logger, RequestObservation } from "../observability/index.js";
+import type { GatewayObserver, Logger, RequestObservation } from "../observability/index.js";
 import type { ServedModel } from "../supervisor/index.js";
 import type { GrammarCompiler } from "./shared/grammar-compiler.js";
 import type { Netfilter } from "../netfilter/index.js";
@@ -8,15 +8,8 @@ import type { AuthHookOptions } from "../auth/index.js";
 import type { RateLimitHookOptions } from "../limits/index.js";
 import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
 
-export type { RequestObservation };
-
-/** Receives the gateway's request figures (main.ts feeds them to metrics and alerts). */
-export interface GatewayObserver {
-  /** A request ended; `generation` is true for the routes that run a model. */
-  request(o: RequestObservation, generation: boolean): void;
-  /** `tokens` tokens arrived `seconds` apart each. */
-  interToken(model: string, seconds: number, tokens: number): void;
-}
+/** The gateway's request figures go out through these (declared low, in observability). */
+export type { GatewayObserver, RequestObservation };
 
 /** The memory guard as the gateway sees it. */
 export interface GatewayGuard {

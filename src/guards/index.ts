@@ -34,4 +34,9 @@ export {
 } from "./estimator.js";
 export { LoadAdmission, checkLoad, type AdmissionDeps } from "./admission.js";
 export { registerGuardAdminRoutes, type GuardAdminDeps } from "./admin-routes.js";
-export { GuardRuntime, type GuardRuntimeOptions } from "./runtime.js";
+export {
+  GuardRuntime,
+  guardGauges,
+  type GuardGauges,
+  type GuardRuntimeOptions,
+} from "./runtime.js";

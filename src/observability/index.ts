@@ -1,2 +1,10 @@
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from "./logger.js";
-export { Metrics, type MetricsState, type RequestObservation } from "./metrics.js";
+export { Metrics, type MetricsState } from "./metrics.js";
+export type {
+  GatewayObserver,
+  GuardObserver,
+  ModelObserver,
+  RequestObservation,
+} from "./observers.js";
+export { Telemetry, type TelemetryOptions } from "./telemetry.js";
+export { registerAlertAdminRoutes } from "./admin-routes.js";

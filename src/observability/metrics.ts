@@ -5,6 +5,7 @@
  * depth, busy slots, memory) are read at scrape time through collect callbacks.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { RequestObservation } from "./observers.js";
 
 /** Live state the gauges read at scrape time. */
 export interface MetricsState {
@@ -36,22 +37,6 @@ export interface MetricsState {
   guardLevel(): number;
   degradationSteps(): { model: string; step: number }[];
   alerts(): { name: string; firing: boolean }[];
-}
-
-/** Facts about one answered request, for metrics and KPI alerts. */
-export interface RequestObservation {
-  /** The route pattern (`/v1/chat/completions`), or "unmatched". */
-  endpoint: string;
-  model: string;
-  status: number;
-  durationSeconds: number;
-  ttftSeconds?: number;
-  promptTokens?: number;
-  completionTokens?: number;
-  /** Prompt tokens found in a slot's KV cache (the prefix cache), of `promptTokens`. */
-  cachedTokens?: number;
-  finishReason?: string;
-  errorCode?: string;
 }
 
 const LATENCY_BUCKETS = [

@@ -9,6 +9,7 @@ import {
 } from "../helpers/server.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../helpers/webhook.js";
 import { registerGuardAdminRoutes } from "../../src/guards/index.js";
+import { registerAlertAdminRoutes } from "../../src/observability/index.js";
 import Fastify from "fastify";
 
 let server: TestServer;
@@ -110,13 +111,11 @@ test("a failing engine fires the error-rate alert, and it resolves", async () =>
 
 test("the admin routes list every alert and the guard's state", async () => {
   const app = Fastify();
-  registerGuardAdminRoutes(app, {
-    alerts: {
-      all: () => [{ alert: "cpu_high", firing: false }],
-      active: () => [],
-    },
-    guard: { health: () => ({ level: "ok" }) },
+  registerAlertAdminRoutes(app, {
+    all: () => [{ alert: "cpu_high", firing: false }],
+    active: () => [],
   });
+  registerGuardAdminRoutes(app, { guard: { health: () => ({ level: "ok" }) } });
   const alerts = await app.inject({ method: "GET", url: "/admin/alerts" });
   assert.deepEqual(alerts.json(), { firing: [], alerts: [{ alert: "cpu_high", firing: false }] });
   const guards = await app.inject({ method: "GET", url: "/admin/guards" });

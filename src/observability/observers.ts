@@ -1,0 +1,51 @@
+/**
+ * The interfaces through which the parts that do the work report their figures: the gateway
+ * (requests, inter-token gaps), the model hosts (queue time, loads, restarts) and the memory
+ * guard (levels, samples, refused loads). They are declared here, low in the tree, so that a
+ * reporter and the telemetry that implements them never import each other; main.ts connects
+ * them.
+ */
+
+/** Facts about one answered request, for metrics and KPI alerts. */
+export interface RequestObservation {
+  /** The route pattern (`/v1/chat/completions`), or "unmatched". */
+  endpoint: string;
+  model: string;
+  status: number;
+  durationSeconds: number;
+  ttftSeconds?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  /** Prompt tokens found in a slot's KV cache (the prefix cache), of `promptTokens`. */
+  cachedTokens?: number;
+  finishReason?: string;
+  errorCode?: string;
+}
+
+/** What the gateway reports: every answered request, and inter-token gaps. */
+export interface GatewayObserver {
+  /** A request ended; `generation` is true for the routes that run a model. */
+  request(o: RequestObservation, generation: boolean): void;
+  /** `tokens` tokens arrived `seconds` apart each. */
+  interToken(model: string, seconds: number, tokens: number): void;
+}
+
+/** What the model hosts report (the supervisor's `HostObserver` has this shape). */
+export interface ModelObserver {
+  /** A request left the queue for a slot after waiting this long. */
+  queueTime(model: string, seconds: number): void;
+  /** A replica finished loading. */
+  loaded(model: string, seconds: number): void;
+  /** A dead replica is being restarted. */
+  restarted(model: string): void;
+}
+
+/** What the memory guard reports. */
+export interface GuardObserver {
+  /** The pressure level changed to `level` at `percent` of the limit; `pressed` from warn up. */
+  memoryLevel(level: string, percent: number, pressed: boolean): void;
+  /** A resource sample: memory use in percent of the limit, CPU as a share of all cores. */
+  resources(memoryPercent: number, cpuRatio: number): void;
+  /** Load admission refused a worker of `model`. */
+  loadRefused(model: string): void;
+}
