@@ -15,7 +15,7 @@ import { registerTokenizeRoutes } from "./tokenize/route.js";
 import { registerHealthRoutes, type HealthExtras } from "./health/route.js";
 import { registerMetricsRoute } from "./metrics/route.js";
 import { installRequestMetrics } from "./request-metrics.js";
-import { memoryShed } from "../guards/index.js";
+import { memoryShed } from "./shed-hook.js";
 import { installIpFilter } from "../netfilter/index.js";
 import { installAuth, installModelGuard } from "../auth/index.js";
 import { installRateLimit } from "../limits/index.js";

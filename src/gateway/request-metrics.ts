@@ -3,7 +3,7 @@
  * ends, streams included: route, model, status, duration, time to first token and tokens.
  */
 import type { FastifyInstance } from "fastify";
-import { GENERATION_ROUTES } from "../guards/index.js";
+import { GENERATION_ROUTES } from "./shed-hook.js";
 import type { GatewayObserver } from "./types.js";
 
 export function installRequestMetrics(app: FastifyInstance, observer: GatewayObserver): void {

@@ -23,7 +23,6 @@ export {
   type ReclaimTarget,
   type ShedDecision,
 } from "./memory-guard.js";
-export { memoryShed, GENERATION_ROUTES, type LoadShedder } from "./shed-hook.js";
 export {
   GgufMemoryEstimator,
   ToolkitMemoryEstimator,

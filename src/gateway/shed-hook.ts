@@ -5,9 +5,7 @@
  */
 import type { onRequestAsyncHookHandler } from "fastify";
 import { BulwarkError } from "../errors/index.js";
-export interface LoadShedder {
-  shedding(): { retryAfterSeconds: number; percent: number; level: string } | undefined;
-}
+import type { GatewayGuard } from "./types.js";
 
 /** Routes that start work on an engine worker. */
 export const GENERATION_ROUTES: ReadonlySet<string> = new Set([
@@ -17,7 +15,7 @@ export const GENERATION_ROUTES: ReadonlySet<string> = new Set([
 ]);
 
 /** Returns the onRequest hook (refusals are counted from their error code, with the others). */
-export function memoryShed(shedder: LoadShedder): onRequestAsyncHookHandler {
+export function memoryShed(shedder: Pick<GatewayGuard, "shedding">): onRequestAsyncHookHandler {
   return async function memoryShedHook(request) {
     if (request.method !== "POST" || !GENERATION_ROUTES.has(request.routeOptions.url ?? "")) {
       return;
