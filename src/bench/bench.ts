@@ -15,7 +15,7 @@ import { runLoad, type LoadMode } from "./runner.js";
 import { sendStreaming } from "./stream-request.js";
 import { connectTokenizer } from "./tokenizer.js";
 import { verdicts, type Verdict } from "./report.js";
-import { progressBar } from "./progress.js";
+import { progressDisplay } from "../util/progress-display.js";
 
 export interface BenchOptions extends DatasetOptions {
   url: string;
@@ -55,15 +55,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   try {
     const needsTokenizer = options.dataset === "random" || options.dataset === "repeat-mix";
     const tok = needsTokenizer ? await connectTokenizer(target, options.model) : undefined;
-    const prep = options.progress
-      ? progressBar("prompts", options.numPrompts + options.warmup)
-      : undefined;
-    const all = await buildDataset(
-      { ...options, numPrompts: options.numPrompts + options.warmup },
-      tok,
-      (done) => prep?.update(done, 0),
+    const prompts = options.numPrompts + options.warmup;
+    const prep = options.progress ? progressDisplay("prompts", "items") : undefined;
+    prep?.update(0, prompts);
+    const all = await buildDataset({ ...options, numPrompts: prompts }, tok, (done) =>
+      prep?.update(done, prompts),
     );
-    prep?.finish();
+    prep?.end();
     const warmup = all.slice(0, options.warmup);
     const requests = all.slice(options.warmup);
     const mode: LoadMode =
@@ -79,7 +77,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
             ),
             maxConcurrency: options.maxConcurrency,
           };
-    const bar = options.progress ? progressBar("requests", requests.length) : undefined;
+    const bar = options.progress ? progressDisplay("requests", "items") : undefined;
+    bar?.update(0, requests.length);
     let done = 0;
     let failed = 0;
     const run = await runLoad(
@@ -90,10 +89,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       (o) => {
         done++;
         if (!o.ok) failed++;
-        bar?.update(done, failed);
+        bar?.update(done, requests.length, { failed });
       },
     );
-    bar?.finish();
+    bar?.end();
     const metrics = computeMetrics(run.outcomes, run.durationMs, options.goodput);
     const { apiKey: _omit, progress: _p, ...config } = options;
     return {

@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { convertModel, exportLlama2c, formatBytes, type QuantType } from "../models/index.js";
 import { CliError } from "./cli-error.js";
 import { modelCommand } from "./models-common.js";
-import { progressReporter } from "./progress.js";
+import { progressDisplay } from "../util/progress-display.js";
 
 const TYPES = ["f32", "f16", "q8_0", "q4_0"];
 
@@ -22,15 +22,15 @@ export function registerModelsConvert(models: Command): void {
         if (type && !TYPES.includes(type)) {
           throw new CliError(`--type must be one of ${TYPES.join(", ")}, got "${flags.type}"`);
         }
-        const progress = progressReporter("converting");
+        const progress = progressDisplay("converting", "percent");
         const started = Date.now();
         const r = await convertModel(input, output, {
           tokenizer: flags.tokenizer,
           type: type as QuantType | undefined,
-          onTensor: (i, n, name) => progress.update(i, n, name),
+          onTensor: (i, n, name) => progress.update(i, n, { detail: name }),
         });
         progress.update(1, 1);
-        progress.done();
+        progress.end();
         console.log(
           `converted ${r.from} → ${output} (${formatBytes(r.bytes)}) in ${Date.now() - started} ms`,
         );

@@ -12,7 +12,7 @@ import {
 } from "../models/index.js";
 import { CliError } from "./cli-error.js";
 import { intOption, modelCommand } from "./models-common.js";
-import { progressReporter } from "./progress.js";
+import { progressDisplay } from "../util/progress-display.js";
 
 /** The random model's options as the flags give them: the type unchecked, kv-heads optional. */
 type RandomFlags = Omit<RandomModelOptions, "type" | "kvHeads"> & {
@@ -65,15 +65,15 @@ export function registerModelsGenerate(models: Command): Command {
         if (!Object.hasOwn(QUANT_TYPES, type)) {
           throw new CliError(`--type must be f32, f16, q8_0 or q4_0, got "${flags.type}"`);
         }
-        const progress = progressReporter("generating");
+        const progress = progressDisplay("generating", "percent");
         const started = Date.now();
         const size = await writeRandomModel(
           flags.out,
           { ...flags, kvHeads: flags.kvHeads ?? flags.heads, type: type as QuantType },
-          (i, n, name) => progress.update(i, n, name),
+          (i, n, name) => progress.update(i, n, { detail: name }),
         );
         progress.update(1, 1);
-        progress.done();
+        progress.end();
         console.log(`wrote ${flags.out} (${formatBytes(size)}) in ${Date.now() - started} ms`);
       }),
     );

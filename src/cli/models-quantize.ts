@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { formatBytes, quantizeModel, type QuantType } from "../models/index.js";
 import { CliError } from "./cli-error.js";
 import { modelCommand } from "./models-common.js";
-import { progressReporter } from "./progress.js";
+import { progressDisplay } from "../util/progress-display.js";
 
 const TYPES = ["q8_0", "q4_0", "f16"];
 
@@ -17,13 +17,13 @@ export function registerModelsQuantize(models: Command): void {
         const type = flags.type.toLowerCase();
         if (!TYPES.includes(type))
           throw new CliError(`--type must be one of ${TYPES.join(", ")}, got "${flags.type}"`);
-        const progress = progressReporter("quantizing");
+        const progress = progressDisplay("quantizing", "percent");
         const started = Date.now();
         const r = await quantizeModel(input, output, type as QuantType, (i, n, name) =>
-          progress.update(i, n, name),
+          progress.update(i, n, { detail: name }),
         );
         progress.update(1, 1);
-        progress.done();
+        progress.end();
         console.log(
           `wrote ${output}: ${r.quantized} tensors as ${type.toUpperCase()}, ${r.kept} kept, ` +
             `${formatBytes(r.bytesIn)} → ${formatBytes(r.bytesOut)} in ${Date.now() - started} ms`,

@@ -6,11 +6,11 @@
 import type { Command } from "commander";
 import { loadConfig, type Config } from "../config/index.js";
 import { createLogger } from "../observability/index.js";
+import { formatBytes } from "../util/format.js";
+import { progressDisplay, type ProgressDisplay } from "../util/progress-display.js";
 import {
   backupTo,
-  formatBytes,
   openRegistry,
-  progressBar,
   pullModel,
   restoreFrom,
   type Manifest,
@@ -39,18 +39,19 @@ async function withRegistry<T>(flags: Common, fn: (r: Registry, c: Config) => Pr
 
 /** A progress callback factory that draws one bar per label on stderr. */
 function bars() {
-  let current: ReturnType<typeof progressBar> | undefined;
+  let current: ProgressDisplay | undefined;
   return (label: string) => {
     current?.end();
-    current = progressBar(label);
-    return current.update;
+    const display = progressDisplay(label, "bytes");
+    current = display;
+    return (done: number, total: number) => display.update(done, total);
   };
 }
 
 function printManifest(m: Manifest, verb: string): void {
   console.log(`${verb} ${m.name}:${m.version}`);
   console.log(`  sha256        ${m.sha256}`);
-  console.log(`  size          ${formatBytes(m.size)} (${m.size} bytes)`);
+  console.log(`  size          ${formatBytes(m.size, 1)} (${m.size} bytes)`);
   console.log(`  architecture  ${m.architecture ?? "?"}   quantization ${m.quantization ?? "?"}`);
   console.log(`  parameters    ${m.parameterCount ?? "?"}   context ${m.contextLength ?? "?"}`);
   console.log(`  validation    ${m.validation.checks.join("; ")}`);
@@ -148,7 +149,7 @@ export function registerRegistryCommands(program: Command): void {
         for (const row of rows) {
           const aliases = row.aliases.length ? ` (${row.aliases.join(", ")})` : "";
           console.log(
-            `${row.name}:${row.version}${aliases}  ${formatBytes(row.size)}  ` +
+            `${row.name}:${row.version}${aliases}  ${formatBytes(row.size, 1)}  ` +
               `${row.architecture ?? "?"} ${row.quantization ?? "?"}  ${row.createdAt}  ` +
               `sha256 ${row.sha256.slice(0, 12)}${row.backedUp ? "  backed up" : ""}`,
           );

@@ -2,9 +2,9 @@
 export { ModelFormatError, type ModelFormatErrorCode } from "./errors.js";
 export * from "./gguf/index.js";
 export { detectFormat, openGguf, type DetectedFormat, type ModelFormat } from "./formats/detect.js";
+export { formatBytes } from "../util/format.js";
 export {
   estimateMemory,
-  formatBytes,
   RUNTIME_BASE_BYTES,
   type MemoryEstimate,
   type MemoryShape,

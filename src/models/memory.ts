@@ -58,15 +58,3 @@ export function estimateMemory(
     slots,
   };
 }
-
-/** 1234567 → "1.18 MiB" (`digits` decimals; whole bytes below 1 KiB). */
-export function formatBytes(n: number, digits = 2): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(digits)} ${units[i]}`;
-}

@@ -16,7 +16,6 @@ export {
   nameFromFile,
   type PullOptions,
 } from "./pull.js";
-export { progressBar, formatProgress, formatBytes, formatDuration } from "./progress.js";
 export { sha256File, fingerprintFile, MiB } from "./hashing.js";
 export { looksLikeRef, parseRef, formatRef, LATEST } from "./names.js";
 export {

@@ -8,7 +8,8 @@ import { sha256File } from "../../util/sha256-file.js";
 import { ModelFormatError } from "../errors.js";
 import { detectFormat } from "../formats/detect.js";
 import { describeGgufHeader } from "../inspect.js";
-import { estimateMemory, formatBytes } from "../memory.js";
+import { formatBytes } from "../../util/format.js";
+import { estimateMemory } from "../memory.js";
 import type {
   WorkerCheckName,
   WorkerCheckResult,
