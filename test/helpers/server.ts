@@ -24,7 +24,8 @@ export interface TestServerOptions extends StartOptions {
   auth?: boolean;
 }
 
-type Overrides = Partial<{ [K in keyof ConfigInput]: unknown }>;
+/** Config fields a test sets, deep-merged over the defaults. */
+export type Overrides = Partial<{ [K in keyof ConfigInput]: unknown }>;
 
 /**
  * Deep-merged over test defaults: ports 0, log level info into memory, a temporary home, and
@@ -63,7 +64,8 @@ export async function startTestServer(
   return { ...server, close, logs, home };
 }
 
-function mergeDeep(
+/** `b` deep-merged over `a`: objects merge, anything else replaces. */
+export function mergeDeep(
   a: Record<string, unknown>,
   b: Record<string, unknown>,
 ): Record<string, unknown> {
