@@ -163,7 +163,11 @@ const limitsSchema = z
       .describe("Characters in one prompt (all messages together), before tokenization."),
     maxStop: count(0).default(8).describe("Stop strings in one request."),
     maxStopChars: count().default(256).describe("Characters in one stop string."),
-    maxTokens: count().optional().describe("Cap on max_tokens. Default: the slot's context size."),
+    maxTokens: count()
+      .optional()
+      .describe(
+        "Largest max_tokens a request may ask for (400 input_too_large above it), and what a request without one gets at most. Default: the slot's context size.",
+      ),
     maxJsonSchemaBytes: count()
       .default(32 * 1024)
       .describe("Size of a response_format JSON schema, in bytes of JSON (default 32 KiB)."),

@@ -11,7 +11,7 @@ import {
   type Usage,
 } from "../shared/generation-service.js";
 import type { ChunkRenderer } from "../shared/respond-generation.js";
-import { maxTokensCapFor, resolveModel, testHookFor } from "../shared/models.js";
+import { maxTokensCapsFor, resolveModel, testHookFor } from "../shared/models.js";
 import type { ChatRequest } from "./schema.js";
 
 export interface StartedChat {
@@ -79,7 +79,7 @@ export async function startChat(
     inputParam: "messages",
     options,
     format,
-    maxTokensCap: maxTokensCapFor(deps, model),
+    maxTokensCaps: maxTokensCapsFor(deps, model),
     reserveTokens: gate?.reserveTokens,
     testHook: testHookFor(deps, messages.map((m) => m.content).join("\n")),
   });

@@ -7,7 +7,7 @@ import { resolveResponseFormat } from "../shared/response-format.js";
 import { refuseUnsupported } from "../shared/validation.js";
 import { startGeneration, type StartedGeneration } from "../shared/generation-service.js";
 import type { ChunkRenderer } from "../shared/respond-generation.js";
-import { maxTokensCapFor, resolveModel, testHookFor } from "../shared/models.js";
+import { maxTokensCapsFor, resolveModel, testHookFor } from "../shared/models.js";
 import type { CompletionRequest } from "./schema.js";
 
 export interface StartedCompletion {
@@ -70,7 +70,7 @@ export async function startCompletion(
     inputParam: "prompt",
     options,
     format,
-    maxTokensCap: maxTokensCapFor(deps, model),
+    maxTokensCaps: maxTokensCapsFor(deps, model),
     reserveTokens: gate?.reserveTokens,
     testHook: testHookFor(deps, input.kind === "text" ? input.text : ""),
   });

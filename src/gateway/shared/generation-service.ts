@@ -8,6 +8,7 @@ import type { GenerationStream, ServedModel } from "../../supervisor/index.js";
 import type { GenerationOptions } from "./sampling-params.js";
 import type { ResolvedFormat } from "./response-format.js";
 import type { GenerationGate } from "../types.js";
+import { grantMaxTokens, type MaxTokensCaps } from "./max-tokens.js";
 
 export interface StartRequest {
   requestId: string;
@@ -17,8 +18,8 @@ export interface StartRequest {
   inputParam: string;
   options: GenerationOptions;
   format: ResolvedFormat;
-  /** Cap on max_tokens from the config (default: the context). */
-  maxTokensCap: number | undefined;
+  /** The configured and the memory-pressure caps on max_tokens (see max-tokens.ts). */
+  maxTokensCaps: MaxTokensCaps;
   testHook?: GenerationJob["testHook"];
   /** Reserves prompt + max_tokens against the caller's token limits (rate limits, budget). */
   reserveTokens?: GenerationGate["reserveTokens"];
@@ -69,16 +70,7 @@ export async function startGeneration(req: StartRequest): Promise<StartedGenerat
       { param: req.inputParam },
     );
   }
-  const room = context - promptTokens;
-  const requested = req.options.maxTokens;
-  if (requested !== undefined && requested > room) {
-    throw new BulwarkError(
-      "context_length_exceeded",
-      `This model's context is ${context} tokens; the prompt has ${promptTokens} and max_tokens ` +
-        `asks for ${requested} more.`,
-      { param: "max_tokens" },
-    );
-  }
+  const maxTokens = grantMaxTokens(req.options.maxTokens, req.maxTokensCaps, context, promptTokens);
   const vocabulary = info?.vocabularySize ?? 0;
   for (const token of Object.keys(req.options.sampling.logitBias ?? {})) {
     if (vocabulary > 0 && Number(token) >= vocabulary) {
@@ -87,7 +79,6 @@ export async function startGeneration(req: StartRequest): Promise<StartedGenerat
       });
     }
   }
-  const maxTokens = Math.min(requested ?? room, room, req.maxTokensCap ?? room);
   const job: GenerationJob = {
     id: req.requestId,
     prompt,

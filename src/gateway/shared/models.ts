@@ -3,6 +3,7 @@ import { BulwarkError } from "../../errors/index.js";
 import type { GenerationJob } from "../../engine/index.js";
 import type { ServedModel } from "../../supervisor/index.js";
 import type { GatewayDeps } from "../types.js";
+import type { MaxTokensCaps } from "./max-tokens.js";
 
 /** The served model named by a request, or 404 model_not_found. */
 export function resolveModel(deps: GatewayDeps, name: string): ServedModel {
@@ -26,10 +27,7 @@ export function testHookFor(deps: GatewayDeps, prompt: string): GenerationJob["t
   return undefined;
 }
 
-/** The cap on max_tokens: the configured one, lowered by the degradation ladder's. */
-export function maxTokensCapFor(deps: GatewayDeps, model: ServedModel): number | undefined {
-  const caps = [deps.config.limits.maxTokens, deps.guard?.maxTokensCap(model.name)].filter(
-    (c): c is number => c !== undefined,
-  );
-  return caps.length > 0 ? Math.min(...caps) : undefined;
+/** The caps on max_tokens for a request to `model`: the configured one and the ladder's. */
+export function maxTokensCapsFor(deps: GatewayDeps, model: ServedModel): MaxTokensCaps {
+  return { limit: deps.config.limits.maxTokens, pressureCap: deps.guard?.maxTokensCap(model.name) };
 }

@@ -8,6 +8,7 @@ import type { Config } from "../../config/index.js";
 import type { SamplingParams } from "../../engine/index.js";
 import { refuseUnsupported } from "./validation.js";
 import { responseFormatSchema } from "./response-format.js";
+import { checkMaxTokensLimit } from "./max-tokens.js";
 
 const optional = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
 
@@ -106,15 +107,7 @@ export function generationOptions(body: GenerationFields, limits: Limits): Gener
   // OpenAI: -100 bans the token; other values are added to its logit.
   for (const [token, value] of biasEntries)
     logitBias[Number(token)] = value <= -100 ? -Infinity : value;
-  if (
-    limits.maxTokens !== undefined &&
-    body.max_tokens != null &&
-    body.max_tokens > limits.maxTokens
-  ) {
-    throw new BulwarkError("input_too_large", `max_tokens may be at most ${limits.maxTokens}.`, {
-      param: "max_tokens",
-    });
-  }
+  checkMaxTokensLimit(body.max_tokens ?? undefined, limits.maxTokens);
   return {
     sampling: {
       temperature: body.temperature ?? 1,
