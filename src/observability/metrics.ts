@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics (prom-client), on a registry of their own. Names follow vLLM's where vLLM
  * has one (vllm:time_to_first_token_seconds → bulwark_time_to_first_token_seconds), with the
- * bulwark_ prefix; docs/operations.md lists every metric. Gauges that mirror live state (queue
- * depth, busy slots, memory) are read at scrape time through collect callbacks.
+ * bulwark_ prefix; docs/operations.md lists every metric. Every metric is declared once in the
+ * tables below (name, type, help, labels, buckets) and the registry is built from them. Gauges
+ * that mirror live state (queue depth, busy slots, memory) are read at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { RequestObservation } from "./observers.js";
@@ -44,366 +45,376 @@ const LATENCY_BUCKETS = [
 ];
 const ITL_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const TOKEN_BUCKETS = [1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384];
+const LOAD_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
+
+/** A counter or histogram, moved by the events below. */
+interface EventMetric {
+  name: string;
+  type: "counter" | "histogram";
+  help: string;
+  labels: readonly string[];
+  buckets?: readonly number[];
+}
+
+/** The event metrics, in exposition order. */
+const EVENT_METRICS = {
+  httpRequests: {
+    name: "bulwark_http_requests_total",
+    type: "counter",
+    help: "HTTP requests answered, by route, model and status code.",
+    labels: ["endpoint", "model", "status"],
+  },
+  success: {
+    name: "bulwark_request_success_total",
+    type: "counter",
+    help: "Generation requests that finished, by finish reason (vLLM: request_success_total).",
+    labels: ["model", "finished_reason"],
+  },
+  promptTokens: {
+    name: "bulwark_prompt_tokens_total",
+    type: "counter",
+    help: "Prompt tokens of generation requests.",
+    labels: ["model"],
+  },
+  generationTokens: {
+    name: "bulwark_generation_tokens_total",
+    type: "counter",
+    help: "Tokens generated.",
+    labels: ["model"],
+  },
+  promptHist: {
+    name: "bulwark_request_prompt_tokens",
+    type: "histogram",
+    help: "Prompt tokens per request.",
+    labels: ["model"],
+    buckets: TOKEN_BUCKETS,
+  },
+  generationHist: {
+    name: "bulwark_request_generation_tokens",
+    type: "histogram",
+    help: "Generated tokens per request.",
+    labels: ["model"],
+    buckets: TOKEN_BUCKETS,
+  },
+  ttft: {
+    name: "bulwark_time_to_first_token_seconds",
+    type: "histogram",
+    help: "Time from the request's arrival to its first generated token, in seconds.",
+    labels: ["model"],
+    buckets: LATENCY_BUCKETS,
+  },
+  itl: {
+    name: "bulwark_inter_token_latency_seconds",
+    type: "histogram",
+    help: "Time between consecutive generated tokens, in seconds.",
+    labels: ["model"],
+    buckets: ITL_BUCKETS,
+  },
+  e2e: {
+    name: "bulwark_e2e_request_latency_seconds",
+    type: "histogram",
+    help: "End-to-end latency of generation requests, arrival to last byte, in seconds.",
+    labels: ["model", "endpoint"],
+    buckets: LATENCY_BUCKETS,
+  },
+  queueTime: {
+    name: "bulwark_request_queue_time_seconds",
+    type: "histogram",
+    help: "Time a request waited in the model's queue before a slot took it, in seconds.",
+    labels: ["model"],
+    buckets: LATENCY_BUCKETS,
+  },
+  restarts: {
+    name: "bulwark_worker_restarts_total",
+    type: "counter",
+    help: "Engine workers restarted after dying, being killed or being refused a load.",
+    labels: ["model"],
+  },
+  loadSeconds: {
+    name: "bulwark_model_load_seconds",
+    type: "histogram",
+    help: "Time from a worker's spawn to its model being ready, in seconds.",
+    labels: ["model"],
+    buckets: LOAD_BUCKETS,
+  },
+  loadsRefused: {
+    name: "bulwark_model_loads_refused_total",
+    type: "counter",
+    help: "Model or replica loads refused because memory would cross the warn threshold.",
+    labels: ["model"],
+  },
+  shed: {
+    name: "bulwark_requests_shed_total",
+    type: "counter",
+    help: "Requests refused to protect the server (memory_pressure, queue_full, queue_timeout).",
+    labels: ["reason", "endpoint"],
+  },
+  rateLimited: {
+    name: "bulwark_requests_rate_limited_total",
+    type: "counter",
+    help: "Requests refused by a rate limit.",
+    labels: ["limit"],
+  },
+  prefixQueries: {
+    name: "bulwark_prefix_cache_queries_total",
+    type: "counter",
+    help: "Prompt tokens looked up in the slots' KV caches (vLLM: prefix_cache_queries).",
+    labels: ["model"],
+  },
+  prefixHits: {
+    name: "bulwark_prefix_cache_hits_total",
+    type: "counter",
+    help: "Prompt tokens found in a slot's KV cache, not evaluated again (vLLM: prefix_cache_hits).",
+    labels: ["model"],
+  },
+  cacheHits: {
+    name: "bulwark_cache_hits_total",
+    type: "counter",
+    help: "Lookups in a cache of the gateway (compiled grammars) that found an entry.",
+    labels: ["cache"],
+  },
+  cacheMisses: {
+    name: "bulwark_cache_misses_total",
+    type: "counter",
+    help: "Cache lookups that found nothing.",
+    labels: ["cache"],
+  },
+  levelChanges: {
+    name: "bulwark_memory_level_changes_total",
+    type: "counter",
+    help: "Memory pressure level changes, by the level entered.",
+    labels: ["to"],
+  },
+  alertEvents: {
+    name: "bulwark_alert_events_total",
+    type: "counter",
+    help: "Alert state changes, by alert and state (firing, resolved).",
+    labels: ["alert", "state"],
+  },
+} as const satisfies Record<string, EventMetric>;
+
+type EventMetrics = typeof EVENT_METRICS;
+type Built<M extends EventMetric> = M["type"] extends "counter"
+  ? Counter<M["labels"][number]>
+  : Histogram<M["labels"][number]>;
+
+type ModelState = ReturnType<MetricsState["models"]>[number];
+type ProcessState = NonNullable<ReturnType<MetricsState["resources"]>>["processes"][number];
+type Labels = Record<string, string>;
+
+/**
+ * A gauge read at scrape time. With labels, `read` lists every series (the old ones are
+ * dropped); without, it gives the value, or undefined to keep the last one.
+ */
+type GaugeMetric = { name: string; help: string } & (
+  | { labels: readonly string[]; read(state: MetricsState): { labels: Labels; value: number }[] }
+  | { labels?: undefined; read(state: MetricsState): number | undefined }
+);
+
+const perModel = (name: string, help: string, pick: (m: ModelState) => number): GaugeMetric => ({
+  name,
+  help,
+  labels: ["model"],
+  read: (state) => state.models().map((m) => ({ labels: { model: m.name }, value: pick(m) })),
+});
+
+const perProcess = (
+  name: string,
+  help: string,
+  pick: (p: ProcessState) => number,
+): GaugeMetric => ({
+  name,
+  help,
+  labels: ["role", "model", "replica", "pid"],
+  read: (state) =>
+    (state.resources()?.processes ?? []).map((p) => ({
+      labels: {
+        role: p.role,
+        model: p.model ?? "",
+        replica: p.replica ?? "",
+        pid: String(p.pid ?? ""),
+      },
+      value: pick(p),
+    })),
+});
+
+/** The live gauges, in exposition order (after the event metrics). */
+const GAUGES: readonly GaugeMetric[] = [
+  perModel("bulwark_num_requests_running", "Requests running on a slot.", (m) => m.running),
+  perModel("bulwark_num_requests_waiting", "Requests waiting in the queue.", (m) => m.waiting),
+  perModel("bulwark_busy_slots", "Slots decoding a request.", (m) => m.busySlots),
+  perModel("bulwark_total_slots", "Slots of the ready workers.", (m) => m.totalSlots),
+  perModel("bulwark_model_ready", "1 when the model has a ready worker.", (m) => (m.ready ? 1 : 0)),
+  perModel(
+    "bulwark_model_unloaded",
+    "1 while the model is unloaded to free memory (its next request loads it).",
+    (m) => (m.unloaded ? 1 : 0),
+  ),
+  {
+    name: "bulwark_memory_used_bytes",
+    help: "Memory in use against the guard's limit (cgroup working set, meminfo, or budget).",
+    read: (state) => state.resources()?.memoryUsedBytes,
+  },
+  {
+    name: "bulwark_memory_limit_bytes",
+    help: "The memory limit the guard measures against.",
+    read: (state) => state.resources()?.memoryLimitBytes,
+  },
+  {
+    name: "bulwark_memory_usage_ratio",
+    help: "Memory used over the limit, 0..1.",
+    read: (state) => {
+      const s = state.resources();
+      return s && s.memoryLimitBytes > 0 ? s.memoryUsedBytes / s.memoryLimitBytes : undefined;
+    },
+  },
+  {
+    name: "bulwark_cpu_usage_ratio",
+    help: "Busy share of all the machine's cores over the last sample, 0..1.",
+    read: (state) => state.resources()?.cpuRatio,
+  },
+  perProcess(
+    "bulwark_process_resident_memory_bytes",
+    "RSS of the gateway and of each worker.",
+    (p) => p.rssBytes,
+  ),
+  perProcess(
+    "bulwark_process_cpu_seconds",
+    "CPU time used by the gateway and each worker, in seconds.",
+    (p) => p.cpuSeconds,
+  ),
+  perProcess(
+    "bulwark_process_cpu_usage_ratio",
+    "CPU use of each process over the last sample (1 = one core).",
+    (p) => p.cpuRatio,
+  ),
+  {
+    name: "bulwark_memory_pressure_level",
+    help: "Memory guard level: 0 ok, 1 warn, 2 shed, 3 reclaim.",
+    read: (state) => state.guardLevel(),
+  },
+  {
+    name: "bulwark_degradation_step",
+    help: "Degradation ladder step per model: 0 normal … 3 max_tokens cap.",
+    labels: ["model"],
+    read: (state) =>
+      state.degradationSteps().map((d) => ({ labels: { model: d.model }, value: d.step })),
+  },
+  {
+    name: "bulwark_alert_firing",
+    help: "1 while the alert fires, 0 otherwise.",
+    labels: ["alert"],
+    read: (state) =>
+      state.alerts().map((a) => ({ labels: { alert: a.name }, value: a.firing ? 1 : 0 })),
+  },
+];
+
+/** Registers one event metric of the table. */
+function register<M extends EventMetric>(m: M, registry: Registry): Built<M> {
+  const common = {
+    name: m.name,
+    help: m.help,
+    labelNames: m.labels as string[],
+    registers: [registry],
+  };
+  if (m.type === "counter") return new Counter(common) as Built<M>;
+  return new Histogram({ ...common, buckets: [...(m.buckets ?? [])] }) as Built<M>;
+}
+
+/** Registers one live gauge of the table, read from `state` at every scrape. */
+function registerGauge(g: GaugeMetric, state: MetricsState, registry: Registry): void {
+  new Gauge({
+    name: g.name,
+    help: g.help,
+    labelNames: (g.labels ?? []) as string[],
+    registers: [registry],
+    collect() {
+      if (g.labels) {
+        this.reset();
+        for (const s of g.read(state)) this.set(s.labels, s.value);
+        return;
+      }
+      const value = g.read(state);
+      if (value !== undefined) this.set(value);
+    },
+  });
+}
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly httpRequests: Counter<"endpoint" | "model" | "status">;
-  private readonly success: Counter<"model" | "finished_reason">;
-  private readonly promptTokens: Counter<"model">;
-  private readonly generationTokens: Counter<"model">;
-  private readonly ttft: Histogram<"model">;
-  private readonly itl: Histogram<"model">;
-  private readonly e2e: Histogram<"model" | "endpoint">;
-  private readonly queueTime: Histogram<"model">;
-  private readonly promptHist: Histogram<"model">;
-  private readonly generationHist: Histogram<"model">;
-  private readonly restarts: Counter<"model">;
-  private readonly loadSeconds: Histogram<"model">;
-  private readonly shed: Counter<"reason" | "endpoint">;
-  private readonly rateLimited: Counter<"limit">;
-  private readonly prefixQueries: Counter<"model">;
-  private readonly prefixHits: Counter<"model">;
-  private readonly cacheHits: Counter<"cache">;
-  private readonly cacheMisses: Counter<"cache">;
-  private readonly loadsRefused: Counter<"model">;
-  private readonly levelChanges: Counter<"to">;
-  private readonly alertEvents: Counter<"alert" | "state">;
+  private readonly m: { [K in keyof EventMetrics]: Built<EventMetrics[K]> };
 
   constructor(state: MetricsState) {
-    const r = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "bulwark_gateway_" });
-    this.httpRequests = new Counter({
-      name: "bulwark_http_requests_total",
-      help: "HTTP requests answered, by route, model and status code.",
-      labelNames: ["endpoint", "model", "status"],
-      registers: r,
-    });
-    this.success = new Counter({
-      name: "bulwark_request_success_total",
-      help: "Generation requests that finished, by finish reason (vLLM: request_success_total).",
-      labelNames: ["model", "finished_reason"],
-      registers: r,
-    });
-    this.promptTokens = new Counter({
-      name: "bulwark_prompt_tokens_total",
-      help: "Prompt tokens of generation requests.",
-      labelNames: ["model"],
-      registers: r,
-    });
-    this.generationTokens = new Counter({
-      name: "bulwark_generation_tokens_total",
-      help: "Tokens generated.",
-      labelNames: ["model"],
-      registers: r,
-    });
-    this.promptHist = new Histogram({
-      name: "bulwark_request_prompt_tokens",
-      help: "Prompt tokens per request.",
-      labelNames: ["model"],
-      buckets: TOKEN_BUCKETS,
-      registers: r,
-    });
-    this.generationHist = new Histogram({
-      name: "bulwark_request_generation_tokens",
-      help: "Generated tokens per request.",
-      labelNames: ["model"],
-      buckets: TOKEN_BUCKETS,
-      registers: r,
-    });
-    this.ttft = new Histogram({
-      name: "bulwark_time_to_first_token_seconds",
-      help: "Time from the request's arrival to its first generated token, in seconds.",
-      labelNames: ["model"],
-      buckets: LATENCY_BUCKETS,
-      registers: r,
-    });
-    this.itl = new Histogram({
-      name: "bulwark_inter_token_latency_seconds",
-      help: "Time between consecutive generated tokens, in seconds.",
-      labelNames: ["model"],
-      buckets: ITL_BUCKETS,
-      registers: r,
-    });
-    this.e2e = new Histogram({
-      name: "bulwark_e2e_request_latency_seconds",
-      help: "End-to-end latency of generation requests, arrival to last byte, in seconds.",
-      labelNames: ["model", "endpoint"],
-      buckets: LATENCY_BUCKETS,
-      registers: r,
-    });
-    this.queueTime = new Histogram({
-      name: "bulwark_request_queue_time_seconds",
-      help: "Time a request waited in the model's queue before a slot took it, in seconds.",
-      labelNames: ["model"],
-      buckets: LATENCY_BUCKETS,
-      registers: r,
-    });
-    this.restarts = new Counter({
-      name: "bulwark_worker_restarts_total",
-      help: "Engine workers restarted after dying, being killed or being refused a load.",
-      labelNames: ["model"],
-      registers: r,
-    });
-    this.loadSeconds = new Histogram({
-      name: "bulwark_model_load_seconds",
-      help: "Time from a worker's spawn to its model being ready, in seconds.",
-      labelNames: ["model"],
-      buckets: [0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300],
-      registers: r,
-    });
-    this.loadsRefused = new Counter({
-      name: "bulwark_model_loads_refused_total",
-      help: "Model or replica loads refused because memory would cross the warn threshold.",
-      labelNames: ["model"],
-      registers: r,
-    });
-    this.shed = new Counter({
-      name: "bulwark_requests_shed_total",
-      help: "Requests refused to protect the server (memory_pressure, queue_full, queue_timeout).",
-      labelNames: ["reason", "endpoint"],
-      registers: r,
-    });
-    this.rateLimited = new Counter({
-      name: "bulwark_requests_rate_limited_total",
-      help: "Requests refused by a rate limit.",
-      labelNames: ["limit"],
-      registers: r,
-    });
-    this.prefixQueries = new Counter({
-      name: "bulwark_prefix_cache_queries_total",
-      help: "Prompt tokens looked up in the slots' KV caches (vLLM: prefix_cache_queries).",
-      labelNames: ["model"],
-      registers: r,
-    });
-    this.prefixHits = new Counter({
-      name: "bulwark_prefix_cache_hits_total",
-      help: "Prompt tokens found in a slot's KV cache, not evaluated again (vLLM: prefix_cache_hits).",
-      labelNames: ["model"],
-      registers: r,
-    });
-    this.cacheHits = new Counter({
-      name: "bulwark_cache_hits_total",
-      help: "Lookups in a cache of the gateway (compiled grammars) that found an entry.",
-      labelNames: ["cache"],
-      registers: r,
-    });
-    this.cacheMisses = new Counter({
-      name: "bulwark_cache_misses_total",
-      help: "Cache lookups that found nothing.",
-      labelNames: ["cache"],
-      registers: r,
-    });
-    this.levelChanges = new Counter({
-      name: "bulwark_memory_level_changes_total",
-      help: "Memory pressure level changes, by the level entered.",
-      labelNames: ["to"],
-      registers: r,
-    });
-    this.alertEvents = new Counter({
-      name: "bulwark_alert_events_total",
-      help: "Alert state changes, by alert and state (firing, resolved).",
-      labelNames: ["alert", "state"],
-      registers: r,
-    });
-    this.registerGauges(state);
-  }
-
-  private registerGauges(state: MetricsState): void {
-    const r = [this.registry];
-    const perModel = (
-      name: string,
-      help: string,
-      pick: (m: ReturnType<MetricsState["models"]>[number]) => number,
-    ) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ["model"],
-        registers: r,
-        collect() {
-          this.reset();
-          for (const m of state.models()) this.set({ model: m.name }, pick(m));
-        },
-      });
-    perModel("bulwark_num_requests_running", "Requests running on a slot.", (m) => m.running);
-    perModel("bulwark_num_requests_waiting", "Requests waiting in the queue.", (m) => m.waiting);
-    perModel("bulwark_busy_slots", "Slots decoding a request.", (m) => m.busySlots);
-    perModel("bulwark_total_slots", "Slots of the ready workers.", (m) => m.totalSlots);
-    perModel("bulwark_model_ready", "1 when the model has a ready worker.", (m) =>
-      m.ready ? 1 : 0,
-    );
-    perModel(
-      "bulwark_model_unloaded",
-      "1 while the model is unloaded to free memory (its next request loads it).",
-      (m) => (m.unloaded ? 1 : 0),
-    );
-    new Gauge({
-      name: "bulwark_memory_used_bytes",
-      help: "Memory in use against the guard's limit (cgroup working set, meminfo, or budget).",
-      registers: r,
-      collect() {
-        const s = state.resources();
-        if (s) this.set(s.memoryUsedBytes);
-      },
-    });
-    new Gauge({
-      name: "bulwark_memory_limit_bytes",
-      help: "The memory limit the guard measures against.",
-      registers: r,
-      collect() {
-        const s = state.resources();
-        if (s) this.set(s.memoryLimitBytes);
-      },
-    });
-    new Gauge({
-      name: "bulwark_memory_usage_ratio",
-      help: "Memory used over the limit, 0..1.",
-      registers: r,
-      collect() {
-        const s = state.resources();
-        if (s && s.memoryLimitBytes > 0) this.set(s.memoryUsedBytes / s.memoryLimitBytes);
-      },
-    });
-    new Gauge({
-      name: "bulwark_cpu_usage_ratio",
-      help: "Busy share of all the machine's cores over the last sample, 0..1.",
-      registers: r,
-      collect() {
-        const s = state.resources();
-        if (s) this.set(s.cpuRatio);
-      },
-    });
-    const processLabels = ["role", "model", "replica", "pid"] as const;
-    const perProcess = (
-      name: string,
-      help: string,
-      pick: (p: { rssBytes: number; cpuSeconds: number; cpuRatio: number }) => number,
-    ) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: processLabels,
-        registers: r,
-        collect() {
-          this.reset();
-          for (const p of state.resources()?.processes ?? []) {
-            this.set(
-              {
-                role: p.role,
-                model: p.model ?? "",
-                replica: p.replica ?? "",
-                pid: String(p.pid ?? ""),
-              },
-              pick(p),
-            );
-          }
-        },
-      });
-    perProcess(
-      "bulwark_process_resident_memory_bytes",
-      "RSS of the gateway and of each worker.",
-      (p) => p.rssBytes,
-    );
-    perProcess(
-      "bulwark_process_cpu_seconds",
-      "CPU time used by the gateway and each worker, in seconds.",
-      (p) => p.cpuSeconds,
-    );
-    perProcess(
-      "bulwark_process_cpu_usage_ratio",
-      "CPU use of each process over the last sample (1 = one core).",
-      (p) => p.cpuRatio,
-    );
-    new Gauge({
-      name: "bulwark_memory_pressure_level",
-      help: "Memory guard level: 0 ok, 1 warn, 2 shed, 3 reclaim.",
-      registers: r,
-      collect() {
-        this.set(state.guardLevel());
-      },
-    });
-    new Gauge({
-      name: "bulwark_degradation_step",
-      help: "Degradation ladder step per model: 0 normal … 3 max_tokens cap.",
-      labelNames: ["model"],
-      registers: r,
-      collect() {
-        this.reset();
-        for (const d of state.degradationSteps()) this.set({ model: d.model }, d.step);
-      },
-    });
-    new Gauge({
-      name: "bulwark_alert_firing",
-      help: "1 while the alert fires, 0 otherwise.",
-      labelNames: ["alert"],
-      registers: r,
-      collect() {
-        this.reset();
-        for (const a of state.alerts()) this.set({ alert: a.name }, a.firing ? 1 : 0);
-      },
-    });
+    const built: Record<string, unknown> = {};
+    for (const [key, metric] of Object.entries(EVENT_METRICS)) {
+      built[key] = register(metric, this.registry);
+    }
+    this.m = built as typeof this.m;
+    for (const g of GAUGES) registerGauge(g, state, this.registry);
   }
 
   /** One answered HTTP request (every route). Generation requests also feed the latency figures. */
   request(o: RequestObservation, generation: boolean): void {
-    this.httpRequests.inc({ endpoint: o.endpoint, model: o.model, status: String(o.status) });
+    const m = this.m;
+    m.httpRequests.inc({ endpoint: o.endpoint, model: o.model, status: String(o.status) });
     if (!generation || !o.model) return;
     const model = o.model;
-    this.e2e.observe({ model, endpoint: o.endpoint }, o.durationSeconds);
-    if (o.ttftSeconds !== undefined) this.ttft.observe({ model }, o.ttftSeconds);
+    m.e2e.observe({ model, endpoint: o.endpoint }, o.durationSeconds);
+    if (o.ttftSeconds !== undefined) m.ttft.observe({ model }, o.ttftSeconds);
     if (o.promptTokens !== undefined) {
-      this.promptTokens.inc({ model }, o.promptTokens);
-      this.promptHist.observe({ model }, o.promptTokens);
+      m.promptTokens.inc({ model }, o.promptTokens);
+      m.promptHist.observe({ model }, o.promptTokens);
       if (o.cachedTokens !== undefined) {
-        this.prefixQueries.inc({ model }, o.promptTokens);
-        this.prefixHits.inc({ model }, o.cachedTokens);
+        m.prefixQueries.inc({ model }, o.promptTokens);
+        m.prefixHits.inc({ model }, o.cachedTokens);
       }
     }
     if (o.completionTokens !== undefined) {
-      this.generationTokens.inc({ model }, o.completionTokens);
-      this.generationHist.observe({ model }, o.completionTokens);
+      m.generationTokens.inc({ model }, o.completionTokens);
+      m.generationHist.observe({ model }, o.completionTokens);
     }
-    if (o.finishReason) this.success.inc({ model, finished_reason: o.finishReason });
+    if (o.finishReason) m.success.inc({ model, finished_reason: o.finishReason });
   }
 
   interToken(model: string, seconds: number, tokens = 1): void {
-    for (let i = 0; i < tokens; i++) this.itl.observe({ model }, seconds);
+    for (let i = 0; i < tokens; i++) this.m.itl.observe({ model }, seconds);
   }
 
   queued(model: string, seconds: number): void {
-    this.queueTime.observe({ model }, seconds);
+    this.m.queueTime.observe({ model }, seconds);
   }
 
   loaded(model: string, seconds: number): void {
-    this.loadSeconds.observe({ model }, seconds);
+    this.m.loadSeconds.observe({ model }, seconds);
   }
 
   restarted(model: string): void {
-    this.restarts.inc({ model });
+    this.m.restarts.inc({ model });
   }
 
   loadRefused(model: string): void {
-    this.loadsRefused.inc({ model });
+    this.m.loadsRefused.inc({ model });
   }
 
   shedRequest(reason: string, endpoint: string): void {
-    this.shed.inc({ reason, endpoint });
+    this.m.shed.inc({ reason, endpoint });
   }
 
   rateLimit(limit: string): void {
-    this.rateLimited.inc({ limit });
+    this.m.rateLimited.inc({ limit });
   }
 
   cacheLookup(cache: string, hit: boolean): void {
-    (hit ? this.cacheHits : this.cacheMisses).inc({ cache });
+    (hit ? this.m.cacheHits : this.m.cacheMisses).inc({ cache });
   }
 
   levelChanged(to: string): void {
-    this.levelChanges.inc({ to });
+    this.m.levelChanges.inc({ to });
   }
 
   alertEvent(alert: string, state: string): void {
-    this.alertEvents.inc({ alert, state });
+    this.m.alertEvents.inc({ alert, state });
   }
 
   get contentType(): string {
