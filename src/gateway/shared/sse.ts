@@ -34,7 +34,8 @@ export class SseResponse {
       ...this.headers,
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
-      connection: "keep-alive",
+      // No Connection header: Node's server decides keep-alive from the request (a client that
+      // sent `Connection: close` gets `close`); overriding it made clients reuse closed sockets.
       "x-accel-buffering": "no",
     });
   }
