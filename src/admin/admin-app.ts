@@ -6,7 +6,11 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "../observability/index.js";
-import { installErrorHandling, installRequestLog } from "../gateway/index.js";
+import {
+  connectionErrorOptions,
+  installErrorHandling,
+  installRequestLog,
+} from "../gateway/index.js";
 import { installIpFilter, type Netfilter } from "../netfilter/index.js";
 import { installAuth, type AuthHookOptions } from "../auth/index.js";
 import { installAccessLog, type AccessLogHookOptions } from "../audit/index.js";
@@ -48,6 +52,7 @@ export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
     genReqId: () => randomUUID().replace(/-/g, ""),
     requestIdHeader: false,
     forceCloseConnections: true,
+    ...connectionErrorOptions(deps.logger),
   });
   app.removeContentTypeParser("text/plain");
   installRequestLog(app, deps.logger.child({ component: "admin-access" }));

@@ -41,6 +41,21 @@ export const errorCatalog = {
     "invalid_request_error",
     "The response format took too long to compile.",
   ),
+  bad_http_request: spec(
+    400,
+    "invalid_request_error",
+    "The request is not valid HTTP/1.1; the connection is closed.",
+  ),
+  headers_too_large: spec(
+    431,
+    "invalid_request_error",
+    "The request headers are over the server's size limit; the connection is closed.",
+  ),
+  request_timeout: spec(
+    408,
+    "invalid_request_error",
+    "The request was not received in time; the connection is closed.",
+  ),
   body_too_large: spec(413, "invalid_request_error", "The request body is too large."),
   unsupported_media_type: spec(
     415,

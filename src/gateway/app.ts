@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { GatewayDeps } from "./types.js";
-import { installErrorHandling } from "./error-handler.js";
+import { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
 import { installRequestLog } from "./request-log.js";
 import { registerChatRoute } from "./chat/route.js";
 import { registerCompletionsRoute } from "./completions/route.js";
@@ -34,6 +34,7 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
     return503OnClosing: true,
     // Streams end on their own; the drain deadline in main.ts bounds the rest.
     forceCloseConnections: "idle",
+    ...connectionErrorOptions(deps.logger),
   });
   // The API takes JSON only; other bodies get 415 unsupported_media_type.
   app.removeContentTypeParser("text/plain");

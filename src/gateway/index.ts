@@ -11,5 +11,5 @@ export {
 export { GrammarCompiler } from "./shared/grammar-compiler.js";
 export type { HealthExtras } from "./health/route.js";
 export { installRequestLog } from "./request-log.js";
-export { installErrorHandling } from "./error-handler.js";
+export { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
 export type { GenerationGate, GenerationReservation, OutputFilter } from "./types.js";

@@ -1,10 +1,12 @@
 /**
  * Connection semantics over real sockets: a streamed response never overrides what Node's HTTP
- * server decided about keeping the connection.
+ * server decided about keeping the connection, and bytes that are not HTTP get an answer in
+ * OpenAI's error shape.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Agent, request, type IncomingHttpHeaders } from "node:http";
+import { connect } from "node:net";
 import { fakeEngine, startTestServer, type TestServer } from "../helpers/server.js";
 import { parseSse } from "../helpers/sse.js";
 
@@ -108,4 +110,70 @@ test("without Connection: close a streamed response keeps the connection for the
   } finally {
     agent.destroy();
   }
+});
+
+/** Writes raw bytes to the server and returns everything it answers until it closes. */
+function rawExchange(bytes: string): Promise<string> {
+  const url = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(bytes));
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.on("close", () => resolve(text));
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "ECONNRESET") resolve(text);
+      else reject(err);
+    });
+  });
+}
+
+function parseRaw(text: string): { status: number; headers: string; body: any } {
+  const split = text.indexOf("\r\n\r\n");
+  assert.ok(split > 0, `no HTTP response in ${JSON.stringify(text)}`);
+  const head = text.slice(0, split);
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+  return { status, headers: head.toLowerCase(), body: JSON.parse(text.slice(split + 4)) };
+}
+
+test("a request that is not valid HTTP gets 400 bad_http_request in OpenAI's shape", async () => {
+  const answer = parseRaw(await rawExchange("THIS IS NOT HTTP\r\n\r\n"));
+  assert.equal(answer.status, 400);
+  assert.match(answer.headers, /content-type: application\/json/);
+  assert.match(answer.headers, /connection: close/);
+  assert.equal(answer.body.error.code, "bad_http_request");
+  assert.equal(answer.body.error.type, "invalid_request_error");
+  assert.equal(answer.body.error.param, null);
+  assert.equal(typeof answer.body.error.message, "string");
+});
+
+test("bytes after a Connection: close request get bad_http_request, not Fastify's bare 400", async () => {
+  // Node's parser refuses anything after a request that asked to close; when the bytes arrive in
+  // the same packet no response has started yet, so the refusal is what the client reads.
+  const raw =
+    "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" +
+    "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n";
+  const answer = parseRaw(await rawExchange(raw));
+  assert.equal(answer.status, 400);
+  assert.equal(answer.body.error.code, "bad_http_request");
+  assert.equal(answer.body.error.type, "invalid_request_error");
+});
+
+test("headers over Node's limit get 431 headers_too_large in OpenAI's shape", async () => {
+  const big = "x".repeat(20 * 1024);
+  const answer = parseRaw(
+    await rawExchange(`GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: ${big}\r\n\r\n`),
+  );
+  assert.equal(answer.status, 431);
+  assert.equal(answer.body.error.code, "headers_too_large");
+  assert.equal(answer.body.error.type, "invalid_request_error");
+});
+
+test("a URL Fastify cannot decode gets 400 invalid_request in OpenAI's shape", async () => {
+  const answer = parseRaw(
+    await rawExchange("GET /v1/models/%E0%A4%A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+  );
+  assert.equal(answer.status, 400);
+  assert.equal(answer.body.error.type, "invalid_request_error");
+  assert.equal(typeof answer.body.error.code, "string");
 });
