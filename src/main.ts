@@ -14,6 +14,11 @@ import {
 } from "./observability/index.js";
 import type { ReplicaFactory, ReplicaSpec } from "./engine/index.js";
 import { LlamaCppReplica } from "./engine/llama-cpp/index.js";
+import {
+  LlamaServerReplica,
+  llamaServerPath,
+  missingBinaryMessage,
+} from "./engine/llama-server/index.js";
 import { ModelHost, threadsPerWorker } from "./supervisor/index.js";
 import { buildGateway, GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
 import {
@@ -121,6 +126,24 @@ function checkModelFile(entry: ModelEntry, index: number): void {
   }
 }
 
+/** The replica factory of engine.backend; a missing llama-server binary stops the start. */
+function engineFactory(config: Readonly<Config>, logger: Logger): ReplicaFactory {
+  const engine = config.engine;
+  const common = {
+    heartbeatIntervalMs: engine.heartbeatIntervalMs,
+    loadTimeoutMs: engine.loadTimeoutMs,
+    testHooks: engine.testHooks,
+    logger,
+  };
+  if (engine.backend === "llama-server") {
+    const binary = llamaServerPath(engine.llamaServerBinary);
+    const missing = missingBinaryMessage(binary);
+    if (missing) throw new ConfigError(`invalid configuration:\n  ${missing}`);
+    return (spec: ReplicaSpec) => new LlamaServerReplica(spec, { ...common, binary });
+  }
+  return (spec: ReplicaSpec) => new LlamaCppReplica(spec, common);
+}
+
 /** Starts the server; resolves once it listens (models keep loading; /readyz tells when). */
 export async function startServer(
   config: Readonly<Config>,
@@ -224,18 +247,10 @@ export async function startServer(
   if (registry) plan = plan.map((p, i) => ({ ...p, entry: registry.entries[i]! }));
   if (!options.replicaFactory) plan.forEach((p, i) => checkModelFile(p.entry, i));
 
+  const baseFactory: ReplicaFactory = options.replicaFactory ?? engineFactory(config, logger);
   const engine = config.engine;
   guards?.start();
   telemetry.start();
-  const baseFactory: ReplicaFactory =
-    options.replicaFactory ??
-    ((spec: ReplicaSpec) =>
-      new LlamaCppReplica(spec, {
-        heartbeatIntervalMs: engine.heartbeatIntervalMs,
-        loadTimeoutMs: engine.loadTimeoutMs,
-        testHooks: engine.testHooks,
-        logger,
-      }));
   // Every load (start, restart, reload) passes the memory admission first.
   const factory = guards ? guards.wrapFactory(baseFactory) : baseFactory;
   const supervision = {

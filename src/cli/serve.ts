@@ -41,6 +41,7 @@ interface ServeFlags {
   threads?: number;
   ctx?: number;
   gpu?: string;
+  engineBackend?: string;
   logLevel?: string;
   insecure?: boolean;
   adminHost?: string;
@@ -84,6 +85,10 @@ export function registerServe(program: Command): void {
     )
     .option("--ctx <tokens>", "context per slot in tokens (default 2048)", parseInteger("ctx", 16))
     .option("--gpu <backend>", "auto, cpu, cuda, vulkan or metal (default auto)")
+    .option(
+      "--engine-backend <backend>",
+      "node-llama-cpp or llama-server (default node-llama-cpp; llama-server needs `bulwark engine build`)",
+    )
     .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
     .option(
       "--insecure",
@@ -103,6 +108,7 @@ export function registerServe(program: Command): void {
           threads: flags.threads,
           contextSize: flags.ctx,
           gpu: flags.gpu,
+          backend: flags.engineBackend,
         },
         log: { level: flags.logLevel },
       };

@@ -166,6 +166,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
     ...m,
     path: isRegistryRef(m.path) ? m.path : resolve(cwd, m.path),
   }));
+  if (config.engine.llamaServerBinary) {
+    config.engine.llamaServerBinary = expandHome(config.engine.llamaServerBinary, env);
+  }
   if (config.registry.dir) config.registry.dir = expandHome(config.registry.dir, env);
   if (config.registry.backupDir) {
     config.registry.backupDir = expandHome(config.registry.backupDir, env);

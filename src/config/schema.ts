@@ -87,8 +87,27 @@ const serverSchema = z
   })
   .prefault({});
 
+export const engineBackends = ["node-llama-cpp", "llama-server"] as const;
+
 const engineSchema = z
   .strictObject({
+    backend: z
+      .enum(engineBackends)
+      .default("node-llama-cpp")
+      .describe(
+        "What runs a model replica: node-llama-cpp (a Node worker process with the bundled " +
+          "llama.cpp addon; works after npm ci) or llama-server (a supervised llama-server " +
+          "process built once with `bulwark engine build` from the same llama.cpp source; " +
+          "faster when several requests decode together). See docs/architecture.md.",
+      ),
+    llamaServerBinary: z
+      .string()
+      .default("")
+      .describe(
+        "Path of the llama-server executable for engine.backend llama-server. Empty: where " +
+          "`bulwark engine build` puts it ($BULWARK_ENGINES_DIR, else ~/.bulwark/engines, then " +
+          "llama-server-<llama.cpp release>/llama-server).",
+      ),
     replicas: count().max(64).default(1).describe("Workers (child processes) per model."),
     slots: count()
       .max(256)

@@ -87,3 +87,22 @@ test("docs/config.md is generated from the schema and up to date", () => {
     "run `npm run docs:config` to regenerate docs/config.md",
   );
 });
+
+test("engine.backend: node-llama-cpp by default, llama-server by env, anything else refused", () => {
+  const env = { HOME: "/home/x" };
+  assert.equal(loadConfig({ env, cwd: tmpdir() }).engine.backend, "node-llama-cpp");
+  const chosen = loadConfig({
+    env: {
+      ...env,
+      BULWARK_ENGINE_BACKEND: "llama-server",
+      BULWARK_ENGINE_LLAMA_SERVER_BINARY: "~/bin/llama-server",
+    },
+    cwd: tmpdir(),
+  });
+  assert.equal(chosen.engine.backend, "llama-server");
+  assert.equal(chosen.engine.llamaServerBinary, "/home/x/bin/llama-server");
+  assert.throws(
+    () => loadConfig({ env, cwd: tmpdir(), overrides: { engine: { backend: "vllm" } } }),
+    (err: unknown) => err instanceof ConfigError && /engine\.backend/.test(err.message),
+  );
+});

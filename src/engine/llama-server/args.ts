@@ -1,0 +1,67 @@
+/**
+ * The command line of one llama-server engine process, built from the replica's spec. Pure, so
+ * that the mapping from Bulwark's settings to llama.cpp's flags is unit tested.
+ */
+import type { ReplicaSpec } from "../types.js";
+
+export interface ServerArgsOptions {
+  /** Unix socket path the server listens on (llama-server binds one when --host ends in .sock). */
+  socketPath: string;
+  /** The per-process key every request must carry; nothing else on the machine knows it. */
+  apiKey: string;
+}
+
+/**
+ * "cpu" uses no GPU device; any other setting keeps llama-server's default, which offloads the
+ * layers that fit (the node-llama-cpp backend's gpuLayers "auto"); a CPU-only build has none.
+ */
+function gpuArgs(gpu: string): string[] {
+  return gpu === "cpu" ? ["--device", "none"] : [];
+}
+
+/**
+ * Arguments for `llama-server`. At this llama.cpp commit `-c` is the size of the whole KV cache:
+ * with `-np N` and no unified KV cache each slot gets c / N tokens, so `-c` is contextSize × slots
+ * (contextSize already capped at the model's training context by the caller).
+ */
+export function buildServerArgs(spec: ReplicaSpec, options: ServerArgsOptions): string[] {
+  const threads = String(Math.max(1, spec.threads));
+  return [
+    "--model",
+    spec.modelPath,
+    "--host",
+    options.socketPath,
+    "--api-key",
+    options.apiKey,
+    "--threads",
+    threads,
+    "--threads-batch",
+    threads,
+    "--parallel",
+    String(spec.slots),
+    "--no-kv-unified",
+    "--ctx-size",
+    String(spec.contextSize * spec.slots),
+    "--batch-size",
+    String(Math.min(spec.batchSize, spec.contextSize)),
+    ...gpuArgs(spec.gpu),
+    // Reuse a slot's cached prefix (the default, named so that a changed default cannot drop it);
+    // no host-memory prompt cache on top, so the process's memory is the KV cache the memory
+    // guard estimates.
+    "--cache-prompt",
+    "--cache-ram",
+    "0",
+    "--no-webui",
+    "--offline",
+    "--no-warmup",
+    "--no-slots",
+    // Warnings and errors only: the gateway logs every request itself.
+    "--log-verbosity",
+    "2",
+  ];
+}
+
+/** The key a server process gets: 32 random bytes, hex. */
+export function apiKeyFrom(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("hex");
+}
