@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bulwark against llama.cpp's llama-server, same model, same total thread budget, same bench.
 // llama-server is built from the llama.cpp source that node-llama-cpp ships (the same commit as
-// the addon Bulwark runs) by bench/build-llama-server.sh and cached in bench/.cache/.
+// the addon Bulwark runs) by `bulwark engine build` (scripts/build-llama-server.sh), once.
 //
 //   node bench/compare-llama-server.mjs --model NAME=PATH [--model NAME=PATH ...]
 //        [--concurrency 1,4,8] [--threads 2] [--num-prompts 16] [--input-len 32]
@@ -69,7 +69,7 @@ function freePort() {
 let llamaServer;
 const only = values.only?.split(",");
 if (!only || only.some((o) => o.includes("llama") || "llama-server".includes(o))) {
-  const built = spawnSync(join(root, "bench", "build-llama-server.sh"), ["2"], {
+  const built = spawnSync(process.execPath, [join(root, "bin", "bulwark.js"), "engine", "build"], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
   });

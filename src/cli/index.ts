@@ -10,6 +10,7 @@ import { registerKeys } from "./keys.js";
 import { registerBans } from "./bans.js";
 import { registerAudit, registerUsage } from "./audit.js";
 import { registerRegistryCommands } from "./registry.js";
+import { registerEngine } from "./engine.js";
 import { CliError } from "./cli-error.js";
 import { ConfigError } from "../config/index.js";
 import { BulwarkError } from "../errors/index.js";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerUsage(program);
   registerRegistryCommands(program);
+  registerEngine(program);
   return program;
 }
 
