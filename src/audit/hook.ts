@@ -4,6 +4,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { requestLine } from "../http/index.js";
 import type { AccessLog } from "./access-log.js";
 import type { UsageStore } from "./usage-store.js";
 
@@ -30,25 +31,15 @@ function writeLine(
   now: () => number,
 ): void {
   const r = request.record;
-  const status = res.writableFinished ? res.statusCode : 499;
-  const errored = status >= 400 || r.errorCode !== undefined;
+  const line = requestLine(request, res);
+  const errored = line.status >= 400 || r.errorCode !== undefined;
   try {
     options.log?.write({
-      reqId: request.id,
+      ...line,
       time: new Date(startedAt).toISOString(),
       keyId: r.keyId,
       ip: r.clientIp,
-      method: request.method,
-      path: request.url.split("?")[0] ?? "/",
-      model: r.model,
-      stream: r.stream,
-      promptTokens: r.promptTokens,
-      completionTokens: r.completionTokens,
-      ttftMs: r.ttftMs === undefined ? undefined : Math.round(r.ttftMs * 100) / 100,
       latencyMs: now() - startedAt,
-      status,
-      errorCode: r.errorCode,
-      clientGone: res.writableFinished ? undefined : true,
     });
     if (options.usage && r.keyId && r.model) {
       options.usage.record({

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "../observability/index.js";
+import { elapsedMs, requestLine } from "../http/index.js";
 
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -18,25 +19,14 @@ export function installRequestLog(app: FastifyInstance, logger: Logger): void {
         typeof clientId === "string" && CLIENT_ID.test(clientId) ? clientId : undefined,
     };
     void reply.header("x-request-id", request.id);
-    const res = reply.raw;
-    res.once("close", () => {
-      const r = request.record;
-      const durationMs = performance.now() - r.startedAt;
+    reply.raw.once("close", () => {
+      const { reqId, ...line } = requestLine(request, reply.raw);
       logger.info(
         {
-          reqId: request.id,
-          clientRequestId: r.clientRequestId,
-          method: request.method,
-          path: request.url.split("?")[0],
-          status: res.writableFinished ? res.statusCode : 499,
-          model: r.model,
-          stream: r.stream,
-          promptTokens: r.promptTokens,
-          completionTokens: r.completionTokens,
-          ttftMs: r.ttftMs === undefined ? undefined : Math.round(r.ttftMs * 100) / 100,
-          durationMs: Math.round(durationMs * 100) / 100,
-          errorCode: r.errorCode,
-          clientGone: res.writableFinished ? undefined : true,
+          reqId,
+          clientRequestId: request.record.clientRequestId,
+          ...line,
+          durationMs: elapsedMs(request.record.startedAt),
         },
         "request",
       );

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { GENERATION_ROUTES } from "./shed-hook.js";
+import { responseStatus } from "../http/index.js";
 import type { GatewayObserver } from "./types.js";
 
 export function installRequestMetrics(app: FastifyInstance, observer: GatewayObserver): void {
@@ -11,12 +12,11 @@ export function installRequestMetrics(app: FastifyInstance, observer: GatewayObs
     reply.raw.once("close", () => {
       const r = request.record;
       const endpoint = request.routeOptions.url ?? "unmatched";
-      const status = reply.raw.writableFinished ? reply.raw.statusCode : 499;
       observer.request(
         {
           endpoint,
           model: r.model ?? "",
-          status,
+          status: responseStatus(reply.raw),
           durationSeconds: (performance.now() - r.startedAt) / 1000,
           ttftSeconds: r.ttftMs === undefined ? undefined : r.ttftMs / 1000,
           promptTokens: r.promptTokens,

@@ -1,0 +1,1 @@
+export { requestLine, responseStatus, elapsedMs, type RequestLine } from "./request-line.js";
