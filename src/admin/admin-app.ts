@@ -3,14 +3,9 @@
  * the same edge as the public API (request id → IP filter → auth) but only admin routes, each
  * needing its own permission. Nothing of it is reachable through the public listener.
  */
-import { randomUUID } from "node:crypto";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { Logger } from "../observability/index.js";
-import {
-  connectionErrorOptions,
-  installErrorHandling,
-  installRequestLog,
-} from "../gateway/index.js";
+import { buildBaseApp } from "../http/index.js";
 import { installIpFilter, type Netfilter } from "../netfilter/index.js";
 import { installAuth, type AuthHookOptions } from "../auth/index.js";
 import { installAccessLog, type AccessLogHookOptions } from "../audit/index.js";
@@ -45,22 +40,16 @@ export interface AdminAppDeps {
 }
 
 export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
-  const app: FastifyInstance = Fastify({
-    loggerInstance: deps.logger.child({ component: "admin" }) as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
+  const app = buildBaseApp({
+    logger: deps.logger,
+    component: "admin",
+    requestLogComponent: "admin-access",
     bodyLimit: deps.bodyLimit,
-    genReqId: () => randomUUID().replace(/-/g, ""),
-    requestIdHeader: false,
     forceCloseConnections: true,
-    ...connectionErrorOptions(deps.logger),
   });
-  app.removeContentTypeParser("text/plain");
-  installRequestLog(app, deps.logger.child({ component: "admin-access" }));
-  app.decorateRequest("gate", null);
   installAccessLog(app, deps.accessLog);
   installIpFilter(app, deps.netfilter);
   installAuth(app, deps.auth);
-  installErrorHandling(app, deps.logger);
   if (deps.audit) installDeclaredAudit(app, deps.audit);
   for (const register of deps.routes) register(app);
   return app;

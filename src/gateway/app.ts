@@ -1,12 +1,10 @@
 /**
- * The Fastify application: request ids, the per-request log line, the error envelope, and the
- * routes. Route handlers only parse and delegate to services.
+ * The public API app: the shared base (request ids, the per-request log line, the error
+ * envelope), the edge, and the routes. Route handlers only parse and delegate to services.
  */
-import { randomUUID } from "node:crypto";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { FastifyInstance } from "fastify";
+import { buildBaseApp } from "../http/index.js";
 import type { GatewayDeps } from "./types.js";
-import { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
-import { installRequestLog } from "./request-log.js";
 import { registerChatRoute } from "./chat/route.js";
 import { registerCompletionsRoute } from "./completions/route.js";
 import { registerEmbeddingsRoute } from "./embeddings/route.js";
@@ -24,24 +22,16 @@ import { installAccessLog, registerUsageRoute } from "../audit/index.js";
 
 /** Builds the public API app; the caller listens and closes it. */
 export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyInstance {
-  const app: FastifyInstance = Fastify({
-    loggerInstance: deps.logger.child({ component: "gateway" }) as FastifyBaseLogger,
-    // Bulwark writes its own line per request (request-log.ts), with tokens and timings.
-    logController: new LogController({ disableRequestLogging: true }),
+  const app = buildBaseApp({
+    logger: deps.logger,
+    component: "gateway",
+    requestLogComponent: "access",
     bodyLimit: deps.config.server.bodyLimit,
-    genReqId: () => randomUUID().replace(/-/g, ""),
-    requestIdHeader: false,
-    return503OnClosing: true,
     // Streams end on their own; the drain deadline in main.ts bounds the rest.
     forceCloseConnections: "idle",
-    ...connectionErrorOptions(deps.logger),
   });
-  // The API takes JSON only; other bodies get 415 unsupported_media_type.
-  app.removeContentTypeParser("text/plain");
-  installRequestLog(app, deps.logger.child({ component: "access" }));
   // Before the edge checks, so that their refusals (401, 403, 429) are counted too.
   if (deps.observer) installRequestMetrics(app, deps.observer);
-  app.decorateRequest("gate", null);
   // The edge, in order: request id (above) → IP filter → auth → rate limit → validation.
   installAccessLog(app, deps.accessLog);
   installIpFilter(app, deps.netfilter);
@@ -50,7 +40,6 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   // Both act on the request's key: with auth off there is none, and nothing to do.
   installModelGuard(app, deps.auth?.enabled === true);
   installPrivacy(app, deps.auth?.enabled === true);
-  installErrorHandling(app, deps.logger);
   if (deps.guard) app.addHook("onRequest", memoryShed(deps.guard));
   registerHealthRoutes(app, deps, extras);
   registerMetricsRoute(app, deps);

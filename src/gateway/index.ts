@@ -10,6 +10,4 @@ export {
 } from "./types.js";
 export { GrammarCompiler } from "./shared/grammar-compiler.js";
 export type { HealthExtras } from "./health/route.js";
-export { installRequestLog } from "./request-log.js";
-export { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
 export type { GenerationGate, GenerationReservation, OutputFilter } from "./types.js";

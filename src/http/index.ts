@@ -1,1 +1,4 @@
+export { buildBaseApp, type BaseAppOptions } from "./base-app.js";
+export { connectionErrorOptions, installErrorHandling, toClientError } from "./error-handler.js";
+export { installRequestLog } from "./request-log.js";
 export { requestLine, responseStatus, elapsedMs, type RequestLine } from "./request-line.js";

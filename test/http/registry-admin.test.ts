@@ -1,11 +1,9 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import Fastify from "fastify";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { registerRegistryAdminRoutes } from "../../src/registry/index.js";
-import { installErrorHandling } from "../../src/gateway/error-handler.js";
-import { installRequestLog } from "../../src/gateway/request-log.js";
+import { buildBaseApp } from "../../src/http/index.js";
 import { silentLogger } from "../../src/observability/index.js";
 import { tempRegistry } from "../helpers/registry.js";
 import { STORIES_MISSING, storiesModel } from "../helpers/paths.js";
@@ -14,9 +12,13 @@ const model = storiesModel();
 
 async function adminApp(t: TestContext) {
   const r = tempRegistry(1);
-  const app = Fastify();
-  installRequestLog(app, silentLogger());
-  installErrorHandling(app, silentLogger());
+  const app = buildBaseApp({
+    logger: silentLogger(),
+    component: "admin",
+    requestLogComponent: "admin-access",
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+  });
   registerRegistryAdminRoutes(app, { registry: r.registry, logger: silentLogger() });
   await app.ready();
   t.after(async () => {

@@ -7,7 +7,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { BulwarkError } from "../../errors/index.js";
 import type { FinishReason } from "../../engine/index.js";
-import { toClientError } from "../error-handler.js";
+import { toClientError } from "../../http/index.js";
 import { SseResponse } from "./sse.js";
 import type { GatewayObserver } from "../types.js";
 import {

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "../observability/index.js";
-import { elapsedMs, requestLine } from "../http/index.js";
+import { elapsedMs, requestLine } from "./request-line.js";
 
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

@@ -1,0 +1,43 @@
+/**
+ * The base every Bulwark listener is built on (the public API and the admin listener): request
+ * ids, JSON-only bodies, the per-request log line and the error envelope, written once.
+ */
+import { randomUUID } from "node:crypto";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "../observability/index.js";
+import { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
+import { installRequestLog } from "./request-log.js";
+
+export interface BaseAppOptions {
+  logger: Logger;
+  /** Names the app's own log lines ("gateway", "admin"). */
+  component: string;
+  /** Names its per-request lines ("access", "admin-access"). */
+  requestLogComponent: string;
+  /** Largest request body, in bytes (server.bodyLimit). */
+  bodyLimit: number;
+  /** On close: "idle" lets streams end on their own; true cuts every connection. */
+  forceCloseConnections: boolean | "idle";
+}
+
+/** A Fastify app with the shared plumbing installed; the caller adds its edge and routes. */
+export function buildBaseApp(options: BaseAppOptions): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: options.logger.child({ component: options.component }) as FastifyBaseLogger,
+    // Bulwark writes its own line per request (request-log.ts), with tokens and timings.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit,
+    genReqId: () => randomUUID().replace(/-/g, ""),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: options.forceCloseConnections,
+    // Bad bytes and URLs that cannot be routed get OpenAI's envelope too.
+    ...connectionErrorOptions(options.logger),
+  });
+  // The API takes JSON only; other bodies get 415 unsupported_media_type.
+  app.removeContentTypeParser("text/plain");
+  installRequestLog(app, options.logger.child({ component: options.requestLogComponent }));
+  app.decorateRequest("gate", null);
+  installErrorHandling(app, options.logger);
+  return app;
+}
