@@ -222,9 +222,9 @@ export async function openAccessControl(
       permissionFor: () => "keys.admin",
       onFailure: (ip: string, error: BulwarkError, request: FastifyRequest) => {
         countFailure(ip, error);
-        stores.audit.append(ip, "admin.auth_failed", request.url.split("?")[0] ?? "/", {
+        stores.audit.append(ip, "admin.auth_failed", request.ctx.path, {
           code: error.code,
-          keyId: request.record.keyId,
+          keyId: request.ctx.key?.id,
         });
       },
     },

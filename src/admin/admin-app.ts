@@ -64,7 +64,7 @@ function installDeclaredAudit(app: FastifyInstance, append: AuditAppend): void {
     const body = (request.body ?? {}) as Record<string, unknown>;
     const named = typeof body.name === "string" ? body.name : null;
     const target = Object.values(params).join(":") || named;
-    append(request.apiKey?.id ?? "unknown", action, target, {
+    append(request.ctx.key?.id ?? "unknown", action, target, {
       method: request.method,
       path: request.routeOptions.url,
       status: reply.statusCode,

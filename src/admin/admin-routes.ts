@@ -2,7 +2,7 @@
  * The admin API's routes: keys, bans, usage and the audit log. Each route names the permission
  * it needs; the auth hook of the admin listener checks it.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { BulwarkError } from "../errors/index.js";
 import { isRole, toNewKey, type NewKey } from "../auth/index.js";
 import { parseUsageQuery, summarize, type AuditLog, type UsageStore } from "../audit/index.js";
@@ -21,8 +21,8 @@ export interface AdminContext {
 /** A module of admin routes; later subsystems add their own through startServer's options. */
 export type AdminRoutes = (app: FastifyInstance) => void;
 
-function actorOf(request: { apiKey?: { id: string; role: Actor["role"] } }): Actor {
-  const key = request.apiKey;
+function actorOf(request: FastifyRequest): Actor {
+  const key = request.ctx.key;
   if (!key) throw new BulwarkError("missing_api_key");
   return { id: key.id, role: key.role };
 }

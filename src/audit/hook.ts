@@ -30,20 +30,21 @@ function writeLine(
   options: AccessLogHookOptions,
   now: () => number,
 ): void {
-  const r = request.record;
+  const r = request.ctx.record;
   const line = requestLine(request, res);
   const errored = line.status >= 400 || r.errorCode !== undefined;
   try {
     options.log?.write({
       ...line,
       time: new Date(startedAt).toISOString(),
-      keyId: r.keyId,
-      ip: r.clientIp,
+      keyId: request.ctx.key?.id,
+      ip: request.ctx.clientIp,
       latencyMs: now() - startedAt,
     });
-    if (options.usage && r.keyId && r.model) {
+    const keyId = request.ctx.key?.id;
+    if (options.usage && keyId && r.model) {
       options.usage.record({
-        keyId: r.keyId,
+        keyId,
         model: r.model,
         at: startedAt,
         error: errored,

@@ -11,7 +11,7 @@ import { parseUsageQuery, summarize } from "./usage-report.js";
 export function registerUsageRoute(app: FastifyInstance, usage: UsageStore | undefined): void {
   if (!usage) return;
   app.get("/v1/usage", async (request) => {
-    const key = request.apiKey;
+    const key = request.ctx.key;
     if (!key) throw new BulwarkError("permission_denied", "Usage needs an API key.");
     const query = parseUsageQuery(request.query as Record<string, unknown>);
     const keyId = query.keyId ?? key.id;

@@ -9,10 +9,6 @@ import type { KeyRecord } from "./key-store.js";
 import { can, type Permission } from "./roles.js";
 
 declare module "fastify" {
-  interface FastifyRequest {
-    /** The authenticated key; undefined on open routes or with auth off. */
-    apiKey: KeyRecord | undefined;
-  }
   interface FastifyContextConfig {
     /** The permission a route needs; routes without one fall back to the listener's rule. */
     permission?: Permission | "public";
@@ -44,13 +40,13 @@ export function publicPermission(metricsPublic: boolean) {
 
 export function authHook(options: AuthHookOptions) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
-    request.apiKey = undefined;
     if (!options.enabled) return;
-    const path = request.url.split("?")[0] ?? "/";
+    const { ctx } = request;
+    const path = ctx.path;
     const permission =
       request.routeOptions.config?.permission ?? options.permissionFor(request.method, path);
     if (permission === "public") return;
-    const ip = request.record.clientIp ?? "unknown";
+    const ip = ctx.clientIp ?? "unknown";
     let key: KeyRecord;
     try {
       key = options.authenticator.authenticate(presentedKey(request.headers), ip);
@@ -58,8 +54,7 @@ export function authHook(options: AuthHookOptions) {
       if (err instanceof BulwarkError) options.onFailure?.(ip, err, request);
       throw err;
     }
-    request.apiKey = key;
-    request.record.keyId = key.id;
+    ctx.key = key;
     if (!can(key.role, permission)) {
       const error = new BulwarkError(
         "permission_denied",
@@ -74,6 +69,5 @@ export function authHook(options: AuthHookOptions) {
 /** Installs the hook on an app (the public gateway or the admin listener). */
 export function installAuth(app: FastifyInstance, options: AuthHookOptions | undefined): void {
   if (!options) return;
-  app.decorateRequest("apiKey", undefined);
   app.addHook("onRequest", authHook(options));
 }

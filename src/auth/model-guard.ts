@@ -7,7 +7,7 @@ import { BulwarkError } from "../errors/index.js";
 
 /** Whether the request's key may use `model`: any model without auth or with an empty list. */
 export function keyAllowsModel(request: FastifyRequest, model: string): boolean {
-  const key = request.apiKey;
+  const key = request.ctx.key;
   return !key || key.models.length === 0 || key.models.includes(model);
 }
 

@@ -10,7 +10,7 @@ import type { GatewayObserver } from "./types.js";
 export function installRequestMetrics(app: FastifyInstance, observer: GatewayObserver): void {
   app.addHook("onRequest", (request, reply, done) => {
     reply.raw.once("close", () => {
-      const r = request.record;
+      const r = request.ctx.record;
       const endpoint = request.routeOptions.url ?? "unmatched";
       observer.request(
         {

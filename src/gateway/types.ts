@@ -10,6 +10,7 @@ import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
 
 /** The gateway's request figures go out through these (declared low, in observability). */
 export type { GatewayObserver, RequestObservation };
+export type { GenerationGate, GenerationReservation, OutputFilter } from "../http/index.js";
 
 /** The memory guard as the gateway sees it. */
 export interface GatewayGuard {
@@ -54,54 +55,6 @@ export interface GatewayDeps {
   rateLimits?: RateLimitHookOptions;
   accessLog?: AccessLogHookOptions;
   usage?: UsageStore;
-}
-
-/** Tokens held for one generation; settled once with what it really used. */
-export interface GenerationReservation {
-  settle(usedTokens: number): void;
-}
-
-/** Transforms generated text that arrives in pieces (PII masking, placeholder restore). */
-export interface OutputFilter {
-  push(text: string): string;
-  end(): string;
-  reset(): void;
-}
-
-/** What edge hooks attach to a request for the generation path. */
-export interface GenerationGate {
-  /** Called with the tokens to hold (prompt + max_tokens, or an embedding's bound); throws to
-   * refuse. */
-  reserveTokens?(tokens: number): Promise<GenerationReservation>;
-  output?: OutputFilter;
-}
-
-/** Per-request facts collected for the request's log line. */
-export interface RequestRecord {
-  startedAt: number;
-  clientRequestId?: string;
-  model?: string;
-  promptTokens?: number;
-  completionTokens?: number;
-  /** Prompt tokens the worker found in its KV cache (the prefix cache). */
-  cachedTokens?: number;
-  ttftMs?: number;
-  errorCode?: string;
-  stream?: boolean;
-  finishReason?: string;
-  /** The authenticated key's id (never the key). */
-  keyId?: string;
-  /** The client address after the trusted-proxy rules. */
-  clientIp?: string;
-  /** Text pieces streamed so far (the token count of a stream cut short). */
-  streamedPieces?: number;
-}
-
-declare module "fastify" {
-  interface FastifyRequest {
-    record: RequestRecord;
-    gate: GenerationGate | null;
-  }
 }
 
 /** A simple catalog over a map. */

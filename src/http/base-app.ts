@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "../observability/index.js";
+import { installRequestContext } from "./context.js";
 import { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
 import { installRequestLog } from "./request-log.js";
 
@@ -36,8 +37,9 @@ export function buildBaseApp(options: BaseAppOptions): FastifyInstance {
   });
   // The API takes JSON only; other bodies get 415 unsupported_media_type.
   app.removeContentTypeParser("text/plain");
+  // First of all hooks: every hook after it finds the request's context.
+  installRequestContext(app);
   installRequestLog(app, options.logger.child({ component: options.requestLogComponent }));
-  app.decorateRequest("gate", null);
   installErrorHandling(app, options.logger);
   return app;
 }

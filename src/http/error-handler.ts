@@ -49,14 +49,14 @@ export function toClientError(err: unknown): BulwarkError {
 export function installErrorHandling(app: FastifyInstance, logger: Logger): void {
   app.setErrorHandler((err, request, reply) => {
     const error = toClientError(err);
-    request.record.errorCode = error.code;
+    request.ctx.record.errorCode = error.code;
     if (error.code === "internal_error") {
       logger.error({ reqId: request.id, err }, "request failed");
     }
     void reply.status(error.status).headers(error.responseHeaders()).send(error.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split("?")[0] ?? "/";
+    const path = request.ctx.path;
     const allowed = METHODS.filter((method) => app.hasRoute({ method, url: path }));
     const error =
       allowed.length > 0
@@ -64,7 +64,7 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger): void
             headers: { allow: allowed.join(", ") },
           })
         : new BulwarkError("not_found", `No route ${request.method} ${path}.`);
-    request.record.errorCode = error.code;
+    request.ctx.record.errorCode = error.code;
     void reply.status(error.status).headers(error.responseHeaders()).send(error.toBody());
   });
 }

@@ -1,3 +1,11 @@
+export {
+  installRequestContext,
+  type RequestContext,
+  type RequestRecord,
+  type GenerationGate,
+  type GenerationReservation,
+  type OutputFilter,
+} from "./context.js";
 export { buildBaseApp, type BaseAppOptions } from "./base-app.js";
 export { connectionErrorOptions, installErrorHandling, toClientError } from "./error-handler.js";
 export { installRequestLog } from "./request-log.js";

@@ -32,11 +32,11 @@ const hundredths = (ms: number) => Math.round(ms * 100) / 100;
 
 /** The line of a request whose response has closed. */
 export function requestLine(request: FastifyRequest, res: ServerResponse): RequestLine {
-  const r = request.record;
+  const r = request.ctx.record;
   return {
     reqId: request.id,
     method: request.method,
-    path: request.url.split("?")[0] ?? "/",
+    path: request.ctx.path,
     status: responseStatus(res),
     model: r.model,
     stream: r.stream,

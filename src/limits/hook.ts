@@ -25,9 +25,9 @@ function setHeaders(reply: FastifyReply, headers: Record<string, string>): void 
 export function rateLimitHook(options: RateLimitHookOptions) {
   const { limiter } = options;
   return async function rateLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const path = request.url.split("?")[0] ?? "/";
-    if (options.isOpen(path)) return;
-    const ip = request.record.clientIp ?? "unknown";
+    const { ctx } = request;
+    if (options.isOpen(ctx.path)) return;
+    const ip = ctx.clientIp ?? "unknown";
     const refused = (err: unknown) => {
       if (err instanceof BulwarkError && err.status === 429) options.onRefused?.(ip, err);
       return err;
@@ -37,7 +37,7 @@ export function rateLimitHook(options: RateLimitHookOptions) {
     } catch (err) {
       throw refused(err);
     }
-    const key = request.apiKey;
+    const key = ctx.key;
     if (!key) return;
     let admission;
     try {
@@ -51,20 +51,17 @@ export function rateLimitHook(options: RateLimitHookOptions) {
       closed = true;
       admission.release();
     });
-    request.gate = {
-      ...request.gate,
-      reserveTokens: async (tokens: number) => {
-        let reservation;
-        try {
-          reservation = await limiter.reserveTokens(key, tokens);
-        } catch (err) {
-          throw refused(err);
-        }
-        setHeaders(reply, reservation.headers);
-        // A client that left while the reservation was made gets nothing generated.
-        if (closed) reservation.settle(0);
-        return reservation;
-      },
+    ctx.gate.reserveTokens = async (tokens: number) => {
+      let reservation;
+      try {
+        reservation = await limiter.reserveTokens(key, tokens);
+      } catch (err) {
+        throw refused(err);
+      }
+      setHeaders(reply, reservation.headers);
+      // A client that left while the reservation was made gets nothing generated.
+      if (closed) reservation.settle(0);
+      return reservation;
     };
   };
 }

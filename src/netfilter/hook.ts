@@ -11,7 +11,7 @@ export function ipFilterHook(netfilter: Netfilter) {
       request.headers["x-forwarded-for"],
       netfilter.trusted,
     );
-    request.record.clientIp = ip;
+    request.ctx.clientIp = ip;
     netfilter.check(ip);
   };
 }

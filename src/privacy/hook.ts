@@ -38,17 +38,17 @@ function mapPrompt(body: Record<string, unknown>, f: Mapper): void {
 
 export function privacyHook() {
   return async function privacy(request: FastifyRequest): Promise<void> {
-    const policy = request.apiKey?.mask ?? "none";
+    const policy = request.ctx.key?.mask ?? "none";
     const body = request.body;
     if (policy === "none" || !body || typeof body !== "object" || Array.isArray(body)) return;
     if (policy === "reversible") {
       const vault = new MaskVault();
       mapPrompt(body as Record<string, unknown>, (t) => vault.mask(t));
-      request.gate = { ...request.gate, output: new RestoringFilter(vault) };
+      request.ctx.gate.output = new RestoringFilter(vault);
       return;
     }
     mapPrompt(body as Record<string, unknown>, maskText);
-    if (policy === "prompt+output") request.gate = { ...request.gate, output: new MaskingFilter() };
+    if (policy === "prompt+output") request.ctx.gate.output = new MaskingFilter();
   };
 }
 

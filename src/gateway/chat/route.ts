@@ -9,9 +9,14 @@ import { startChat } from "./service.js";
 export function registerChatRoute(app: FastifyInstance, deps: GatewayDeps): void {
   app.post("/v1/chat/completions", async (request, reply) => {
     const body = parseBody(chatRequestSchema, request.body);
-    request.record.model = body.model;
-    request.record.stream = body.stream ?? false;
-    const { started, options, renderer } = await startChat(deps, body, request.id, request.gate);
+    request.ctx.record.model = body.model;
+    request.ctx.record.stream = body.stream ?? false;
+    const { started, options, renderer } = await startChat(
+      deps,
+      body,
+      request.id,
+      request.ctx.gate,
+    );
     return respondGeneration(request, reply, started, renderer, {
       stream: options.stream,
       includeUsage: options.includeUsage,

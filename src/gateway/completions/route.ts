@@ -9,13 +9,13 @@ import { startCompletion } from "./service.js";
 export function registerCompletionsRoute(app: FastifyInstance, deps: GatewayDeps): void {
   app.post("/v1/completions", async (request, reply) => {
     const body = parseBody(completionRequestSchema, request.body);
-    request.record.model = body.model;
-    request.record.stream = body.stream ?? false;
+    request.ctx.record.model = body.model;
+    request.ctx.record.stream = body.stream ?? false;
     const { started, options, renderer } = await startCompletion(
       deps,
       body,
       request.id,
-      request.gate,
+      request.ctx.gate,
     );
     return respondGeneration(request, reply, started, renderer, {
       stream: options.stream,

@@ -8,9 +8,9 @@ import { createEmbeddings } from "./service.js";
 export function registerEmbeddingsRoute(app: FastifyInstance, deps: GatewayDeps): void {
   app.post("/v1/embeddings", async (request) => {
     const body = parseBody(embeddingRequestSchema, request.body);
-    request.record.model = body.model;
-    const response = await createEmbeddings(deps, body, request.gate?.reserveTokens);
-    request.record.promptTokens = response.usage.prompt_tokens;
+    request.ctx.record.model = body.model;
+    const response = await createEmbeddings(deps, body, request.ctx.gate.reserveTokens);
+    request.ctx.record.promptTokens = response.usage.prompt_tokens;
     return response;
   });
 }

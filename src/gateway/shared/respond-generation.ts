@@ -39,7 +39,7 @@ export interface RespondOptions {
  * later one reports its gap to the observer as inter-token latency.
  */
 function tokenTimer(request: FastifyRequest, observer: GatewayObserver | undefined) {
-  const record = request.record;
+  const record = request.ctx.record;
   let last: number | undefined;
   return (tokens: number) => {
     const now = performance.now();
@@ -66,9 +66,9 @@ export async function respondGeneration(
   renderer: ChunkRenderer,
   options: RespondOptions,
 ): Promise<object | undefined> {
-  const record = request.record;
+  const record = request.ctx.record;
   record.promptTokens = started.promptTokens;
-  const output = request.gate?.output;
+  const output = request.ctx.gate.output;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -110,8 +110,8 @@ async function streamEvents(
   timedOut: () => boolean,
   onTokens: (tokens: number) => void,
 ): Promise<void> {
-  const record = request.record;
-  const output = request.gate?.output;
+  const record = request.ctx.record;
+  const output = request.ctx.gate.output;
   const sse = new SseResponse(reply.raw, { "x-request-id": request.id });
   let first = true;
   try {

@@ -10,7 +10,7 @@ export function registerTokenizeRoutes(app: FastifyInstance, deps: GatewayDeps):
   const limits = deps.config.limits;
   app.post("/tokenize", async (request) => {
     const body = parseBody(tokenizeRequestSchema, request.body);
-    request.record.model = body.model;
+    request.ctx.record.model = body.model;
     const text = body.prompt ?? body.content;
     const chars = text?.length ?? body.messages!.reduce((n, m) => n + m.content.length, 0);
     if (chars > limits.maxPromptChars) {
@@ -37,7 +37,7 @@ export function registerTokenizeRoutes(app: FastifyInstance, deps: GatewayDeps):
         ? { kind: "text", text, addSpecial: body.add_special_tokens ?? true }
         : { kind: "chat", messages: body.messages! },
     );
-    request.record.promptTokens = prepared.tokens.length;
+    request.ctx.record.promptTokens = prepared.tokens.length;
     return {
       tokens: prepared.tokens,
       count: prepared.tokens.length,
@@ -46,7 +46,7 @@ export function registerTokenizeRoutes(app: FastifyInstance, deps: GatewayDeps):
   });
   app.post("/detokenize", async (request) => {
     const body = parseBody(detokenizeRequestSchema, request.body);
-    request.record.model = body.model;
+    request.ctx.record.model = body.model;
     const model = resolveModel(deps, body.model);
     const vocabulary = model.info()?.vocabularySize ?? 0;
     const bad = body.tokens.find((t) => vocabulary > 0 && t >= vocabulary);
