@@ -10,13 +10,7 @@ import { ConfigError, type Config } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
 import type { BulwarkError } from "../errors/index.js";
 import { openDatabase, storePath, type Db } from "../store/index.js";
-import {
-  Authenticator,
-  KeyStore,
-  parseKey,
-  publicPermission,
-  type AuthHookOptions,
-} from "../auth/index.js";
+import { Authenticator, KeyStore, parseKey, type AuthHookOptions } from "../auth/index.js";
 import { BanStore, Netfilter, isLoopback } from "../netfilter/index.js";
 import { MemoryLimitStore, RateLimiter, type RateLimitHookOptions } from "../limits/index.js";
 import {
@@ -189,7 +183,6 @@ export async function openAccessControl(
   const countFailure = (ip: string, error: BulwarkError) => {
     if (error.status === 401) netfilter.offence(ip, "auth_failure");
   };
-  const isOpen = (path: string) => path === "/livez" || path === "/readyz";
   const accessLog: AccessLogHookOptions = {
     log: config.accessLog.enabled
       ? new AccessLog(
@@ -219,7 +212,7 @@ export async function openAccessControl(
       authenticator,
       enabled: true,
       // A route without its own permission is for admins only.
-      permissionFor: () => "keys.admin",
+      defaultPermission: "keys.admin",
       onFailure: (ip: string, error: BulwarkError, request: FastifyRequest) => {
         countFailure(ip, error);
         stores.audit.append(ip, "admin.auth_failed", request.ctx.path, {
@@ -238,12 +231,13 @@ export async function openAccessControl(
       auth: {
         authenticator,
         enabled: sec.auth,
-        permissionFor: publicPermission(sec.metricsPublic),
+        // Each public route declares its permission; a request that matches none needs a key
+        // that may generate before it learns the route does not exist.
+        defaultPermission: "inference",
         onFailure: countFailure,
       },
       rateLimits: {
         limiter,
-        isOpen,
         onRefused: (ip) => netfilter.offence(ip, "rate_limited"),
       },
       accessLog,

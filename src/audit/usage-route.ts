@@ -10,7 +10,7 @@ import { parseUsageQuery, summarize } from "./usage-report.js";
 
 export function registerUsageRoute(app: FastifyInstance, usage: UsageStore | undefined): void {
   if (!usage) return;
-  app.get("/v1/usage", async (request) => {
+  app.get("/v1/usage", { config: { permission: "usage.own" } }, async (request) => {
     const key = request.ctx.key;
     if (!key) throw new BulwarkError("permission_denied", "Usage needs an API key.");
     const query = parseUsageQuery(request.query as Record<string, unknown>);

@@ -1,50 +1,34 @@
 /**
- * The auth edge hook: finds the key, checks the route's permission for the key's role, and
- * puts the key on the request. Failures count toward an auto-ban of the client IP.
+ * The auth edge hook: finds the key, checks the permission the matched route declares (its
+ * `config.permission`, src/http/route-policy.ts) for the key's role, and puts the key in the
+ * request context. Failures count toward an auto-ban of the client IP.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { BulwarkError } from "../errors/index.js";
+import { routePolicy } from "../http/index.js";
 import { presentedKey, type Authenticator } from "./authenticator.js";
 import type { KeyRecord } from "./key-store.js";
 import { can, type Permission } from "./roles.js";
-
-declare module "fastify" {
-  interface FastifyContextConfig {
-    /** The permission a route needs; routes without one fall back to the listener's rule. */
-    permission?: Permission | "public";
-  }
-}
 
 export interface AuthHookOptions {
   authenticator: Authenticator;
   /** False turns authentication off (only loopback, or with --insecure). */
   enabled: boolean;
-  /** The permission of a route without its own `config.permission`. */
-  permissionFor(method: string, path: string): Permission | "public";
+  /**
+   * The permission of a route that declares none in its `config.permission`, and of a request
+   * that matches no route (so that a 404 tells nothing to a caller without a key).
+   */
+  defaultPermission: Permission;
   /** Told about each refused key (auto-ban counting, audit of admin logins). */
   onFailure?(ip: string, error: BulwarkError, request: FastifyRequest): void;
-}
-
-/** Permissions of the public listener's routes. */
-export function publicPermission(metricsPublic: boolean) {
-  return (_method: string, path: string): Permission | "public" => {
-    if (path === "/livez" || path === "/readyz") return "public";
-    if (path === "/metrics") return metricsPublic ? "public" : "metrics.read";
-    if (path === "/health" || path === "/v1/models" || path.startsWith("/v1/models/")) {
-      return "models.read";
-    }
-    if (path === "/v1/usage") return "usage.own";
-    return "inference";
-  };
 }
 
 export function authHook(options: AuthHookOptions) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
     if (!options.enabled) return;
     const { ctx } = request;
-    const path = ctx.path;
-    const permission =
-      request.routeOptions.config?.permission ?? options.permissionFor(request.method, path);
+    const policy = routePolicy(request);
+    const permission = policy.open ? "public" : (policy.permission ?? options.defaultPermission);
     if (permission === "public") return;
     const ip = ctx.clientIp ?? "unknown";
     let key: KeyRecord;
@@ -58,7 +42,7 @@ export function authHook(options: AuthHookOptions) {
     if (!can(key.role, permission)) {
       const error = new BulwarkError(
         "permission_denied",
-        `The ${key.role} role may not use ${request.method} ${path}.`,
+        `The ${key.role} role may not use ${request.method} ${ctx.path}.`,
       );
       options.onFailure?.(ip, error, request);
       throw error;

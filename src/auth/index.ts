@@ -10,6 +10,6 @@ export {
 } from "./key-store.js";
 export { roles, isRole, can, type Role, type Permission } from "./roles.js";
 export { Authenticator, presentedKey } from "./authenticator.js";
-export { authHook, installAuth, publicPermission, type AuthHookOptions } from "./hook.js";
+export { authHook, installAuth, type AuthHookOptions } from "./hook.js";
 export { installModelGuard, keyAllowsModel, modelGuardHook } from "./model-guard.js";
 export { toNewKey, parseExpiry, newKeySchema, type NewKeyInput } from "./key-input.js";

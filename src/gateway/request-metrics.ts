@@ -3,8 +3,7 @@
  * ends, streams included: route, model, status, duration, time to first token and tokens.
  */
 import type { FastifyInstance } from "fastify";
-import { GENERATION_ROUTES } from "./shed-hook.js";
-import { responseStatus } from "../http/index.js";
+import { responseStatus, routePolicy } from "../http/index.js";
 import type { GatewayObserver } from "./types.js";
 
 export function installRequestMetrics(app: FastifyInstance, observer: GatewayObserver): void {
@@ -25,7 +24,7 @@ export function installRequestMetrics(app: FastifyInstance, observer: GatewayObs
           finishReason: r.finishReason,
           errorCode: r.errorCode,
         },
-        request.method === "POST" && GENERATION_ROUTES.has(endpoint),
+        routePolicy(request).generation === true,
       );
     });
     done();

@@ -5,21 +5,13 @@
  */
 import type { onRequestAsyncHookHandler } from "fastify";
 import { BulwarkError } from "../errors/index.js";
+import { routePolicy } from "../http/index.js";
 import type { GatewayGuard } from "./types.js";
-
-/** Routes that start work on an engine worker. */
-export const GENERATION_ROUTES: ReadonlySet<string> = new Set([
-  "/v1/chat/completions",
-  "/v1/completions",
-  "/v1/embeddings",
-]);
 
 /** Returns the onRequest hook (refusals are counted from their error code, with the others). */
 export function memoryShed(shedder: Pick<GatewayGuard, "shedding">): onRequestAsyncHookHandler {
   return async function memoryShedHook(request) {
-    if (request.method !== "POST" || !GENERATION_ROUTES.has(request.routeOptions.url ?? "")) {
-      return;
-    }
+    if (!routePolicy(request).generation) return;
     const decision = shedder.shedding();
     if (!decision) return;
     throw new BulwarkError(

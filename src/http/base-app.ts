@@ -1,12 +1,14 @@
 /**
- * The base every Bulwark listener is built on (the public API and the admin listener): request
- * ids, JSON-only bodies, the per-request log line and the error envelope, written once.
+ * The base every Bulwark listener is built on (the public API and the admin listener): path
+ * normalisation, request ids, the request context, JSON-only bodies, the per-request log line
+ * and the error envelope, written once.
  */
 import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "../observability/index.js";
 import { installRequestContext } from "./context.js";
 import { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
+import { normalizeUrl } from "./path.js";
 import { installRequestLog } from "./request-log.js";
 
 export interface BaseAppOptions {
@@ -34,6 +36,8 @@ export function buildBaseApp(options: BaseAppOptions): FastifyInstance {
     forceCloseConnections: options.forceCloseConnections,
     // Bad bytes and URLs that cannot be routed get OpenAI's envelope too.
     ...connectionErrorOptions(options.logger),
+    // One spelling per path before routing: /%6detrics and /v1/../metrics reach /metrics.
+    rewriteUrl: (req) => normalizeUrl(req.url ?? "/"),
   });
   // The API takes JSON only; other bodies get 415 unsupported_media_type.
   app.removeContentTypeParser("text/plain");

@@ -6,6 +6,8 @@ export {
   type GenerationReservation,
   type OutputFilter,
 } from "./context.js";
+export { routePolicy, type RoutePolicy } from "./route-policy.js";
+export { normalizePath, normalizeUrl } from "./path.js";
 export { buildBaseApp, type BaseAppOptions } from "./base-app.js";
 export { connectionErrorOptions, installErrorHandling, toClientError } from "./error-handler.js";
 export { installRequestLog } from "./request-log.js";

@@ -5,12 +5,11 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { BulwarkError } from "../errors/index.js";
+import { routePolicy } from "../http/index.js";
 import type { RateLimiter } from "./rate-limiter.js";
 
 export interface RateLimitHookOptions {
   limiter: RateLimiter;
-  /** Routes that are never limited (liveness and readiness probes). */
-  isOpen(path: string): boolean;
   /** Told about each 429 (auto-ban counting). */
   onRefused?(ip: string, error: BulwarkError): void;
 }
@@ -26,7 +25,8 @@ export function rateLimitHook(options: RateLimitHookOptions) {
   const { limiter } = options;
   return async function rateLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { ctx } = request;
-    if (options.isOpen(ctx.path)) return;
+    // Open routes (the liveness and readiness probes) are never limited.
+    if (routePolicy(request).open) return;
     const ip = ctx.clientIp ?? "unknown";
     const refused = (err: unknown) => {
       if (err instanceof BulwarkError && err.status === 429) options.onRefused?.(ip, err);

@@ -7,21 +7,25 @@ import { chatRequestSchema } from "./schema.js";
 import { startChat } from "./service.js";
 
 export function registerChatRoute(app: FastifyInstance, deps: GatewayDeps): void {
-  app.post("/v1/chat/completions", async (request, reply) => {
-    const body = parseBody(chatRequestSchema, request.body);
-    request.ctx.record.model = body.model;
-    request.ctx.record.stream = body.stream ?? false;
-    const { started, options, renderer } = await startChat(
-      deps,
-      body,
-      request.id,
-      request.ctx.gate,
-    );
-    return respondGeneration(request, reply, started, renderer, {
-      stream: options.stream,
-      includeUsage: options.includeUsage,
-      timeoutMs: deps.config.server.requestTimeoutMs,
-      observer: deps.observer,
-    });
-  });
+  app.post(
+    "/v1/chat/completions",
+    { config: { permission: "inference", generation: true } },
+    async (request, reply) => {
+      const body = parseBody(chatRequestSchema, request.body);
+      request.ctx.record.model = body.model;
+      request.ctx.record.stream = body.stream ?? false;
+      const { started, options, renderer } = await startChat(
+        deps,
+        body,
+        request.id,
+        request.ctx.gate,
+      );
+      return respondGeneration(request, reply, started, renderer, {
+        stream: options.stream,
+        includeUsage: options.includeUsage,
+        timeoutMs: deps.config.server.requestTimeoutMs,
+        observer: deps.observer,
+      });
+    },
+  );
 }

@@ -16,9 +16,10 @@ export function registerHealthRoutes(
   deps: GatewayDeps,
   extras: HealthExtras,
 ): void {
-  app.get("/livez", async () => ({ status: "ok" }));
+  // The probes are open: no key, no rate limit (load balancers and kubelets have no key).
+  app.get("/livez", { config: { open: true } }, async () => ({ status: "ok" }));
 
-  app.get("/readyz", async (_request, reply) => {
+  app.get("/readyz", { config: { open: true } }, async (_request, reply) => {
     const models = deps.models.list();
     const notReady = models
       .filter((e) => !e.model.isReady() && !e.model.isUnloaded())
@@ -33,7 +34,7 @@ export function registerHealthRoutes(
     return { status: "ready" };
   });
 
-  app.get("/health", async () => {
+  app.get("/health", { config: { permission: "models.read" } }, async () => {
     const models = deps.models.list().map((e) => e.model.status());
     const ready = models.length > 0 && models.every((m) => m.ready || m.unloaded);
     return {

@@ -5,7 +5,9 @@ import type { GatewayDeps } from "../types.js";
 export function registerMetricsRoute(app: FastifyInstance, deps: GatewayDeps): void {
   const metrics = deps.metrics;
   if (!metrics) return;
-  app.get("/metrics", async (_request, reply) => {
+  // security.metricsPublic lets a scraper without a key read it.
+  const permission = deps.config.security.metricsPublic ? "public" : "metrics.read";
+  app.get("/metrics", { config: { permission } }, async (_request, reply) => {
     void reply.header("content-type", metrics.contentType);
     return metrics.render();
   });

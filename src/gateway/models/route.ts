@@ -23,14 +23,15 @@ function modelObject(entry: CatalogEntry) {
 }
 
 export function registerModelsRoutes(app: FastifyInstance, deps: GatewayDeps): void {
-  app.get("/v1/models", async (request) => ({
+  const config = { permission: "models.read" } as const;
+  app.get("/v1/models", { config }, async (request) => ({
     object: "list",
     data: deps.models
       .list()
       .filter((e) => keyAllowsModel(request, e.model.name))
       .map(modelObject),
   }));
-  app.get<{ Params: { model: string } }>("/v1/models/:model", async (request) => {
+  app.get<{ Params: { model: string } }>("/v1/models/:model", { config }, async (request) => {
     const entry = deps.models.get(request.params.model);
     if (!entry || !keyAllowsModel(request, entry.model.name)) {
       throw new BulwarkError(

@@ -8,7 +8,8 @@ import { detokenizeRequestSchema, tokenizeRequestSchema } from "./schema.js";
 
 export function registerTokenizeRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   const limits = deps.config.limits;
-  app.post("/tokenize", async (request) => {
+  const config = { permission: "inference" } as const;
+  app.post("/tokenize", { config }, async (request) => {
     const body = parseBody(tokenizeRequestSchema, request.body);
     request.ctx.record.model = body.model;
     const text = body.prompt ?? body.content;
@@ -44,7 +45,7 @@ export function registerTokenizeRoutes(app: FastifyInstance, deps: GatewayDeps):
       max_model_len: model.info()?.contextSize ?? null,
     };
   });
-  app.post("/detokenize", async (request) => {
+  app.post("/detokenize", { config }, async (request) => {
     const body = parseBody(detokenizeRequestSchema, request.body);
     request.ctx.record.model = body.model;
     const model = resolveModel(deps, body.model);
