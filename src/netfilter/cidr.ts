@@ -3,17 +3,9 @@
  * (::ffff:10.0.0.1, what a dual-stack socket reports) are matched as the IPv4 address.
  */
 import { BlockList, isIP } from "node:net";
+import { isLoopback, normalizeIp } from "../util/ip-address.js";
 
-/** Turns ::ffff:a.b.c.d into a.b.c.d and lower-cases IPv6; returns undefined for non-IPs. */
-export function normalizeIp(raw: string): string | undefined {
-  let ip = raw.trim();
-  if (ip.startsWith("[") && ip.endsWith("]")) ip = ip.slice(1, -1);
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) ip = mapped[1]!;
-  const family = isIP(ip);
-  if (family === 0) return undefined;
-  return family === 6 ? ip.toLowerCase() : ip;
-}
+export { isLoopback, normalizeIp };
 
 /** Throws on a malformed CIDR or address, naming it. */
 export function parseCidr(cidr: string): { address: string; prefix: number; family: 4 | 6 } {
@@ -48,12 +40,4 @@ export class CidrList {
     if (!address) return false;
     return this.list.check(address, isIP(address) === 4 ? "ipv4" : "ipv6");
   }
-}
-
-/** True for 127.0.0.0/8, ::1 and localhost. */
-export function isLoopback(host: string): boolean {
-  if (host === "localhost") return true;
-  const ip = normalizeIp(host);
-  if (!ip) return false;
-  return ip === "::1" || /^127\./.test(ip);
 }
