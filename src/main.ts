@@ -4,8 +4,16 @@
  */
 import { accessSync, constants } from "node:fs";
 import { availableParallelism } from "node:os";
-import type { Config, ModelEntry } from "./config/index.js";
-import { ConfigError } from "./config/index.js";
+import {
+  checkBinding,
+  checkModelsToServe,
+  checkLadderModels,
+  invalidConfig,
+  invalidField,
+  planThreads,
+  type Config,
+  type ModelEntry,
+} from "./config/index.js";
 import {
   createLogger,
   registerAlertAdminRoutes,
@@ -19,7 +27,7 @@ import {
   llamaServerPath,
   missingBinaryMessage,
 } from "./engine/llama-server/index.js";
-import { ModelHost, threadsPerWorker } from "./supervisor/index.js";
+import { ModelHost } from "./supervisor/index.js";
 import { buildGateway, GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
 import {
   BudgetMemorySource,
@@ -33,7 +41,7 @@ import {
   type ProcessProbe,
   registerGuardAdminRoutes,
 } from "./guards/index.js";
-import { checkBinding, openAccessControl, type AdminRoutes } from "./admin/index.js";
+import { openAccessControl, type AdminRoutes } from "./admin/index.js";
 import {
   openRegistryServing,
   type RegistryAlert,
@@ -79,50 +87,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-interface PlannedModel {
-  entry: ModelEntry;
-  replicas: number;
-  threads: number;
-  description?: string;
-}
-
-/**
- * Threads for every model's workers. Unset threads split the cores evenly between all workers;
- * explicit threads that together exceed the cores are refused: llama.cpp's threads spin while
- * they wait, and oversubscribed cores were measured about 1000× slower.
- */
-export function planThreads(
-  models: { entry: ModelEntry; description?: string }[],
-  engine: Config["engine"],
-  cores: number,
-): PlannedModel[] {
-  const replicasOf = (m: ModelEntry) => m.replicas ?? engine.replicas;
-  const totalWorkers = models.reduce((n, m) => n + replicasOf(m.entry), 0);
-  const auto = threadsPerWorker(totalWorkers, cores);
-  const planned = models.map((m) => ({
-    entry: m.entry,
-    description: m.description,
-    replicas: replicasOf(m.entry),
-    threads: m.entry.threads || engine.threads || auto,
-  }));
-  const total = planned.reduce((n, p) => n + p.threads * p.replicas, 0);
-  const explicit = models.some((m) => m.entry.threads || engine.threads);
-  if (explicit && total > cores) {
-    throw new ConfigError(
-      `invalid configuration:\n  engine.threads: ${total} llama.cpp threads in all (threads × ` +
-        `replicas over every model) exceed the ${cores} cores; lower --threads or --replicas`,
-    );
-  }
-  return planned;
-}
-
 function checkModelFile(entry: ModelEntry, index: number): void {
   try {
     accessSync(entry.path, constants.R_OK);
   } catch {
-    throw new ConfigError(
-      `invalid configuration:\n  models[${index}].path: cannot read the model file for "${entry.name}"`,
-    );
+    throw invalidField(`models[${index}].path`, `cannot read the model file for "${entry.name}"`);
   }
 }
 
@@ -138,7 +107,7 @@ function engineFactory(config: Readonly<Config>, logger: Logger): ReplicaFactory
   if (engine.backend === "llama-server") {
     const binary = llamaServerPath(engine.llamaServerBinary);
     const missing = missingBinaryMessage(binary);
-    if (missing) throw new ConfigError(`invalid configuration:\n  ${missing}`);
+    if (missing) throw invalidConfig([missing]);
     return (spec: ReplicaSpec) => new LlamaServerReplica(spec, { ...common, binary });
   }
   return (spec: ReplicaSpec) => new LlamaCppReplica(spec, common);
@@ -155,25 +124,15 @@ export async function startServer(
   let sources: { entry: ModelEntry; description?: string }[] = config.models.map((entry) => ({
     entry,
   }));
-  if (sources.length === 0) {
-    if (!options.defaultModels) {
-      throw new ConfigError(
-        "invalid configuration:\n  models: no model to serve; pass --model PATH",
-      );
-    }
-    sources = await options.defaultModels();
-  }
+  checkModelsToServe(config, options.defaultModels !== undefined);
+  if (sources.length === 0 && options.defaultModels) sources = await options.defaultModels();
   // The pure checks of the plan first, before the registry reads (and may repair) any file.
   const cores = options.cores ?? availableParallelism();
   let plan = planThreads(sources, config.engine, cores);
-  const served = new Set(plan.map((p) => p.entry.name));
-  config.guards.ladder.forEach((l, i) => {
-    if (!served.has(l.model)) {
-      throw new ConfigError(
-        `invalid configuration:\n  guards.ladder[${i}].model: "${l.model}" is not a served model`,
-      );
-    }
-  });
+  checkLadderModels(
+    config.guards.ladder,
+    plan.map((p) => p.entry.name),
+  );
   // The served models (a registry model is a swappable wrapper), and every ModelHost under them
   // for the memory guard, which unloads and stops workers; a host retired by a swap drops out.
   const hosts: Pick<ModelHost, "start" | "close">[] = [];

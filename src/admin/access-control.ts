@@ -11,7 +11,7 @@ import type { Logger } from "../observability/index.js";
 import type { BulwarkError } from "../errors/index.js";
 import { openDatabase, storePath, type Db } from "../store/index.js";
 import { Authenticator, KeyStore, parseKey, type AuthHookOptions } from "../auth/index.js";
-import { BanStore, Netfilter, isLoopback } from "../netfilter/index.js";
+import { BanStore, Netfilter } from "../netfilter/index.js";
 import { MemoryLimitStore, RateLimiter, type RateLimitHookOptions } from "../limits/index.js";
 import {
   AccessLog,
@@ -81,17 +81,6 @@ export function openStores(config: Readonly<Config>, now: () => number = Date.no
     keyService: new KeyService(keys, audit, config.security.keyRotationGraceMs),
     banService: new BanService(bans, audit),
   };
-}
-
-/** Refuses auth off on a public address unless --insecure. */
-export function checkBinding(config: Readonly<Config>, insecure: boolean): void {
-  if (!config.security.auth && !isLoopback(config.server.host) && !insecure) {
-    throw new ConfigError(
-      `invalid configuration:\n  security.auth: authentication is off and the API listens on ` +
-        `${config.server.host}, which is not a loopback address; turn auth on, listen on ` +
-        `127.0.0.1, or pass --insecure to accept the risk`,
-    );
-  }
 }
 
 function bootstrapAdmin(stores: Stores, options: AccessOptions): void {

@@ -1,7 +1,6 @@
 export {
   openAccessControl,
   openStores,
-  checkBinding,
   type AccessControl,
   type AccessOptions,
   type Stores,

@@ -11,3 +11,13 @@ export {
 export { loadConfig, ConfigError, type LoadConfigOptions } from "./load.js";
 export { listConfigFields, type ConfigField } from "./fields.js";
 export { renderConfigDocs } from "./docs.js";
+export { invalidConfig, invalidField } from "./config-error.js";
+export {
+  checkBinding,
+  checkModelsToServe,
+  checkLadderModels,
+  checkModelNames,
+  planThreads,
+  threadsPerWorker,
+  type PlannedModel,
+} from "./checks.js";

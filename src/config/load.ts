@@ -8,17 +8,10 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { configSchema, type Config } from "./schema.js";
 import { listConfigFields, type ConfigField } from "./fields.js";
+import { ConfigError, invalidConfig } from "./config-error.js";
+import { checkModelNames } from "./checks.js";
 
-/** A configuration that failed validation; the message names each bad field and why. */
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    readonly problems: readonly string[] = [],
-  ) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+export { ConfigError };
 
 export interface LoadConfigOptions {
   /** Explicit config file; when absent, BULWARK_CONFIG, then ./bulwark.yaml if it exists. */
@@ -158,7 +151,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
         "keys" in issue && Array.isArray(issue.keys) ? ` (${issue.keys.join(", ")})` : "";
       return `${where}${origin ? ` [${origin}]` : ""}: ${issue.message}${keys}`;
     });
-    throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`, problems);
+    throw invalidConfig(problems);
   }
   const config = result.data;
   config.home = expandHome(config.home, env);
@@ -173,14 +166,6 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
   if (config.registry.backupDir) {
     config.registry.backupDir = expandHome(config.registry.backupDir, env);
   }
-  const names = new Set<string>();
-  for (const model of config.models) {
-    if (names.has(model.name)) {
-      throw new ConfigError(
-        `invalid configuration:\n  models: duplicate model name "${model.name}"`,
-      );
-    }
-    names.add(model.name);
-  }
+  checkModelNames(config.models);
   return deepFreeze(config);
 }

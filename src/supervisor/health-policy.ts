@@ -36,17 +36,3 @@ export function watchdogVerdict(
   }
   return "ok";
 }
-
-/**
- * Threads per worker when the config leaves it to the supervisor: the cores split evenly
- * between all workers, at least one each, with one core left for the gateway when the machine
- * has more than one. Measured on a 2-core machine: 4 llama.cpp threads ran a tiny model about
- * 1000× slower than 1, and one worker with 2 threads stalled to a few tokens a second as soon as
- * the gateway needed the CPU to forward its tokens: llama.cpp's threads spin while they wait for
- * each other, so a thread that loses its core stalls all of them.
- */
-export function threadsPerWorker(totalWorkers: number, cores: number): number {
-  const usable = cores > 1 ? cores - 1 : 1;
-  if (totalWorkers <= 0) return usable;
-  return Math.max(1, Math.floor(usable / totalWorkers));
-}

@@ -13,4 +13,4 @@ export {
   type ReplicaStatus,
   type SupervisionSettings,
 } from "./replica-manager.js";
-export { backoffDelayMs, threadsPerWorker, watchdogVerdict } from "./health-policy.js";
+export { backoffDelayMs, watchdogVerdict } from "./health-policy.js";
