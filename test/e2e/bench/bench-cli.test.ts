@@ -8,8 +8,8 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fakeEngine, startTestServer, type TestServer } from "../helpers/server.js";
-import { repoRoot } from "../helpers/paths.js";
+import { fakeEngine, startTestServer, type TestServer } from "../../helpers/server.js";
+import { repoRoot } from "../../helpers/paths.js";
 
 const bin = join(repoRoot(), "bin", "bulwark.js");
 let server: TestServer;
