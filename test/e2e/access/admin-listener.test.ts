@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { call, startSecureServer, type SecureServer } from "../helpers/access.js";
-import { STORIES_MISSING, storiesModel } from "../helpers/paths.js";
+import { call, startSecureServer, type SecureServer } from "../../helpers/access.js";
+import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 
 // The registry's and the guard's admin routes, mounted by main.ts on the admin listener: reached
 // there with the right role, never through the public listener.
