@@ -2,11 +2,11 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { registerRegistryAdminRoutes } from "../../src/registry/index.js";
-import { buildBaseApp } from "../../src/http/index.js";
-import { silentLogger } from "../../src/observability/index.js";
-import { tempRegistry } from "../helpers/registry.js";
-import { STORIES_MISSING, storiesModel } from "../helpers/paths.js";
+import { registerRegistryAdminRoutes } from "../../../src/registry/index.js";
+import { buildBaseApp } from "../../../src/http/index.js";
+import { silentLogger } from "../../../src/observability/index.js";
+import { tempRegistry } from "../../helpers/registry.js";
+import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 
 const model = storiesModel();
 
