@@ -2,14 +2,14 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ReplicaSpec } from "../../src/engine/index.js";
-import type { FakeReplica } from "../../src/engine/fake/fake-replica.js";
-import { fakeEngine, postJson, startTestServer, waitFor } from "../helpers/server.js";
-import { tempRegistry } from "../helpers/registry.js";
-import { STORIES_MISSING, storiesModel } from "../helpers/paths.js";
-import { sha256File } from "../../src/registry/index.js";
-import type { MemorySource } from "../../src/guards/index.js";
-import { generateKey } from "../../src/auth/index.js";
+import type { ReplicaSpec } from "../../../src/engine/index.js";
+import type { FakeReplica } from "../../../src/engine/fake/fake-replica.js";
+import { fakeEngine, postJson, startTestServer, waitFor } from "../../helpers/server.js";
+import { tempRegistry } from "../../helpers/registry.js";
+import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
+import { sha256File } from "../../../src/registry/index.js";
+import type { MemorySource } from "../../../src/guards/index.js";
+import { generateKey } from "../../../src/auth/index.js";
 
 const model = storiesModel();
 const plenty: MemorySource = {
