@@ -1,26 +1,24 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { fakeEngine, postJson, startTestServer, type TestServer } from "../helpers/server.js";
+import { buildTestGateway, type TestGateway } from "../helpers/gateway.js";
 
-let server: TestServer;
+let gateway: TestGateway;
 const model = "fake";
 
 before(async () => {
-  const engine = fakeEngine();
-  server = await startTestServer(
-    {
-      models: [{ name: model, path: "/models/fake.gguf" }],
-      engine: { contextSize: 64 },
-      limits: { maxMessages: 3, maxStop: 2, maxJsonSchemaDepth: 4, maxPromptChars: 500 },
-      server: { bodyLimit: 4096 },
-    },
-    { replicaFactory: engine.factory },
-  );
+  gateway = await buildTestGateway({
+    models: [{ name: model, path: "/models/fake.gguf" }],
+    engine: { contextSize: 64 },
+    limits: { maxMessages: 3, maxStop: 2, maxJsonSchemaDepth: 4, maxPromptChars: 500 },
+    server: { bodyLimit: 4096 },
+  });
 });
-after(() => server.close());
+after(() => gateway.close());
+
+const postJson = (url: string, body: unknown) => gateway.request("POST", url, body);
 
 const chat = (body: Record<string, unknown>) =>
-  postJson(`${server.url}/v1/chat/completions`, {
+  postJson(`/v1/chat/completions`, {
     model,
     messages: [{ role: "user", content: "hi" }],
     max_tokens: 4,
@@ -41,18 +39,15 @@ function assertError(
 }
 
 test("malformed JSON is a 400 invalid_json, never a 500", async () => {
-  const res = await postJson(
-    `${server.url}/v1/chat/completions`,
-    '{"model": "fake", "messages": [}',
-  );
+  const res = await postJson(`/v1/chat/completions`, '{"model": "fake", "messages": [}');
   assertError(res, 400, "invalid_json");
-  const empty = await postJson(`${server.url}/v1/completions`, "");
+  const empty = await postJson(`/v1/completions`, "");
   assert.equal(empty.status, 400);
 });
 
 test("a missing or wrong field is named in param", async () => {
   assertError(
-    await postJson(`${server.url}/v1/chat/completions`, { messages: [] }),
+    await postJson(`/v1/chat/completions`, { messages: [] }),
     400,
     "missing_parameter",
     "model",
@@ -114,7 +109,7 @@ test("bounds are enforced before any work starts", async () => {
     "input_too_large",
     "messages",
   );
-  const huge = await postJson(`${server.url}/v1/chat/completions`, {
+  const huge = await postJson(`/v1/chat/completions`, {
     model,
     messages: [{ role: "user", content: "z".repeat(5000) }],
   });
@@ -130,7 +125,7 @@ test("a prompt longer than the context is 400 context_length_exceeded", async ()
   );
   assertError(await chat({ max_tokens: 60 }), 400, "context_length_exceeded", "max_tokens");
   assertError(
-    await postJson(`${server.url}/v1/completions`, { model, prompt: "q".repeat(70) }),
+    await postJson(`/v1/completions`, { model, prompt: "q".repeat(70) }),
     400,
     "context_length_exceeded",
     "prompt",
@@ -138,24 +133,22 @@ test("a prompt longer than the context is 400 context_length_exceeded", async ()
 });
 
 test("other content types and unknown routes get OpenAI-shaped errors", async () => {
-  const res = await fetch(`${server.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "text/plain" },
-    body: "hi",
+  const res = await gateway.request("POST", "/v1/chat/completions", "hi", {
+    "content-type": "text/plain",
   });
   assert.equal(res.status, 415);
-  assert.equal(((await res.json()) as any).error.code, "unsupported_media_type");
-  const missing = await fetch(`${server.url}/v2/nothing`);
+  assert.equal(res.json.error.code, "unsupported_media_type");
+  const missing = await gateway.request("GET", "/v2/nothing");
   assert.equal(missing.status, 404);
-  assert.equal(((await missing.json()) as any).error.code, "not_found");
-  const wrongMethod = await fetch(`${server.url}/v1/chat/completions`);
+  assert.equal(missing.json.error.code, "not_found");
+  const wrongMethod = await gateway.request("GET", "/v1/chat/completions");
   assert.equal(wrongMethod.status, 405);
   assert.equal(wrongMethod.headers.get("allow"), "POST");
 });
 
 test("no error response carries a stack trace or a file path", async () => {
   const bodies = [
-    await postJson(`${server.url}/v1/chat/completions`, "{bad"),
+    await postJson(`/v1/chat/completions`, "{bad"),
     await chat({ model: "nope" }),
     await chat({ temperature: "hot" }),
   ];
