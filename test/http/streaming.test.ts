@@ -1,24 +1,22 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { fakeEngine, postJson, startTestServer, type TestServer } from "../helpers/server.js";
+import { buildTestGateway, type TestGateway } from "../helpers/gateway.js";
 import { parseSse, sseJson } from "../helpers/sse.js";
 import { FAKE_TEXT } from "../../src/engine/fake/fake-replica.js";
 
-let server: TestServer;
+let gateway: TestGateway;
 
 before(async () => {
-  const engine = fakeEngine();
-  server = await startTestServer(
-    { models: [{ name: "fake", path: "/models/fake.gguf" }] },
-    { replicaFactory: engine.factory },
-  );
+  gateway = await buildTestGateway({ models: [{ name: "fake", path: "/models/fake.gguf" }] });
 });
-after(() => server.close());
+after(() => gateway.close());
+
+const postJson = (url: string, body: unknown) => gateway.request("POST", url, body);
 
 const words = FAKE_TEXT.split(/(?<= )/);
 
 test("chat streaming: role with the first token, null finish reasons, usage, [DONE]", async () => {
-  const res = await postJson(`${server.url}/v1/chat/completions`, {
+  const res = await postJson(`/v1/chat/completions`, {
     model: "fake",
     messages: [{ role: "user", content: "hello" }],
     max_tokens: 5,
@@ -50,7 +48,7 @@ test("chat streaming: role with the first token, null finish reasons, usage, [DO
 });
 
 test("without include_usage no usage chunk is sent", async () => {
-  const res = await postJson(`${server.url}/v1/chat/completions`, {
+  const res = await postJson(`/v1/chat/completions`, {
     model: "fake",
     messages: [{ role: "user", content: "hello" }],
     max_tokens: 3,
@@ -62,8 +60,8 @@ test("without include_usage no usage chunk is sent", async () => {
 
 test("streaming and non-streaming give the same text and usage", async () => {
   const body = { model: "fake", prompt: "abc", max_tokens: 9 };
-  const whole = await postJson(`${server.url}/v1/completions`, body);
-  const streamed = await postJson(`${server.url}/v1/completions`, {
+  const whole = await postJson(`/v1/completions`, body);
+  const streamed = await postJson(`/v1/completions`, {
     ...body,
     stream: true,
     stream_options: { include_usage: true },
@@ -87,7 +85,7 @@ test("streaming and non-streaming give the same text and usage", async () => {
 
 test("a stop string ends the generation and is not returned", async () => {
   const stop = words[3]!.trim();
-  const res = await postJson(`${server.url}/v1/chat/completions`, {
+  const res = await postJson(`/v1/chat/completions`, {
     model: "fake",
     messages: [{ role: "user", content: "x" }],
     stop: [stop],
@@ -100,7 +98,7 @@ test("a stop string ends the generation and is not returned", async () => {
 });
 
 test("a request refused before its first token is an ordinary HTTP error, not a stream", async () => {
-  const res = await postJson(`${server.url}/v1/chat/completions`, {
+  const res = await postJson(`/v1/chat/completions`, {
     model: "missing",
     messages: [{ role: "user", content: "x" }],
     stream: true,
