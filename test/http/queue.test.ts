@@ -1,24 +1,24 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { fakeEngine, postJson, startTestServer, type TestServer } from "../helpers/server.js";
+import { fakeEngine } from "../helpers/server.js";
+import { buildTestGateway, type TestGateway } from "../helpers/gateway.js";
 
-let server: TestServer;
+let gateway: TestGateway;
 
 before(async () => {
-  const engine = fakeEngine({ tokenDelayMs: 20 });
-  server = await startTestServer(
+  gateway = await buildTestGateway(
     {
       models: [{ name: "fake", path: "/models/fake.gguf", slots: 1 }],
       scheduler: { queueLimit: 2, queueTimeoutMs: 10_000 },
     },
-    { replicaFactory: engine.factory },
+    { engine: fakeEngine({ tokenDelayMs: 20 }) },
   );
 });
-after(() => server.close());
+after(() => gateway.close());
 
 test("past the queue limit requests get 503 queue_full with Retry-After; accepted ones complete", async () => {
   const send = () =>
-    postJson(`${server.url}/v1/completions`, { model: "fake", prompt: "x", max_tokens: 10 });
+    gateway.request("POST", "/v1/completions", { model: "fake", prompt: "x", max_tokens: 10 });
   const results = await Promise.all(Array.from({ length: 6 }, send));
   const ok = results.filter((r) => r.status === 200);
   const full = results.filter((r) => r.status === 503);
