@@ -1,22 +1,17 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  fakeEngine,
-  postJson,
-  startTestServer,
-  waitFor,
-  type TestServer,
-} from "../helpers/server.js";
+import { fakeEngine, waitFor } from "../helpers/server.js";
+import { buildTestGateway, type TestGateway } from "../helpers/gateway.js";
 import { sseJson } from "../helpers/sse.js";
 import { FAKE_TEXT } from "../../src/engine/fake/fake-replica.js";
 
-let server: TestServer;
+let gateway: TestGateway;
 let engine: ReturnType<typeof fakeEngine>;
 const words = FAKE_TEXT.split(/(?<= )/);
 
 before(async () => {
   engine = fakeEngine({ tokenDelayMs: 15 });
-  server = await startTestServer(
+  gateway = await buildTestGateway(
     {
       models: [{ name: "fake", path: "/models/fake.gguf", slots: 2, replicas: 2 }],
       engine: {
@@ -26,11 +21,11 @@ before(async () => {
         heartbeatIntervalMs: 50,
       },
     },
-    { replicaFactory: engine.factory },
+    { engine },
   );
   await waitFor(() => engine.replicas.filter((r) => r.state() === "ready").length === 2);
 });
-after(() => server.close());
+after(() => gateway.close());
 
 const expected = (n: number) =>
   Array.from({ length: n }, (_, i) => words[i % words.length]).join("");
@@ -38,10 +33,10 @@ const expected = (n: number) =>
 test("a crash re-queues every request that sent nothing; started streams end with an error event", async () => {
   const first = engine.replicas.find((r) => r.state() === "ready")!;
   const plain = Array.from({ length: 4 }, () =>
-    postJson(`${server.url}/v1/completions`, { model: "fake", prompt: "p", max_tokens: 12 }),
+    gateway.request("POST", "/v1/completions", { model: "fake", prompt: "p", max_tokens: 12 }),
   );
   const streams = Array.from({ length: 2 }, () =>
-    postJson(`${server.url}/v1/completions`, {
+    gateway.request("POST", "/v1/completions", {
       model: "fake",
       prompt: "s",
       max_tokens: 12,
@@ -75,16 +70,16 @@ test("a crash re-queues every request that sent nothing; started streams end wit
 });
 
 test("a request that kills two workers is refused and logged; the others keep working", async () => {
-  const res = await postJson(`${server.url}/v1/completions`, {
+  const res = await gateway.request("POST", "/v1/completions", {
     model: "fake",
     prompt: "boom [[bulwark-test:crash]]",
     max_tokens: 5,
   });
   assert.equal(res.status, 500);
   assert.equal(res.json.error.code, "request_crashed_workers");
-  assert.ok(server.logs.some((l) => /query of death/.test(String(l.msg))));
+  assert.ok(gateway.logs.some((l) => /query of death/.test(String(l.msg))));
   assert.ok(await waitFor(() => engine.replicas.filter((r) => r.state() === "ready").length === 2));
-  const fine = await postJson(`${server.url}/v1/completions`, {
+  const fine = await gateway.request("POST", "/v1/completions", {
     model: "fake",
     prompt: "ok",
     max_tokens: 3,
@@ -94,7 +89,7 @@ test("a request that kills two workers is refused and logged; the others keep wo
 
 test("a hung replica is detected by the progress watchdog and replaced", async () => {
   const before = engine.replicas.length;
-  const res = await postJson(`${server.url}/v1/completions`, {
+  const res = await gateway.request("POST", "/v1/completions", {
     model: "fake",
     prompt: "hang once [[bulwark-test:hang]]",
     max_tokens: 3,
@@ -107,6 +102,6 @@ test("a hung replica is detected by the progress watchdog and replaced", async (
   );
   assert.ok(await waitFor(() => engine.replicas.filter((r) => r.state() === "ready").length === 2));
   assert.ok(
-    server.logs.some((l) => /killing|hung/.test(String(l.msg)) || /hung/.test(String(l.reason))),
+    gateway.logs.some((l) => /killing|hung/.test(String(l.msg)) || /hung/.test(String(l.reason))),
   );
 });
