@@ -13,6 +13,7 @@ import {
   type GatewayDeps,
 } from "../../src/gateway/index.js";
 import { createLogger } from "../../src/observability/index.js";
+import type { ReplicaFactory } from "../../src/engine/index.js";
 import { ModelHost } from "../../src/supervisor/index.js";
 import { fakeEngine, mergeDeep, type Overrides } from "./server.js";
 
@@ -40,10 +41,21 @@ export interface InjectedResponse {
   text: string;
 }
 
-/** Builds the gateway over `overrides` (deep-merged into the config) with every model ready. */
+export interface TestGatewayOptions {
+  /** The fake engine to serve from (a fresh one by default). */
+  engine?: ReturnType<typeof fakeEngine>;
+  /** Replaces the fake engine's factory (a replica that loads slowly, say). */
+  replicaFactory?: ReplicaFactory;
+  /** Wait until every model is ready (default true). */
+  waitReady?: boolean;
+  /** More of the gateway's parts: a guard, an observer, access hooks. */
+  deps?: Partial<GatewayDeps>;
+}
+
+/** Builds the gateway over `overrides` (deep-merged into the config) and starts its models. */
 export async function buildTestGateway(
   overrides: Overrides = {},
-  options: { engine?: ReturnType<typeof fakeEngine>; deps?: Partial<GatewayDeps> } = {},
+  options: TestGatewayOptions = {},
 ): Promise<TestGateway> {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -82,14 +94,16 @@ export async function buildTestGateway(
       entry.name,
       spec,
       entry.replicas ?? e.replicas,
-      engine.factory,
+      options.replicaFactory ?? engine.factory,
       supervision,
       config.scheduler,
       logger,
     );
     models.add({ model: host });
   }
-  await Promise.all(models.list().map((m) => (m.model as ModelHost).start()));
+  const started = Promise.all(models.list().map((m) => (m.model as ModelHost).start()));
+  if (options.waitReady ?? true) await started;
+  else started.catch(() => undefined);
   const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs);
   const app = buildGateway(
     { config, models, logger, grammar, startedAt: Date.now(), ...options.deps },

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fakeEngine, postJson, startTestServer, waitFor } from "../helpers/server.js";
+import { buildTestGateway } from "../helpers/gateway.js";
 import type { EngineReplica, ModelInfo, ReplicaSpec } from "../../src/engine/index.js";
 import { FakeReplica } from "../../src/engine/fake/fake-replica.js";
 
@@ -20,17 +21,17 @@ test("/readyz is 503 while a model loads and 200 once it is ready; /livez is alw
     };
     return replica;
   };
-  const server = await startTestServer(
+  const server = await buildTestGateway(
     { models: [{ name: "slow", path: "/m/slow.gguf" }] },
-    { replicaFactory: factory },
+    { replicaFactory: factory, waitReady: false },
   );
   try {
-    assert.equal((await fetch(`${server.url}/livez`)).status, 200);
-    const loading = await fetch(`${server.url}/readyz`);
+    assert.equal((await server.request("GET", "/livez")).status, 200);
+    const loading = await server.request("GET", "/readyz");
     assert.equal(loading.status, 503);
-    assert.deepEqual(await loading.json(), { status: "not_ready", models_not_ready: ["slow"] });
+    assert.deepEqual(loading.json, { status: "not_ready", models_not_ready: ["slow"] });
     release();
-    assert.ok(await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200));
+    assert.ok(await waitFor(async () => (await server.request("GET", "/readyz")).status === 200));
   } finally {
     await server.close();
   }
@@ -38,13 +39,13 @@ test("/readyz is 503 while a model loads and 200 once it is ready; /livez is alw
 
 test("/health reports workers, slots, queue and load time; /v1/models shows names, never paths", async () => {
   const engine = fakeEngine();
-  const server = await startTestServer(
+  const server = await buildTestGateway(
     { models: [{ name: "alpha", path: "/secret/dir/alpha.gguf", slots: 3, replicas: 2 }] },
-    { replicaFactory: engine.factory },
+    { engine },
   );
   try {
     await waitFor(() => engine.replicas.filter((r) => r.state() === "ready").length === 2);
-    const health = (await (await fetch(`${server.url}/health`)).json()) as any;
+    const health = (await server.request("GET", "/health")).json;
     assert.equal(health.status, "ok");
     const model = health.models[0];
     assert.equal(model.name, "alpha");
@@ -52,8 +53,7 @@ test("/health reports workers, slots, queue and load time; /v1/models shows name
     assert.deepEqual(model.slots, { busy: 0, total: 6 });
     assert.deepEqual(model.queue, { waiting: 0, limit: 64 });
     assert.equal(typeof model.loadMs, "number");
-    const list = await fetch(`${server.url}/v1/models`);
-    const text = await list.text();
+    const { text } = await server.request("GET", "/v1/models");
     assert.doesNotMatch(text, /secret|\.gguf/);
     const body = JSON.parse(text);
     assert.equal(body.object, "list");
@@ -61,9 +61,9 @@ test("/health reports workers, slots, queue and load time; /v1/models shows name
     for (const key of ["id", "object", "created", "owned_by", "root"]) assert.ok(key in entry, key);
     assert.equal(entry.id, "alpha");
     assert.equal(entry.object, "model");
-    const one = await fetch(`${server.url}/v1/models/alpha`);
-    assert.equal(((await one.json()) as any).id, "alpha");
-    assert.equal((await fetch(`${server.url}/v1/models/beta`)).status, 404);
+    const one = await server.request("GET", "/v1/models/alpha");
+    assert.equal(one.json.id, "alpha");
+    assert.equal((await server.request("GET", "/v1/models/beta")).status, 404);
   } finally {
     await server.close();
   }
@@ -71,6 +71,8 @@ test("/health reports workers, slots, queue and load time; /v1/models shows name
 
 test("one log line per request with id, method, path, status, model, tokens, ttft and duration", async () => {
   const engine = fakeEngine();
+  // A real listener: the line's status (200, or 499 for a client gone) is read from the socket's
+  // end, which inject() does not model for a streamed reply.
   const server = await startTestServer(
     { models: [{ name: "m", path: "/m.gguf" }] },
     { replicaFactory: engine.factory },
