@@ -3,7 +3,6 @@
  * no listener, no port, no store and no file. Access control, metrics and the memory guard are
  * left out unless a test passes them in `deps`.
  */
-import { Writable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { loadConfig } from "../../src/config/index.js";
 import {
@@ -12,10 +11,9 @@ import {
   StaticModelCatalog,
   type GatewayDeps,
 } from "../../src/gateway/index.js";
-import { createLogger } from "../../src/observability/index.js";
 import type { ReplicaFactory } from "../../src/engine/index.js";
 import { ModelHost } from "../../src/supervisor/index.js";
-import { fakeEngine, mergeDeep, type Overrides } from "./server.js";
+import { capturedLogger, fakeEngine, mergeDeep, type Overrides } from "./server.js";
 
 export interface TestGateway {
   app: FastifyInstance;
@@ -57,21 +55,12 @@ export async function buildTestGateway(
   overrides: Overrides = {},
   options: TestGatewayOptions = {},
 ): Promise<TestGateway> {
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString("utf8").split("\n")) {
-        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
-    },
-  });
   const config = loadConfig({
     env: {},
     overrides: mergeDeep({ log: { level: "info" }, security: { auth: false } }, overrides),
     cwd: process.cwd(),
   });
-  const logger = createLogger({ level: config.log.level, destination: sink });
+  const { logger, logs } = capturedLogger(config.log.level);
   const engine = options.engine ?? fakeEngine();
   const { engine: e } = config;
   const models = new StaticModelCatalog();

@@ -35,15 +35,6 @@ export async function startTestServer(
   overrides: Overrides = {},
   options: TestServerOptions = {},
 ): Promise<TestServer> {
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString("utf8").split("\n")) {
-        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
-    },
-  });
   const { auth = false, ...startOptions } = options;
   const ownHome = overrides.home === undefined;
   const home = ownHome ? mkdtempSync(join(tmpdir(), "bulwark-test-")) : String(overrides.home);
@@ -55,13 +46,27 @@ export async function startTestServer(
   };
   const merged = mergeDeep(base, overrides as Record<string, unknown>);
   const config = loadConfig({ env: {}, overrides: merged, cwd: process.cwd() });
-  const logger = createLogger({ level: config.log.level, destination: sink });
+  const { logger, logs } = capturedLogger(config.log.level);
   const server = await startServer(config, { logger, ...startOptions });
   const close = async () => {
     await server.close();
     if (ownHome) rmSync(home, { recursive: true, force: true });
   };
   return { ...server, close, logs, home };
+}
+
+/** A logger whose lines are kept in memory, parsed, for the test to read. */
+export function capturedLogger(level: string) {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString("utf8").split("\n")) {
+        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  return { logger: createLogger({ level, destination: sink }), logs };
 }
 
 /** `b` deep-merged over `a`: objects merge, anything else replaces. */
