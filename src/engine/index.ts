@@ -1,2 +1,9 @@
 export * from "./types.js";
+export type {
+  GenerationStream,
+  ModelStatus,
+  ReplicaStatus,
+  ServedModel,
+  StreamEvent,
+} from "./client.js";
 export { EngineJobError } from "./errors.js";

@@ -1,7 +1,7 @@
 /** What the gateway is built from: everything is passed in, nothing is looked up. */
 import type { Config } from "../config/index.js";
 import type { GatewayObserver, Logger, RequestObservation } from "../observability/index.js";
-import type { ServedModel } from "../supervisor/index.js";
+import type { ServedModel } from "../engine/index.js";
 import type { GrammarCompiler } from "./shared/grammar-compiler.js";
 import type { Netfilter } from "../netfilter/index.js";
 import type { AuthHookOptions } from "../auth/index.js";

@@ -4,7 +4,13 @@
  */
 import { BulwarkError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
-import type { EngineReplica, ModelInfo, ReplicaFactory, ReplicaSpec } from "../engine/index.js";
+import type {
+  EngineReplica,
+  ModelInfo,
+  ReplicaFactory,
+  ReplicaSpec,
+  ReplicaStatus,
+} from "../engine/index.js";
 import { backoffDelayMs, watchdogVerdict } from "./health-policy.js";
 
 /** Whether a worker of `spec` would be admitted once one holding `freedBytes` stops. */
@@ -53,18 +59,6 @@ interface Position {
   epoch: number;
   /** Stopped to be replaced by a worker of the current spec: respawned at once on exit. */
   renewing: boolean;
-}
-
-export interface ReplicaStatus {
-  id: string;
-  state: string;
-  pid: number | null;
-  busySlots: number;
-  slots: number;
-  restarts: number;
-  rssBytes: number;
-  loadMs: number | null;
-  lastError: string | null;
 }
 
 export class ReplicaManager {

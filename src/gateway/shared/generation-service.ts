@@ -3,8 +3,13 @@
  * context, build the job and start it; and, for a non-streaming request, collect its output.
  */
 import { BulwarkError } from "../../errors/index.js";
-import type { FinishReason, GenerationJob, PromptInput } from "../../engine/index.js";
-import type { GenerationStream, ServedModel } from "../../supervisor/index.js";
+import type {
+  FinishReason,
+  GenerationJob,
+  GenerationStream,
+  PromptInput,
+  ServedModel,
+} from "../../engine/index.js";
 import type { GenerationOptions } from "./sampling-params.js";
 import type { ResolvedFormat } from "./response-format.js";
 import type { GenerationGate } from "../types.js";

@@ -1,7 +1,6 @@
 /** Looking up the model a request names, and the test-only hook markers. */
 import { BulwarkError } from "../../errors/index.js";
-import type { GenerationJob } from "../../engine/index.js";
-import type { ServedModel } from "../../supervisor/index.js";
+import type { GenerationJob, ServedModel } from "../../engine/index.js";
 import type { GatewayDeps } from "../types.js";
 import type { MaxTokensCaps } from "./max-tokens.js";
 

@@ -6,12 +6,14 @@
 import type {
   EmbeddingResult,
   GenerationJob,
+  GenerationStream,
   ModelInfo,
+  ModelStatus,
   PreparedPrompt,
   PromptInput,
+  ServedModel,
 } from "../../engine/index.js";
 import type { Logger } from "../../observability/index.js";
-import type { GenerationStream, ModelStatus, ServedModel } from "../../supervisor/index.js";
 
 /** What a swappable model needs of a host (ModelHost has it all). */
 export interface SwappableHost extends ServedModel {
