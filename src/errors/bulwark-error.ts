@@ -1,4 +1,4 @@
-import { errorCatalog, isErrorCode, type ErrorCode, type ErrorType } from "./catalog.js";
+import { errorCatalog, type ErrorCode, type ErrorType } from "./catalog.js";
 
 export interface BulwarkErrorOptions {
   /** The request field the error is about, as OpenAI's `error.param`. */
@@ -54,17 +54,4 @@ export class BulwarkError extends Error {
     }
     return headers;
   }
-}
-
-/** Wraps anything thrown into a BulwarkError; unknown errors become internal_error with a generic message. */
-export function asBulwarkError(err: unknown): BulwarkError {
-  if (err instanceof BulwarkError) return err;
-  if (err && typeof err === "object" && "code" in err && typeof err.code === "string") {
-    const code = err.code;
-    if (isErrorCode(code) && "message" in err && typeof err.message === "string") {
-      const param = "param" in err && typeof err.param === "string" ? err.param : null;
-      return new BulwarkError(code, err.message, { param });
-    }
-  }
-  return new BulwarkError("internal_error", undefined, { cause: err });
 }

@@ -5,9 +5,5 @@ export {
   type ErrorSpec,
   type ErrorType,
 } from "./catalog.js";
-export {
-  BulwarkError,
-  asBulwarkError,
-  type BulwarkErrorOptions,
-  type OpenAIErrorBody,
-} from "./bulwark-error.js";
+export { BulwarkError, type BulwarkErrorOptions, type OpenAIErrorBody } from "./bulwark-error.js";
+export { toClientError } from "./to-client-error.js";

@@ -9,6 +9,6 @@ export {
 export { routePolicy, type RoutePolicy } from "./route-policy.js";
 export { normalizePath, normalizeUrl } from "./path.js";
 export { buildBaseApp, type BaseAppOptions } from "./base-app.js";
-export { connectionErrorOptions, installErrorHandling, toClientError } from "./error-handler.js";
+export { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
 export { installRequestLog } from "./request-log.js";
 export { requestLine, responseStatus, elapsedMs, type RequestLine } from "./request-line.js";

@@ -3,10 +3,9 @@
  * dispatch of requests to free slots. A request whose worker dies before anything reached the
  * client is re-queued and completes elsewhere; one that two workers died running is refused.
  */
-import { BulwarkError, isErrorCode } from "../errors/index.js";
+import { BulwarkError, toClientError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import {
-  EngineJobError,
   ReplicaLostError,
   type EmbeddingResult,
   type EngineReplica,
@@ -66,15 +65,6 @@ class Ticket {
   get id(): string {
     return this.job.id;
   }
-}
-
-/** Engine errors that carry a catalog code keep it; anything else is an internal error. */
-function clientError(err: unknown): BulwarkError {
-  if (err instanceof BulwarkError) return err;
-  if (err instanceof EngineJobError && isErrorCode(err.code) && err.code !== "internal_error") {
-    return new BulwarkError(err.code, err.message);
-  }
-  return new BulwarkError("internal_error", undefined, { cause: err });
 }
 
 const RATE_WINDOW = 64;
@@ -258,7 +248,7 @@ export class ModelHost implements ServedModel {
       return;
     }
     if (!(err instanceof ReplicaLostError)) {
-      ticket.channel.fail(clientError(err));
+      ticket.channel.fail(toClientError(err));
       return;
     }
     if (this.closing) {
@@ -362,7 +352,7 @@ export class ModelHost implements ServedModel {
         try {
           return await call(replica);
         } catch (err) {
-          if (!(err instanceof ReplicaLostError)) throw clientError(err);
+          if (!(err instanceof ReplicaLostError)) throw toClientError(err);
           lastError = err;
         }
       }

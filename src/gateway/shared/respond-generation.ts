@@ -5,9 +5,8 @@
  * an error event in OpenAI's shape, then [DONE].
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { BulwarkError } from "../../errors/index.js";
+import { BulwarkError, toClientError } from "../../errors/index.js";
 import type { FinishReason } from "../../engine/index.js";
-import { toClientError } from "../../http/index.js";
 import { SseResponse } from "./sse.js";
 import type { GatewayObserver } from "../types.js";
 import {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BulwarkError, asBulwarkError, errorCatalog } from "../../../src/errors/index.js";
+import { BulwarkError, toClientError, errorCatalog } from "../../../src/errors/index.js";
 import { repoRoot } from "../../helpers/paths.js";
 
 test("every error code of the catalog is documented in docs/api.md", () => {
@@ -26,7 +26,7 @@ test("errors render in OpenAI's envelope with Retry-After when asked", () => {
 });
 
 test("unknown errors become internal_error without their message", () => {
-  const err = asBulwarkError(new Error("/secret/path/model.gguf exploded"));
+  const err = toClientError(new Error("/secret/path/model.gguf exploded"));
   assert.equal(err.code, "internal_error");
   assert.ok(!err.message.includes("/secret"));
 });
