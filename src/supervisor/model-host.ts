@@ -1,7 +1,9 @@
 /**
- * One served model: its replicas (kept alive by a ReplicaManager), its admission queue, and the
- * dispatch of requests to free slots. A request whose worker dies before anything reached the
- * client is re-queued and completes elsewhere; one that two workers died running is refused.
+ * One served model run by local workers: the engine-client port (ServedModel) over a
+ * ReplicaManager, which keeps the worker processes alive, and the scheduler's Dispatcher,
+ * which decides where each request runs. The host drives both: it runs a dispatched job on its
+ * replica, feeds its events to the request's stream, and applies the scheduler's verdict when a
+ * worker dies under a request.
  */
 import { BulwarkError, toClientError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
@@ -21,12 +23,7 @@ import {
   type ServedModel,
   type StreamEvent,
 } from "../engine/index.js";
-import {
-  AdmissionQueue,
-  QueueFullError,
-  pickReplica,
-  retryAfterSeconds,
-} from "../scheduler/index.js";
+import { Dispatcher, lossVerdict } from "../scheduler/index.js";
 import { EventChannel } from "./event-channel.js";
 import {
   ReplicaManager,
@@ -54,7 +51,6 @@ class Ticket {
   committed = false;
   cancelled = false;
   losses = 0;
-  replica: EngineReplica | undefined;
   readonly createdAt = performance.now();
 
   constructor(
@@ -67,16 +63,11 @@ class Ticket {
   }
 }
 
-const RATE_WINDOW = 64;
-
 export class ModelHost implements ServedModel {
   readonly created = Math.floor(Date.now() / 1000);
   private readonly manager: ReplicaManager;
-  private readonly queue: AdmissionQueue<Ticket>;
-  private readonly busy = new Map<string, number>();
-  private readonly ready: EngineReplica[] = [];
+  private readonly dispatcher: Dispatcher<Ticket, EngineReplica>;
   private readyWaiters: (() => void)[] = [];
-  private readonly completions: number[] = [];
   private readonly timer: NodeJS.Timeout;
   private closing = false;
   private modelInfo: ModelInfo | undefined;
@@ -98,7 +89,11 @@ export class ModelHost implements ServedModel {
     private readonly observer: HostObserver = {},
   ) {
     this.log = logger.child({ component: "model", model: name });
-    this.queue = new AdmissionQueue(scheduler.queueLimit, scheduler.queueTimeoutMs);
+    this.dispatcher = new Dispatcher(
+      { model: name, ...scheduler },
+      () => Date.now(),
+      (r) => r.state() === "ready",
+    );
     this.manager = new ReplicaManager(
       spec,
       replicas,
@@ -131,7 +126,7 @@ export class ModelHost implements ServedModel {
   }
 
   isReady(): boolean {
-    return this.ready.length > 0;
+    return this.dispatcher.hasReplica();
   }
 
   isUnloaded(): boolean {
@@ -154,7 +149,7 @@ export class ModelHost implements ServedModel {
         busy: replicas.reduce((n, r) => n + r.busySlots, 0),
         total: replicas.reduce((n, r) => n + (r.state === "ready" ? r.slots : 0), 0),
       },
-      queue: { waiting: this.queue.size, limit: this.scheduler.queueLimit },
+      queue: { waiting: this.dispatcher.waiting, limit: this.scheduler.queueLimit },
     };
   }
 
@@ -162,8 +157,7 @@ export class ModelHost implements ServedModel {
     this.modelInfo ??= replica.info();
     const loadMs = replica.info()?.loadMs;
     if (loadMs !== undefined) this.observer.loaded?.(this.name, loadMs / 1000);
-    this.ready.push(replica);
-    this.busy.set(replica.id, 0);
+    this.dispatcher.addReplica(replica);
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const wake of waiters) wake();
@@ -171,37 +165,16 @@ export class ModelHost implements ServedModel {
   }
 
   private onGone(replica: EngineReplica): void {
-    const index = this.ready.indexOf(replica);
-    if (index !== -1) this.ready.splice(index, 1);
-    this.busy.delete(replica.id);
+    this.dispatcher.removeReplica(replica);
     this.pump();
-  }
-
-  private loads() {
-    return this.ready
-      .filter((r) => r.state() === "ready")
-      .map((r) => ({ id: r.id, ready: true, slots: r.slots, busy: this.busy.get(r.id) ?? 0, r }));
   }
 
   generate(job: GenerationJob, options: { priority?: number } = {}): GenerationStream {
     if (this.closing) throw new BulwarkError("shutting_down", undefined, { retryAfterSeconds: 5 });
     this.wake();
     const ticket = new Ticket(job, options.priority ?? 0);
-    const free = this.queue.size === 0 ? pickReplica(this.loads()) : undefined;
-    if (free) {
-      this.dispatch(ticket, free.r);
-    } else {
-      try {
-        this.queue.push(ticket, Date.now());
-      } catch (err) {
-        if (!(err instanceof QueueFullError)) throw err;
-        throw new BulwarkError(
-          "queue_full",
-          `The queue of model ${this.name} is full (${err.limit} waiting). Retry later.`,
-          { retryAfterSeconds: retryAfterSeconds(this.queue.size, this.completionRate()) },
-        );
-      }
-    }
+    const replica = this.dispatcher.submit(ticket);
+    if (replica) this.run(ticket, replica);
     return {
       [Symbol.asyncIterator]: () => ticket.channel[Symbol.asyncIterator](),
       commit: () => {
@@ -211,21 +184,15 @@ export class ModelHost implements ServedModel {
     };
   }
 
-  private dispatch(ticket: Ticket, replica: EngineReplica): void {
+  /** Runs a dispatched request on its replica and feeds the events to its stream. */
+  private run(ticket: Ticket, replica: EngineReplica): void {
     this.observer.queueTime?.(this.name, (performance.now() - ticket.createdAt) / 1000);
-    ticket.replica = replica;
-    this.busy.set(replica.id, (this.busy.get(replica.id) ?? 0) + 1);
-    const release = () => {
-      if (ticket.replica !== replica) return;
-      ticket.replica = undefined;
-      const n = this.busy.get(replica.id);
-      if (n !== undefined) this.busy.set(replica.id, Math.max(0, n - 1));
-    };
     const listener: GenerationListener = {
       onEvent: (event) => {
         if (event.type === "done") {
-          release();
-          this.recordCompletion();
+          this.dispatcher.release(ticket, replica);
+          this.dispatcher.completed();
+          this.lastUsedAt = Date.now();
           ticket.channel.push(event);
           ticket.channel.close();
           this.pump();
@@ -234,7 +201,7 @@ export class ModelHost implements ServedModel {
         }
       },
       onError: (err) => {
-        release();
+        this.dispatcher.release(ticket, replica);
         this.onJobError(ticket, err);
         this.pump();
       },
@@ -251,70 +218,54 @@ export class ModelHost implements ServedModel {
       ticket.channel.fail(toClientError(err));
       return;
     }
-    if (this.closing) {
-      // Past the drain deadline the workers are stopped on purpose: nowhere to re-queue to.
-      ticket.channel.fail(new BulwarkError("shutting_down"));
-      return;
-    }
     ticket.losses++;
-    if (ticket.committed) {
-      this.log.warn({ requestId: ticket.id, err: err.message }, "worker died while streaming");
-      ticket.channel.fail(new BulwarkError("engine_failure"));
-    } else if (ticket.losses >= 2) {
-      this.log.error(
-        { requestId: ticket.id, err: err.message },
-        "refusing request: a second engine worker died while running it (possible query of death)",
-      );
-      ticket.channel.fail(new BulwarkError("request_crashed_workers"));
-    } else {
-      this.log.warn({ requestId: ticket.id, err: err.message }, "worker died; re-queueing request");
-      ticket.channel.reset({ type: "restart" });
-      this.queue.requeue(ticket, Date.now());
+    const log = { requestId: ticket.id, err: err.message };
+    switch (lossVerdict(ticket, this.closing)) {
+      case "drop":
+        ticket.channel.close();
+        return;
+      case "shutting_down":
+        // Past the drain deadline the workers are stopped on purpose: nowhere to re-queue to.
+        ticket.channel.fail(new BulwarkError("shutting_down"));
+        return;
+      case "fail_stream":
+        this.log.warn(log, "worker died while streaming");
+        ticket.channel.fail(new BulwarkError("engine_failure"));
+        return;
+      case "refuse":
+        this.log.error(
+          log,
+          "refusing request: a second engine worker died while running it (possible query of death)",
+        );
+        ticket.channel.fail(new BulwarkError("request_crashed_workers"));
+        return;
+      case "requeue":
+        this.log.warn(log, "worker died; re-queueing request");
+        ticket.channel.reset({ type: "restart" });
+        this.dispatcher.requeue(ticket);
+        return;
     }
   }
 
   private cancel(ticket: Ticket): void {
     if (ticket.cancelled || ticket.channel.closed) return;
     ticket.cancelled = true;
-    if (this.queue.remove(ticket.id)) {
+    if (this.dispatcher.withdraw(ticket)) {
       ticket.channel.close();
     } else {
-      ticket.replica?.abort(ticket.job.id);
+      this.dispatcher.replicaOf(ticket)?.abort(ticket.job.id);
     }
   }
 
+  /** Starts waiting requests while a replica has a free slot. */
   private pump(): void {
-    while (this.queue.size > 0) {
-      const free = pickReplica(this.loads());
-      if (!free) return;
-      const ticket = this.queue.shift()!;
-      this.dispatch(ticket, free.r);
+    for (let next = this.dispatcher.next(); next; next = this.dispatcher.next()) {
+      this.run(next.ticket, next.replica);
     }
   }
 
   private expireQueue(): void {
-    for (const ticket of this.queue.expire(Date.now())) {
-      ticket.channel.fail(
-        new BulwarkError(
-          "queue_timeout",
-          `The request waited longer than ${this.scheduler.queueTimeoutMs} ms for model ${this.name}.`,
-          { retryAfterSeconds: retryAfterSeconds(this.queue.size, this.completionRate()) },
-        ),
-      );
-    }
-  }
-
-  private recordCompletion(): void {
-    this.lastUsedAt = Date.now();
-    this.completions.push(this.lastUsedAt);
-    if (this.completions.length > RATE_WINDOW) this.completions.shift();
-  }
-
-  /** Completions per second over the recent window. */
-  private completionRate(): number {
-    if (this.completions.length < 2) return 0;
-    const span = (Date.now() - this.completions[0]!) / 1000;
-    return span > 0 ? this.completions.length / span : 0;
+    for (const { ticket, error } of this.dispatcher.expire()) ticket.channel.fail(error);
   }
 
   /** A ready replica for a call that needs no slot, waiting for one up to the queue timeout. */
@@ -323,8 +274,8 @@ export class ModelHost implements ServedModel {
     for (;;) {
       if (this.closing) throw new BulwarkError("shutting_down");
       if (this.loadRefusal && this.isUnloaded()) throw this.loadRefusal;
-      const candidates = this.loads().sort((a, b) => a.busy - b.busy);
-      if (candidates[0]) return candidates[0].r;
+      const replica = this.dispatcher.leastBusy();
+      if (replica) return replica;
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new BulwarkError("model_not_ready", `Model ${this.name} has no ready worker.`, {
@@ -383,8 +334,7 @@ export class ModelHost implements ServedModel {
 
   /** When the model has no request running, queued or being tokenized: since when (epoch ms). */
   idleSince(): number | undefined {
-    if (this.closing || this.queue.size > 0 || this.calls > 0) return undefined;
-    for (const n of this.busy.values()) if (n > 0) return undefined;
+    if (this.closing || this.calls > 0 || this.dispatcher.inFlight() > 0) return undefined;
     return this.lastUsedAt;
   }
 
@@ -417,7 +367,7 @@ export class ModelHost implements ServedModel {
   private onLoadRefused(err: BulwarkError): void {
     if (!this.isUnloaded()) return;
     this.loadRefusal = err;
-    for (let t = this.queue.shift(); t; t = this.queue.shift()) t.channel.fail(err);
+    for (const t of this.dispatcher.drainQueue()) t.channel.fail(err);
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const wake of waiters) wake();
@@ -452,13 +402,10 @@ export class ModelHost implements ServedModel {
   async close(deadlineMs: number): Promise<void> {
     this.closing = true;
     const deadline = Date.now() + deadlineMs;
-    const inFlight = () => this.queue.size + [...this.busy.values()].reduce((a, b) => a + b, 0);
-    while (inFlight() > 0 && Date.now() < deadline) {
+    while (this.dispatcher.inFlight() > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    for (let t = this.queue.shift(); t; t = this.queue.shift()) {
-      t.channel.fail(new BulwarkError("shutting_down"));
-    }
+    for (const t of this.dispatcher.drainQueue()) t.channel.fail(new BulwarkError("shutting_down"));
     clearInterval(this.timer);
     await this.manager.stop(Math.max(0, deadline - Date.now()));
   }

@@ -1,0 +1,198 @@
+/**
+ * Dispatch for one model: the admission queue, which ready replica takes the next request, the
+ * busy count of every replica, and the completion rate behind Retry-After. Pure: the time comes
+ * from an injected clock and nothing here starts a timer or a process; the host runs the jobs
+ * and tells the dispatcher when a replica comes or goes and when a request ends.
+ */
+import { BulwarkError } from "../errors/index.js";
+import { AdmissionQueue, QueueFullError, type Queued } from "./admission-queue.js";
+import { pickReplica, retryAfterSeconds } from "./slot-choice.js";
+
+/** A replica as the dispatcher sees it. */
+export interface Slotted {
+  readonly id: string;
+  readonly slots: number;
+}
+
+export interface DispatcherSettings {
+  /** The model's name, for the messages of queue_full and queue_timeout. */
+  model: string;
+  queueLimit: number;
+  queueTimeoutMs: number;
+}
+
+export interface Assignment<T, R> {
+  ticket: T;
+  replica: R;
+}
+
+/** Completions kept for the rate estimate. */
+const RATE_WINDOW = 64;
+
+export class Dispatcher<T extends Queued, R extends Slotted> {
+  private readonly queue: AdmissionQueue<T>;
+  /** Replicas that have loaded and not gone, in the order they became ready. */
+  private readonly replicas: R[] = [];
+  private readonly busy = new Map<string, number>();
+  private readonly placed = new Map<T, R>();
+  private readonly completions: number[] = [];
+
+  /**
+   * `now`: epoch ms. `accepting`: whether a ready replica takes new requests now (a draining
+   * one does not).
+   */
+  constructor(
+    private readonly settings: DispatcherSettings,
+    private readonly now: () => number,
+    private readonly accepting: (replica: R) => boolean = () => true,
+  ) {
+    this.queue = new AdmissionQueue(settings.queueLimit, settings.queueTimeoutMs);
+  }
+
+  get waiting(): number {
+    return this.queue.size;
+  }
+
+  /** Whether some replica is ready to serve. */
+  hasReplica(): boolean {
+    return this.replicas.length > 0;
+  }
+
+  /** A replica finished loading. */
+  addReplica(replica: R): void {
+    if (this.replicas.includes(replica)) return;
+    this.replicas.push(replica);
+    this.busy.set(replica.id, 0);
+  }
+
+  /** A replica stopped serving; its requests are released by the host. */
+  removeReplica(replica: R): void {
+    const index = this.replicas.indexOf(replica);
+    if (index !== -1) this.replicas.splice(index, 1);
+    this.busy.delete(replica.id);
+  }
+
+  private loads() {
+    return this.replicas
+      .filter((r) => this.accepting(r))
+      .map((r) => ({ id: r.id, ready: true, slots: r.slots, busy: this.busy.get(r.id) ?? 0, r }));
+  }
+
+  /**
+   * Admits a new request: the replica to run it on now when one has a free slot and nobody is
+   * waiting, else undefined (it waits in the queue). Throws queue_full when the queue is full.
+   */
+  submit(ticket: T): R | undefined {
+    const free = this.queue.size === 0 ? pickReplica(this.loads()) : undefined;
+    if (free) {
+      this.place(ticket, free.r);
+      return free.r;
+    }
+    try {
+      this.queue.push(ticket, this.now());
+    } catch (err) {
+      if (!(err instanceof QueueFullError)) throw err;
+      throw new BulwarkError(
+        "queue_full",
+        `The queue of model ${this.settings.model} is full (${err.limit} waiting). Retry later.`,
+        { retryAfterSeconds: this.retryAfter() },
+      );
+    }
+    return undefined;
+  }
+
+  /** Puts back a request whose replica died, ahead of its priority (see AdmissionQueue). */
+  requeue(ticket: T): void {
+    this.queue.requeue(ticket, this.now());
+  }
+
+  /** The next waiting request with the replica that takes it, while one has a free slot. */
+  next(): Assignment<T, R> | undefined {
+    if (this.queue.size === 0) return undefined;
+    const free = pickReplica(this.loads());
+    if (!free) return undefined;
+    const ticket = this.queue.shift()!;
+    this.place(ticket, free.r);
+    return { ticket, replica: free.r };
+  }
+
+  private place(ticket: T, replica: R): void {
+    this.placed.set(ticket, replica);
+    this.busy.set(replica.id, (this.busy.get(replica.id) ?? 0) + 1);
+  }
+
+  /** The replica a request runs on, if it runs. */
+  replicaOf(ticket: T): R | undefined {
+    return this.placed.get(ticket);
+  }
+
+  /**
+   * A request left its replica (finished, failed or lost): its slot is free again. With
+   * `replica`, only if the request is still placed there (a late event of an earlier placement
+   * frees nothing).
+   */
+  release(ticket: T, from?: R): void {
+    const replica = this.placed.get(ticket);
+    if (!replica || (from !== undefined && from !== replica)) return;
+    this.placed.delete(ticket);
+    const n = this.busy.get(replica.id);
+    if (n !== undefined) this.busy.set(replica.id, Math.max(0, n - 1));
+  }
+
+  /** A request finished: counts toward the completion rate. */
+  completed(): void {
+    this.completions.push(this.now());
+    if (this.completions.length > RATE_WINDOW) this.completions.shift();
+  }
+
+  /** Removes a waiting request (its client went away); true when it was waiting. */
+  withdraw(ticket: T): boolean {
+    return this.queue.remove(ticket.id);
+  }
+
+  /** The requests that waited past the queue timeout, removed, each with its error. */
+  expire(): { ticket: T; error: BulwarkError }[] {
+    return this.queue.expire(this.now()).map((ticket) => ({
+      ticket,
+      error: new BulwarkError(
+        "queue_timeout",
+        `The request waited longer than ${this.settings.queueTimeoutMs} ms for model ${this.settings.model}.`,
+        { retryAfterSeconds: this.retryAfter() },
+      ),
+    }));
+  }
+
+  /** Empties the queue (shutdown, or a load refused for memory); returns what was waiting. */
+  drainQueue(): T[] {
+    const waiting: T[] = [];
+    for (let t = this.queue.shift(); t; t = this.queue.shift()) waiting.push(t);
+    return waiting;
+  }
+
+  /** Requests waiting or running. */
+  inFlight(): number {
+    let running = 0;
+    for (const n of this.busy.values()) running += n;
+    return this.queue.size + running;
+  }
+
+  /**
+   * The least busy accepting replica for a call that needs no slot (tokenize, embed), or
+   * undefined when none is ready.
+   */
+  leastBusy(): R | undefined {
+    const candidates = this.loads().sort((a, b) => a.busy - b.busy);
+    return candidates[0]?.r;
+  }
+
+  /** Completions per second over the recent window. */
+  completionRate(): number {
+    if (this.completions.length < 2) return 0;
+    const span = (this.now() - this.completions[0]!) / 1000;
+    return span > 0 ? this.completions.length / span : 0;
+  }
+
+  private retryAfter(): number {
+    return retryAfterSeconds(this.queue.size, this.completionRate());
+  }
+}
