@@ -7,3 +7,4 @@ export type {
   StreamEvent,
 } from "./client.js";
 export { EngineJobError } from "./errors.js";
+export { EventChannel } from "./event-channel.js";

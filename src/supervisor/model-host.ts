@@ -8,6 +8,7 @@
 import { BulwarkError, toClientError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import {
+  EventChannel,
   ReplicaLostError,
   type EmbeddingResult,
   type EngineReplica,
@@ -24,7 +25,6 @@ import {
   type StreamEvent,
 } from "../engine/index.js";
 import { Dispatcher, lossVerdict } from "../scheduler/index.js";
-import { EventChannel } from "./event-channel.js";
 import {
   ReplicaManager,
   type ReplacementCheck,

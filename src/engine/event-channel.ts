@@ -1,6 +1,7 @@
 /**
- * A single-consumer async channel: the producer pushes events as they arrive from a worker, the
- * consumer reads them with `for await`. `reset` drops what the consumer has not read yet, for a
+ * A single-consumer async channel, the body of a GenerationStream for any implementation of the
+ * engine-client port: the producer pushes events as they arrive from a worker, the consumer
+ * reads them with `for await`. `reset` drops what the consumer has not read yet, for a
  * request that restarts on another worker.
  */
 export class EventChannel<T> implements AsyncIterable<T> {

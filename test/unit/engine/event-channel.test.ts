@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { EventChannel } from "../../../src/supervisor/event-channel.js";
+import { EventChannel } from "../../../src/engine/event-channel.js";
 
 async function drain<T>(channel: EventChannel<T>): Promise<T[]> {
   const out: T[] = [];
