@@ -1,54 +1,31 @@
 /**
- * The one wiring file: builds every subsystem from the config, starts them, and stops them in
- * reverse order (stop accepting, drain in-flight requests, stop workers, flush logs).
+ * The composition root: the one place that chooses every concrete part (stores, memory
+ * source, engine workers, sinks), wires them in order, and closes them in reverse through one
+ * stack of resources, on shutdown and on a start that fails halfway. The steps live in
+ * src/start/; this file says their order.
  */
-import { accessSync, constants } from "node:fs";
 import { availableParallelism } from "node:os";
+import { checkBinding, type Config, type ModelEntry } from "./config/index.js";
+import { createLogger, registerAlertAdminRoutes, type Logger } from "./observability/index.js";
+import type { ReplicaFactory } from "./engine/index.js";
+import { GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
 import {
-  checkBinding,
-  checkModelsToServe,
-  checkLadderModels,
-  invalidConfig,
-  invalidField,
-  planThreads,
-  type Config,
-  type ModelEntry,
-} from "./config/index.js";
-import {
-  createLogger,
-  registerAlertAdminRoutes,
-  Telemetry,
-  type Logger,
-} from "./observability/index.js";
-import type { ReplicaFactory, ReplicaSpec } from "./engine/index.js";
-import { LlamaCppReplica } from "./engine/llama-cpp/index.js";
-import {
-  LlamaServerReplica,
-  llamaServerPath,
-  missingBinaryMessage,
-} from "./engine/llama-server/index.js";
-import { ModelHost } from "./supervisor/index.js";
-import { buildGateway, GrammarCompiler, StaticModelCatalog } from "./gateway/index.js";
-import {
-  BudgetMemorySource,
-  GuardRuntime,
-  guardGauges,
-  ProcProbe,
-  SystemMemorySource,
-  ToolkitMemoryEstimator,
+  registerGuardAdminRoutes,
   type MemoryEstimator,
   type MemorySource,
   type ProcessProbe,
-  registerGuardAdminRoutes,
 } from "./guards/index.js";
-import { openAccessControl, type AdminRoutes } from "./admin/index.js";
+import { recordStart, type AdminRoutes } from "./admin/index.js";
 import {
-  openRegistryServing,
+  registerRegistryAdminRoutes,
   type RegistryAlert,
   type RegistryServing,
-  openRegistry,
-  registerRegistryAdminRoutes,
 } from "./registry/index.js";
+import { ResourceStack } from "./start/resources.js";
+import { buildWatch } from "./start/guards.js";
+import { openAccess } from "./start/access.js";
+import { buildPublicApi } from "./start/gateway.js";
+import { LiveHosts, openModelRegistry, planModels, startModels } from "./start/models.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -87,216 +64,71 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function checkModelFile(entry: ModelEntry, index: number): void {
-  try {
-    accessSync(entry.path, constants.R_OK);
-  } catch {
-    throw invalidField(`models[${index}].path`, `cannot read the model file for "${entry.name}"`);
-  }
-}
-
-/** The replica factory of engine.backend; a missing llama-server binary stops the start. */
-function engineFactory(config: Readonly<Config>, logger: Logger): ReplicaFactory {
-  const engine = config.engine;
-  const common = {
-    heartbeatIntervalMs: engine.heartbeatIntervalMs,
-    loadTimeoutMs: engine.loadTimeoutMs,
-    testHooks: engine.testHooks,
-    logger,
-  };
-  if (engine.backend === "llama-server") {
-    const binary = llamaServerPath(engine.llamaServerBinary);
-    const missing = missingBinaryMessage(binary);
-    if (missing) throw invalidConfig([missing]);
-    return (spec: ReplicaSpec) => new LlamaServerReplica(spec, { ...common, binary });
-  }
-  return (spec: ReplicaSpec) => new LlamaCppReplica(spec, common);
-}
-
 /** Starts the server; resolves once it listens (models keep loading; /readyz tells when). */
 export async function startServer(
   config: Readonly<Config>,
   options: StartOptions = {},
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ level: config.log.level });
+  const resources = new ResourceStack(logger);
+  try {
+    return await start(config, options, logger, resources);
+  } catch (err) {
+    await resources.close();
+    throw err;
+  }
+}
+
+/**
+ * The start, in order. What is opened goes on the stack, so that closing runs the other way:
+ * stop accepting → drain and stop the models → the registry → the API's connections → the
+ * grammar thread → the admin listener, limits, access log and store → the guard → telemetry.
+ */
+async function start(
+  config: Readonly<Config>,
+  options: StartOptions,
+  logger: Logger,
+  resources: ResourceStack,
+): Promise<RunningServer> {
   const startedAt = Date.now();
   checkBinding(config, options.insecure ?? false);
-  let sources: { entry: ModelEntry; description?: string }[] = config.models.map((entry) => ({
-    entry,
-  }));
-  checkModelsToServe(config, options.defaultModels !== undefined);
-  if (sources.length === 0 && options.defaultModels) sources = await options.defaultModels();
-  // The pure checks of the plan first, before the registry reads (and may repair) any file.
-  const cores = options.cores ?? availableParallelism();
-  let plan = planThreads(sources, config.engine, cores);
-  checkLadderModels(
-    config.guards.ladder,
-    plan.map((p) => p.entry.name),
+  const planned = await planModels(
+    config,
+    options.cores ?? availableParallelism(),
+    options.defaultModels,
   );
-  // The served models (a registry model is a swappable wrapper), and every ModelHost under them
-  // for the memory guard, which unloads and stops workers; a host retired by a swap drops out.
-  const hosts: Pick<ModelHost, "start" | "close">[] = [];
-  let modelHosts: ModelHost[] = [];
+  let address = "";
+  let draining = false;
+  let drainMs = 0; // a failed start stops its models at once
+  const live = new LiveHosts();
+  // Holds no thread until its first use; it closes after the API's connections.
   const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs, (hit) =>
     telemetry.metrics.cacheLookup("grammar", hit),
   );
-  let address = "";
-  const liveHosts = () => (modelHosts = modelHosts.filter((h) => !h.isClosing));
-  // Built first (started below): the registry's checks read the guard's memory and estimator,
-  // and send a damaged model file or its repair to the alerts.
-  const g = config.guards;
-  let guards: GuardRuntime | undefined = undefined;
-  const telemetry = new Telemetry({
-    alerts: config.alerts,
-    memoryWarnPercent: g.warnPercent,
-    logger,
-    instance: () => address,
-    ready: () => {
-      const all = liveHosts();
-      return all.length > 0 && all.every((h) => h.isReady() || h.isUnloaded());
-    },
-    state: {
-      models: () =>
-        liveHosts().map((h) => {
-          const s = h.status();
-          return {
-            name: s.name,
-            running: s.slots.busy,
-            waiting: s.queue.waiting,
-            busySlots: s.slots.busy,
-            totalSlots: s.slots.total,
-            ready: s.ready,
-            unloaded: s.unloaded,
-          };
-        }),
-      ...guardGauges(g, () => guards),
-    },
-  });
-  const estimator = options.memoryEstimator ?? new ToolkitMemoryEstimator(g.workerOverheadBytes);
-  if (g.enabled) {
-    guards = new GuardRuntime({
-      settings: g,
-      logger,
-      hosts: liveHosts,
-      caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
-      memory:
-        options.memorySource ??
-        (g.memoryBudgetBytes > 0
-          ? new BudgetMemorySource(g.memoryBudgetBytes, () => guards?.ownRssBytes() ?? 0)
-          : new SystemMemorySource()),
-      probe: options.processProbe ?? new ProcProbe(),
-      estimator,
-      observer: telemetry.guardObserver,
-    });
-  }
-  // `registry:NAME[:VERSION]` paths: integrity check with repair from backup, memory check.
-  const registry = await openRegistryServing(
+
+  const { telemetry, guards, estimator, ...watch } = buildWatch(
     config,
-    sources.map((s) => s.entry),
     {
       logger,
-      memory: guards?.memory,
-      estimator,
-      onAlert: (a: RegistryAlert) => {
-        options.onRegistryAlert?.(a);
-        telemetry.modelIntegrity(a);
-      },
+      hosts: () => live.list(),
+      caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
+      address: () => address,
+      memorySource: options.memorySource,
+      processProbe: options.processProbe,
+      memoryEstimator: options.memoryEstimator,
     },
+    resources,
   );
-  if (registry) plan = plan.map((p, i) => ({ ...p, entry: registry.entries[i]! }));
-  if (!options.replicaFactory) plan.forEach((p, i) => checkModelFile(p.entry, i));
+  const access = openAccess(
+    config,
+    { logger, adminKey: options.adminKey, adminRoutes: options.adminRoutes ?? [] },
+    resources,
+  );
+  resources.push("grammar compiler", () => grammar.close());
 
-  const baseFactory: ReplicaFactory = options.replicaFactory ?? engineFactory(config, logger);
-  const engine = config.engine;
-  guards?.start();
-  telemetry.start();
-  // Every load (start, restart, reload) passes the memory admission first.
-  const factory = guards ? guards.wrapFactory(baseFactory) : baseFactory;
-  const supervision = {
-    heartbeatTimeoutMs: engine.heartbeatTimeoutMs,
-    progressTimeoutMs: engine.progressTimeoutMs,
-    restartBackoffMs: engine.restartBackoffMs,
-    restartBackoffMaxMs: engine.restartBackoffMaxMs,
-    stableAfterMs: engine.stableAfterMs,
-    watchdogIntervalMs: Math.max(10, Math.min(250, engine.heartbeatIntervalMs)),
-  };
-
+  // Filled by startModels below; the gateway reads it per request.
   const catalog = new StaticModelCatalog();
-  for (const p of plan) {
-    const makeHost = (modelPath: string) => {
-      const made = new ModelHost(
-        p.entry.name,
-        {
-          modelName: p.entry.name,
-          modelPath,
-          slots: p.entry.slots ?? engine.slots,
-          threads: p.threads,
-          contextSize: p.entry.contextSize ?? engine.contextSize,
-          batchSize: engine.batchSize,
-          gpu: p.entry.gpu ?? engine.gpu,
-          chatWrapper: p.entry.chatWrapper ?? "auto",
-        },
-        p.replicas,
-        factory,
-        supervision,
-        config.scheduler,
-        logger,
-        telemetry.modelObserver,
-      );
-      modelHosts.push(made);
-      return made;
-    };
-    const plain = makeHost(p.entry.path);
-    const host = registry ? registry.serving.wrap(p.entry.name, plain, makeHost) : plain;
-    hosts.push(host);
-    catalog.add({ model: host, description: p.description });
-    logger.info(
-      {
-        model: p.entry.name,
-        replicas: p.replicas,
-        threads: p.threads,
-        slots: p.entry.slots ?? engine.slots,
-      },
-      "starting model",
-    );
-    host.start().catch((err: Error) => {
-      logger.error({ model: p.entry.name, err: err.message }, "model failed to start; retrying");
-    });
-  }
-
-  let draining = false;
-  // The registry's admin routes work whether or not this server serves a registry model.
-  const adminRegistry = registry?.serving.registry ?? openRegistry(config, { logger });
-  const closeRegistry = async () => {
-    if (registry) await registry.serving.close();
-    else adminRegistry.close();
-  };
-  let access;
-  try {
-    access = await openAccessControl(config, {
-      logger,
-      adminKey: options.adminKey,
-      adminRoutes: [
-        ...(options.adminRoutes ?? []),
-        (admin) => registerGuardAdminRoutes(admin, { guard: guards?.guard }),
-        (admin) => registerAlertAdminRoutes(admin, telemetry.alerts),
-        (admin) =>
-          registerRegistryAdminRoutes(admin, {
-            registry: adminRegistry,
-            serving: registry?.serving,
-            logger,
-          }),
-      ],
-    });
-  } catch (err) {
-    await Promise.all(hosts.map((h) => h.close(0)));
-    await closeRegistry();
-    await grammar.close();
-    guards?.close();
-    await telemetry.close();
-    throw err;
-  }
-  const app = buildGateway(
+  const api = buildPublicApi(
     {
       config,
       models: catalog,
@@ -309,53 +141,74 @@ export async function startServer(
       alerts: telemetry.alerts,
       ...access.gateway,
     },
-    { draining: () => draining },
+    () => draining,
+    resources,
   );
-  let adminAddress: string;
-  try {
-    address = await app.listen({ host: config.server.host, port: config.server.port });
-    adminAddress = await access.listenAdmin();
-  } catch (err) {
-    await app.close();
-    await Promise.all(hosts.map((h) => h.close(0)));
-    await closeRegistry();
-    await grammar.close();
-    await access.close();
-    guards?.close();
-    await telemetry.close();
-    throw err;
-  }
-  registry?.serving.start();
-  logger.info({ url: address, models: plan.map((p) => p.entry.name) }, "listening");
+
+  const registry = await openModelRegistry(
+    config,
+    planned,
+    {
+      logger,
+      memory: guards?.memory,
+      estimator,
+      onAlert: (a: RegistryAlert) => {
+        options.onRegistryAlert?.(a);
+        telemetry.modelIntegrity(a);
+      },
+    },
+    resources,
+  );
+  watch.start();
+  startModels(
+    config,
+    registry.plan,
+    {
+      logger,
+      replicaFactory: options.replicaFactory,
+      admit: (factory) => (guards ? guards.wrapFactory(factory) : factory),
+      serving: registry.serving,
+      live,
+      observer: telemetry.modelObserver,
+      drainMs: () => drainMs,
+      catalog,
+    },
+    resources,
+  );
+
+  // The admin routes of the guard, the alerts and the registry, on the admin listener.
+  registerGuardAdminRoutes(access.admin, { guard: guards?.guard });
+  registerAlertAdminRoutes(access.admin, telemetry.alerts);
+  registerRegistryAdminRoutes(access.admin, {
+    registry: registry.registry,
+    serving: registry.serving,
+    logger,
+  });
+  address = await api.listen();
+  const adminAddress = await access.admin.listen({
+    host: config.server.adminHost,
+    port: config.server.adminPort,
+  });
+  recordStart(config, access.audit);
+  registry.serving?.start();
+  logger.info({ url: address, models: registry.plan.map((p) => p.entry.name) }, "listening");
   logger.info({ url: adminAddress }, "admin API listening");
 
   let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= (async () => {
+  const close = () =>
+    (closing ??= (async () => {
       draining = true;
-      const deadlineMs = config.server.drainTimeoutMs;
-      logger.info({ deadlineMs }, "draining: no new requests; finishing in-flight ones");
-      const appClosed = app.close();
-      await Promise.all(hosts.map((h) => h.close(deadlineMs)));
-      await closeRegistry();
-      const grace = new Promise((r) => setTimeout(r, 1_000).unref());
-      await Promise.race([appClosed, grace]);
-      app.server.closeAllConnections();
-      await appClosed;
-      await grammar.close();
-      await access.close();
-      guards?.close();
-      await telemetry.close();
+      drainMs = config.server.drainTimeoutMs;
+      logger.info({ deadlineMs: drainMs }, "draining: no new requests; finishing in-flight ones");
+      await resources.close();
       logger.info("stopped");
       logger.flush();
-    })();
-    return closing;
-  };
+    })());
   return {
     url: address,
     adminUrl: adminAddress,
     models: catalog,
-    registry: registry?.serving,
+    registry: registry.serving,
     close,
   };
 }

@@ -1,7 +1,7 @@
 /**
- * Builds access protection from the config: the store file, keys, bans, limits, the access,
- * audit and usage logs, and the admin listener. main.ts passes `gateway` into the public app
- * and calls `listenAdmin` and `close`.
+ * The admin side of access protection: the stores of one home directory (keys, bans, audit,
+ * usage), the first admin key, the audit record of each start, and the admin listener's app
+ * over the edge parts that main.ts chose (they also guard the public API).
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -10,16 +10,9 @@ import { ConfigError, type Config } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
 import type { BulwarkError } from "../errors/index.js";
 import { openDatabase, storePath, type Db } from "../store/index.js";
-import { Authenticator, KeyStore, parseKey, type AuthHookOptions } from "../auth/index.js";
-import { BanStore, Netfilter } from "../netfilter/index.js";
-import { MemoryLimitStore, RateLimiter, type RateLimitHookOptions } from "../limits/index.js";
-import {
-  AccessLog,
-  AuditLog,
-  UsageStore,
-  utcDay,
-  type AccessLogHookOptions,
-} from "../audit/index.js";
+import { KeyStore, parseKey, type Authenticator } from "../auth/index.js";
+import { BanStore, type Netfilter } from "../netfilter/index.js";
+import { AuditLog, UsageStore, type AccessLogHookOptions } from "../audit/index.js";
 import { KeyService, type Actor } from "./key-service.js";
 import { BanService } from "./ban-service.js";
 import {
@@ -30,30 +23,6 @@ import {
   type AdminRoutes,
 } from "./admin-routes.js";
 import { buildAdminApp } from "./admin-app.js";
-
-export interface AccessOptions {
-  logger: Logger;
-  /** BULWARK_ADMIN_KEY: imported as the first admin key when the store has none. */
-  adminKey?: string;
-  /** Admin routes of other subsystems. */
-  adminRoutes?: readonly AdminRoutes[];
-  now?: () => number;
-}
-
-export interface AccessControl {
-  gateway: {
-    netfilter: Netfilter;
-    auth: AuthHookOptions;
-    rateLimits: RateLimitHookOptions;
-    accessLog: AccessLogHookOptions;
-    usage: UsageStore;
-  };
-  audit: AuditLog;
-  admin: FastifyInstance;
-  /** Starts the admin listener; resolves to its URL. */
-  listenAdmin(): Promise<string>;
-  close(): Promise<void>;
-}
 
 /** The store, keys, bans, audit and usage of one home directory (also used by the CLI). */
 export interface Stores {
@@ -83,7 +52,14 @@ export function openStores(config: Readonly<Config>, now: () => number = Date.no
   };
 }
 
-function bootstrapAdmin(stores: Stores, options: AccessOptions): void {
+/**
+ * With no key in the store: imports BULWARK_ADMIN_KEY as the first admin key, or says in the
+ * log how to make one.
+ */
+export function bootstrapAdmin(
+  stores: Stores,
+  options: { logger: Logger; adminKey?: string },
+): void {
   if (stores.keys.count() > 0) return;
   const system: Actor = { id: "system", role: "admin" };
   if (options.adminKey) {
@@ -109,7 +85,8 @@ function bootstrapAdmin(stores: Stores, options: AccessOptions): void {
   );
 }
 
-function recordStart(config: Readonly<Config>, audit: AuditLog): void {
+/** Appends `server.started` to the audit log, after `config.changed` / `models.changed`. */
+export function recordStart(config: Readonly<Config>, audit: AuditLog): void {
   const digest = createHash("sha256").update(JSON.stringify(config)).digest("hex");
   const models = config.models.map((m) => ({ name: m.name, path: m.path }));
   const lastStart = audit.lastEntry("server.started");
@@ -126,121 +103,53 @@ function recordStart(config: Readonly<Config>, audit: AuditLog): void {
   audit.append("system", "server.started", null, { configSha256: digest, models });
 }
 
-export async function openAccessControl(
-  config: Readonly<Config>,
-  options: AccessOptions,
-): Promise<AccessControl> {
-  const now = options.now ?? Date.now;
-  const logger = options.logger;
-  const stores = openStores(config, now);
-  try {
-    bootstrapAdmin(stores, options);
-    recordStart(config, stores.audit);
-  } catch (err) {
-    stores.db.close();
-    throw err;
-  }
-  const sec = config.security;
-  const netfilter = new Netfilter(
-    {
-      allow: sec.ipAllow,
-      deny: sec.ipDeny,
-      trustedProxies: sec.trustedProxies,
-      autoBan: sec.autoBan,
-      neverBan: sec.autoBan.exempt,
-    },
-    stores.bans,
-    (ban) => {
-      logger.warn({ ip: ban.ip, reason: ban.reason, until: ban.expiresAt }, "ip banned");
-      stores.audit.append("system", "ban.added", ban.ip, {
-        reason: ban.reason,
-        expiresAt: ban.expiresAt,
-        offences: ban.offences,
-        automatic: true,
-      });
-    },
-    now,
-  );
-  // A daily budget starts from what the usage table already counted today (survives restarts).
-  const limitStore = new MemoryLimitStore((key) => {
-    const m = /^budget:([^:]+):(\d+)$/.exec(key);
-    if (!m) return 0;
-    return stores.usage.tokensOn(m[1]!, utcDay(Number(m[2]) * 86_400_000));
-  });
-  const limiter = new RateLimiter(limitStore, { ipRpm: config.rateLimits.ipRpm }, now);
-  const authenticator = new Authenticator(stores.keys, now);
-  const countFailure = (ip: string, error: BulwarkError) => {
-    if (error.status === 401) netfilter.offence(ip, "auth_failure");
-  };
-  const accessLog: AccessLogHookOptions = {
-    log: config.accessLog.enabled
-      ? new AccessLog(
-          config.accessLog.file || join(config.home, "logs", "access.log"),
-          config.accessLog,
-          now,
-        )
-      : undefined,
-    usage: stores.usage,
-    now,
-  };
+export interface AdminListenerDeps {
+  config: Readonly<Config>;
+  logger: Logger;
+  stores: Stores;
+  netfilter: Netfilter;
+  authenticator: Authenticator;
+  accessLog: AccessLogHookOptions;
+  /** Counts a failed authentication against the client's address (auto-bans). */
+  countFailure: (ip: string, error: BulwarkError) => void;
+  /** Admin routes of other subsystems. */
+  routes: readonly AdminRoutes[];
+  now: () => number;
+}
 
+/**
+ * The admin listener's app: key, ban and audit routes and those of other subsystems, each for
+ * admins unless it names its own permission; a failed authentication is audited.
+ */
+export function buildAdminListener(deps: AdminListenerDeps): FastifyInstance {
+  const { config, stores } = deps;
   const ctx: AdminContext = {
     keys: stores.keyService,
     bans: stores.banService,
     usage: stores.usage,
     audit: stores.audit,
     keyDefaults: config.rateLimits.keyDefaults,
-    now,
+    now: deps.now,
   };
-  const admin = buildAdminApp({
-    logger,
+  return buildAdminApp({
+    logger: deps.logger,
     bodyLimit: config.server.bodyLimit,
-    netfilter,
-    accessLog,
+    netfilter: deps.netfilter,
+    accessLog: deps.accessLog,
     auth: {
-      authenticator,
+      authenticator: deps.authenticator,
       enabled: true,
       // A route without its own permission is for admins only.
       defaultPermission: "keys.admin",
       onFailure: (ip: string, error: BulwarkError, request: FastifyRequest) => {
-        countFailure(ip, error);
+        deps.countFailure(ip, error);
         stores.audit.append(ip, "admin.auth_failed", request.ctx.path, {
           code: error.code,
           keyId: request.ctx.key?.id,
         });
       },
     },
-    routes: [keyRoutes(ctx), banRoutes(ctx), auditRoutes(ctx), ...(options.adminRoutes ?? [])],
+    routes: [keyRoutes(ctx), banRoutes(ctx), auditRoutes(ctx), ...deps.routes],
     audit: (actor, action, target, details) => stores.audit.append(actor, action, target, details),
   });
-
-  return {
-    gateway: {
-      netfilter,
-      auth: {
-        authenticator,
-        enabled: sec.auth,
-        // Each public route declares its permission; a request that matches none needs a key
-        // that may generate before it learns the route does not exist.
-        defaultPermission: "inference",
-        onFailure: countFailure,
-      },
-      rateLimits: {
-        limiter,
-        onRefused: (ip) => netfilter.offence(ip, "rate_limited"),
-      },
-      accessLog,
-      usage: stores.usage,
-    },
-    audit: stores.audit,
-    admin,
-    listenAdmin: () =>
-      admin.listen({ host: config.server.adminHost, port: config.server.adminPort }),
-    close: async () => {
-      await admin.close();
-      await limitStore.close();
-      accessLog.log?.close();
-      stores.db.close();
-    },
-  };
 }

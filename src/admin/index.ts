@@ -1,8 +1,9 @@
 export {
-  openAccessControl,
+  bootstrapAdmin,
+  buildAdminListener,
   openStores,
-  type AccessControl,
-  type AccessOptions,
+  recordStart,
+  type AdminListenerDeps,
   type Stores,
 } from "./access-control.js";
 export { buildAdminApp, type AdminAppDeps } from "./admin-app.js";

@@ -1,0 +1,132 @@
+/**
+ * Start step: access protection, from the config. Chooses the SQLite store under `home`, the
+ * in-memory limit store, the access log file, and builds the IP filter, the rate limiter, the
+ * authenticator and the admin listener's app over them. Each part that holds a resource goes
+ * on the stack.
+ */
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../config/index.js";
+import type { Logger } from "../observability/index.js";
+import type { BulwarkError } from "../errors/index.js";
+import { Authenticator } from "../auth/index.js";
+import { Netfilter } from "../netfilter/index.js";
+import { MemoryLimitStore, RateLimiter } from "../limits/index.js";
+import { AccessLog, utcDay, type AccessLogHookOptions, type AuditLog } from "../audit/index.js";
+import {
+  bootstrapAdmin,
+  buildAdminListener,
+  openStores,
+  type AdminRoutes,
+} from "../admin/index.js";
+import type { GatewayDeps } from "../gateway/index.js";
+import type { ResourceStack } from "./resources.js";
+
+export interface AccessStepOptions {
+  logger: Logger;
+  /** BULWARK_ADMIN_KEY: imported as the first admin key when the store has none. */
+  adminKey?: string;
+  /** Admin routes of other subsystems. */
+  adminRoutes: readonly AdminRoutes[];
+  now?: () => number;
+}
+
+export interface Access {
+  /** The edge parts of the public API. */
+  gateway: Pick<GatewayDeps, "netfilter" | "auth" | "rateLimits" | "accessLog" | "usage">;
+  /** The admin listener's app; other subsystems add their routes before it listens. */
+  admin: FastifyInstance;
+  audit: AuditLog;
+}
+
+export function openAccess(
+  config: Readonly<Config>,
+  options: AccessStepOptions,
+  resources: ResourceStack,
+): Access {
+  const now = options.now ?? Date.now;
+  const logger = options.logger;
+  const stores = openStores(config, now);
+  resources.push("store", () => {
+    stores.db.close();
+  });
+  bootstrapAdmin(stores, options);
+  const sec = config.security;
+  const netfilter = new Netfilter(
+    {
+      allow: sec.ipAllow,
+      deny: sec.ipDeny,
+      trustedProxies: sec.trustedProxies,
+      autoBan: sec.autoBan,
+      neverBan: sec.autoBan.exempt,
+    },
+    stores.bans,
+    (ban) => {
+      logger.warn({ ip: ban.ip, reason: ban.reason, until: ban.expiresAt }, "ip banned");
+      stores.audit.append("system", "ban.added", ban.ip, {
+        reason: ban.reason,
+        expiresAt: ban.expiresAt,
+        offences: ban.offences,
+        automatic: true,
+      });
+    },
+    now,
+  );
+  const accessLog: AccessLogHookOptions = {
+    log: config.accessLog.enabled
+      ? new AccessLog(
+          config.accessLog.file || join(config.home, "logs", "access.log"),
+          config.accessLog,
+          now,
+        )
+      : undefined,
+    usage: stores.usage,
+    now,
+  };
+  resources.push("access log", () => accessLog.log?.close());
+  // A daily budget starts from what the usage table already counted today (survives restarts).
+  const limitStore = new MemoryLimitStore((key) => {
+    const m = /^budget:([^:]+):(\d+)$/.exec(key);
+    if (!m) return 0;
+    return stores.usage.tokensOn(m[1]!, utcDay(Number(m[2]) * 86_400_000));
+  });
+  resources.push("limit store", () => limitStore.close());
+  const limiter = new RateLimiter(limitStore, { ipRpm: config.rateLimits.ipRpm }, now);
+  const authenticator = new Authenticator(stores.keys, now);
+  const countFailure = (ip: string, error: BulwarkError) => {
+    if (error.status === 401) netfilter.offence(ip, "auth_failure");
+  };
+  const admin = buildAdminListener({
+    config,
+    logger,
+    stores,
+    netfilter,
+    authenticator,
+    accessLog,
+    countFailure,
+    routes: options.adminRoutes,
+    now,
+  });
+  resources.push("admin listener", () => admin.close());
+  return {
+    gateway: {
+      netfilter,
+      auth: {
+        authenticator,
+        enabled: sec.auth,
+        // Each public route declares its permission; a request that matches none needs a key
+        // that may generate before it learns the route does not exist.
+        defaultPermission: "inference",
+        onFailure: countFailure,
+      },
+      rateLimits: {
+        limiter,
+        onRefused: (ip) => netfilter.offence(ip, "rate_limited"),
+      },
+      accessLog,
+      usage: stores.usage,
+    },
+    admin,
+    audit: stores.audit,
+  };
+}
