@@ -30,14 +30,14 @@ export interface GatewayObserver {
   interToken(model: string, seconds: number, tokens: number): void;
 }
 
-/** What the model hosts report (the supervisor's `HostObserver` has this shape). */
+/** What the model hosts report (the supervisor's `HostObserver`). */
 export interface ModelObserver {
   /** A request left the queue for a slot after waiting this long. */
   queueTime(model: string, seconds: number): void;
   /** A replica finished loading. */
   loaded(model: string, seconds: number): void;
-  /** A dead replica is being restarted. */
-  restarted(model: string): void;
+  /** A dead replica is being restarted, and why. */
+  restarted(model: string, reason: string): void;
 }
 
 /** What the memory guard reports. */

@@ -6,7 +6,7 @@
  * worker dies under a request.
  */
 import { BulwarkError, toClientError } from "../errors/index.js";
-import type { Logger } from "../observability/index.js";
+import type { Logger, ModelObserver } from "../observability/index.js";
 import {
   EventChannel,
   ReplicaLostError,
@@ -31,15 +31,8 @@ import {
   type SupervisionSettings,
 } from "./replica-manager.js";
 
-/** Receives the supervisor's figures for metrics; supplied by main.ts, optional. */
-export interface HostObserver {
-  /** A request left the queue for a slot after waiting this long. */
-  queueTime?(model: string, seconds: number): void;
-  /** A replica finished loading. */
-  loaded?(model: string, seconds: number): void;
-  /** A dead replica is being restarted. */
-  restarted?(model: string, reason: string): void;
-}
+/** Receives the supervisor's figures for metrics (declared in observability); each optional. */
+export type HostObserver = Partial<ModelObserver>;
 
 export interface SchedulerSettings {
   queueLimit: number;
