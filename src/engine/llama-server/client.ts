@@ -27,6 +27,7 @@ const IDLE_SOCKET_MS = 2_000;
 
 export class ServerClient {
   private readonly agent: Agent;
+  private readonly streamAgent: Agent;
 
   /**
    * `maxSockets`: llama-server serves each connection on one of its HTTP threads (slots + 4 by
@@ -38,17 +39,21 @@ export class ServerClient {
     maxSockets: number,
   ) {
     this.agent = new Agent({ keepAlive: true, maxSockets, timeout: IDLE_SOCKET_MS });
+    // A streamed answer gets a connection of its own, closed after it: llama-server may close a
+    // connection once a stream ends, and a pooled socket closed under it fails the next call.
+    this.streamAgent = new Agent({ keepAlive: false, maxSockets });
   }
 
-  private open(method: string, path: string, body: unknown): ClientRequest {
+  private open(method: string, path: string, body: unknown, streamed = false): ClientRequest {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request({
-      agent: this.agent,
+      agent: streamed ? this.streamAgent : this.agent,
       socketPath: this.socketPath,
       method,
       path,
       headers: {
         authorization: `Bearer ${this.apiKey}`,
+        ...(streamed ? { connection: "close" } : {}),
         ...(payload === undefined
           ? {}
           : {
@@ -61,8 +66,21 @@ export class ServerClient {
     return req;
   }
 
-  /** One JSON call; rejects on a non-2xx answer or when it takes longer than timeoutMs. */
-  json<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+  /**
+   * One JSON call; rejects on a non-2xx answer or when it takes longer than timeoutMs. A call
+   * whose pooled connection was closed before any answer (every call here is idempotent) is sent
+   * once more on a fresh one.
+   */
+  async json<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+    try {
+      return await this.jsonOnce<T>(method, path, body, timeoutMs);
+    } catch (err) {
+      if (!isStaleConnection(err)) throw err;
+      return this.jsonOnce<T>(method, path, body, timeoutMs);
+    }
+  }
+
+  private jsonOnce<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const req = this.open(method, path, body);
       const timer = setTimeout(() => {
@@ -99,7 +117,7 @@ export class ServerClient {
 
   /** Starts a streamed POST; the caller reads the response and destroys the request to abort. */
   stream(path: string, body: unknown, handlers: StreamHandlers): ClientRequest {
-    const req = this.open("POST", path, body);
+    const req = this.open("POST", path, body, true);
     req.on("response", (res) => handlers.onResponse(res));
     req.on("error", (err) => handlers.onError(err));
     return req;
@@ -107,6 +125,7 @@ export class ServerClient {
 
   close(): void {
     this.agent.destroy();
+    this.streamAgent.destroy();
   }
 }
 
@@ -120,4 +139,10 @@ export function errorFrom(status: number, body: unknown): ServerHttpError {
     error && typeof error.message === "string" ? error.message : `llama-server answered ${status}`;
   const type = error && typeof error.type === "string" ? error.type : "server_error";
   return new ServerHttpError(status, message, type);
+}
+
+/** A reused connection that the server had closed: reset, or ended before any answer. */
+function isStaleConnection(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ECONNRESET" || code === "EPIPE";
 }

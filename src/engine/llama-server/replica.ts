@@ -51,7 +51,6 @@ interface RunningJob {
   listener: GenerationListener;
   request: ClientRequest | undefined;
   stream: CompletionStream;
-  sawText: boolean;
 }
 
 /** Calls other than generation (tokenize, props, detokenize) get this long. */
@@ -107,6 +106,7 @@ export class LlamaServerReplica implements EngineReplica {
   private chatWrapper: ChatWrapper | undefined;
   private pieces: PieceTokenizer | undefined;
   private spm = false;
+  private controlTokens = new Set<number>();
 
   constructor(
     private readonly spec: ReplicaSpec,
@@ -144,6 +144,7 @@ export class LlamaServerReplica implements EngineReplica {
       sep: gguf.meta.number("tokenizer.ggml.seperator_token_id") ?? null,
     };
     this.spm = gguf.meta.string("tokenizer.ggml.model") === "llama";
+    this.controlTokens = controlTokensOf(gguf.meta.array("tokenizer.ggml.token_type"));
     const chat = await loadChatWrapper(
       this.spec.modelPath,
       basename(this.spec.modelPath),
@@ -208,6 +209,7 @@ export class LlamaServerReplica implements EngineReplica {
     }
     this.currentState = "ready";
     this.heartbeatAt = this.progressAt = Date.now();
+    this.rssBytes = rssOf(child.pid) ?? 0;
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs);
     this.heartbeatTimer.unref();
     return this.modelInfo;
@@ -256,7 +258,7 @@ export class LlamaServerReplica implements EngineReplica {
         if (!text) return;
         this.outputTail.push(text);
         if (this.outputTail.length > TAIL_LINES) this.outputTail.shift();
-        this.log.warn({ source: "llama-server" }, text);
+        this.log[outputLevel(text)]({ source: "llama-server" }, text);
       });
     }
   }
@@ -351,9 +353,9 @@ export class LlamaServerReplica implements EngineReplica {
       listener,
       request: undefined,
       stream: new CompletionStream(job.prompt.tokens.length, new Set(job.prompt.stopTokens)),
-      sawText: false,
     };
     this.jobs.set(job.id, running);
+    this.testHook(job);
     running.request = client.stream("/completion", completionBody(job, jsonGrammar()), {
       onResponse: (res) => this.readStream(running, res),
       onError: (err) => void this.failJob(running, err),
@@ -411,7 +413,6 @@ export class LlamaServerReplica implements EngineReplica {
     for (const event of outcome.events) {
       if (event.type === "text") {
         this.generatedTokens += event.tokens;
-        if (!running.sawText) this.firstText(running);
         running.listener.onEvent(event);
       } else {
         this.jobs.delete(running.job.id);
@@ -422,12 +423,14 @@ export class LlamaServerReplica implements EngineReplica {
     }
   }
 
-  /** Test-only hooks, at the first token as in the node-llama-cpp backend. */
-  private firstText(running: RunningJob): void {
-    running.sawText = true;
-    if (!this.options.testHooks || !running.job.testHook) return;
-    if (running.job.testHook === "crash") this.child?.kill("SIGKILL");
-    else this.child?.kill("SIGSTOP");
+  /**
+   * Test-only hooks: the process is killed (crash) or stopped (hang: it answers nothing, not even
+   * /health) as the job is sent. Not at the first token, as in the node-llama-cpp worker: a small
+   * model's whole answer can be in the socket before a signal lands.
+   */
+  private testHook(job: GenerationJob): void {
+    if (!this.options.testHooks || !job.testHook) return;
+    this.child?.kill(job.testHook === "crash" ? "SIGKILL" : "SIGSTOP");
   }
 
   private async failJob(running: RunningJob, err: Error): Promise<void> {
@@ -472,7 +475,9 @@ export class LlamaServerReplica implements EngineReplica {
       const res = await this.requireClient().json<{ content: string }>(
         "POST",
         "/detokenize",
-        { tokens },
+        // llama-server writes control tokens (BOS, EOS) out; the node-llama-cpp backend's
+        // decoder renders them as nothing, so they are left out here.
+        { tokens: tokens.filter((t) => !this.controlTokens.has(t)) },
         CALL_TIMEOUT_MS,
       );
       // As the node-llama-cpp backend: drop the word-start space a SentencePiece vocabulary adds.
@@ -526,6 +531,30 @@ export class LlamaServerReplica implements EngineReplica {
     this.log.warn({ reason }, "killing llama-server");
     this.child.kill("SIGKILL");
   }
+}
+
+/** GGUF token type 3 is a control token (llama.cpp's LLAMA_TOKEN_TYPE_CONTROL). */
+const CONTROL_TOKEN_TYPE = 3;
+
+/** The ids of the control tokens, from the GGUF's tokenizer.ggml.token_type. */
+export function controlTokensOf(types: readonly unknown[] | undefined): Set<number> {
+  const ids = new Set<number>();
+  types?.forEach((type, id) => {
+    if (Number(type) === CONTROL_TOKEN_TYPE) ids.add(id);
+  });
+  return ids;
+}
+
+/**
+ * The log level of a llama-server output line. Its own lines carry a level letter after the
+ * time ("0.01.101.437 W slot ..."); its warnings are routine (a slot re-evaluating its last
+ * prompt token), so only errors reach the default log level. Other lines (a crash's message
+ * from the C library) are warnings.
+ */
+export function outputLevel(line: string): "error" | "warn" | "debug" {
+  const letter = /^\d+(?:\.\d+)+ ([EWIDT]) /.exec(line)?.[1];
+  if (letter === undefined) return "warn";
+  return letter === "E" ? "error" : "debug";
 }
 
 /** Resident memory of a process from /proc (Linux); undefined elsewhere or once it is gone. */

@@ -14,6 +14,7 @@ import {
   renderChat,
 } from "../../../src/engine/llama-server/chat.js";
 import { errorFrom } from "../../../src/engine/llama-server/client.js";
+import { controlTokensOf, outputLevel } from "../../../src/engine/llama-server/replica.js";
 import { missingBinaryMessage } from "../../../src/engine/llama-server/binary.js";
 import type { GenerationJob, ReplicaSpec } from "../../../src/engine/index.js";
 
@@ -262,4 +263,16 @@ test("chat rendering: the Llama 2 chat wrapper's prompt and stop triggers", asyn
   assert.ok(prepared.tokens.length > 10);
   assert.ok(prepared.stopTokens.includes(2), "EOS is a stop token");
   assert.equal(chatHistoryOf([{ role: "user", content: "x" }]).at(-1)?.type, "model");
+});
+
+test("llama-server output: its errors are errors, its routine lines debug, anything else a warning", () => {
+  assert.equal(outputLevel("0.01.101.437 E srv  load_model: failed to load"), "error");
+  assert.equal(outputLevel("0.01.101.437 W slot operator(): n_past was set to 4"), "debug");
+  assert.equal(outputLevel("0.00.000.012 I main: loading model"), "debug");
+  assert.equal(outputLevel("GGML_ASSERT(x) failed"), "warn");
+});
+
+test("control tokens are read from the GGUF's token types", () => {
+  assert.deepEqual([...controlTokensOf([2, 3, 3, 1, 4, 1])], [1, 2]);
+  assert.equal(controlTokensOf(undefined).size, 0);
 });
