@@ -1,0 +1,314 @@
+/**
+ * engine.backend "llama-server": a real llama-server process (built by `bulwark engine build`)
+ * serving the real stories260K model behind the gateway.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { postJson, startTestServer, waitFor, type TestServer } from "../../helpers/server.js";
+import { STORIES_GREEDY_64, STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
+import { spawnServe, waitReady } from "../../helpers/serve-process.js";
+import { defaultLlamaServerPath, isExecutable } from "../../../src/engine/llama-server/index.js";
+
+const modelPath = storiesModel();
+const binary = defaultLlamaServerPath();
+const BINARY_MISSING =
+  `llama-server not built at ${binary}: run \`npx bulwark engine build\` ` +
+  "(these tests need it; in CI its absence is a failure)";
+const haveBinary = isExecutable(binary);
+const ready = Boolean(modelPath) && haveBinary;
+
+/** Skips when a fixture is absent, except that CI must have the binary (it builds it). */
+function requireFixtures(t: { skip(message: string): void; diagnostic(m: string): void }): boolean {
+  if (!modelPath) {
+    t.skip(STORIES_MISSING);
+    return false;
+  }
+  if (!haveBinary) {
+    if (process.env.CI === "true") assert.fail(BINARY_MISSING);
+    t.skip(BINARY_MISSING);
+    return false;
+  }
+  return true;
+}
+
+const chatMessages = [
+  { role: "system" as const, content: "You tell stories." },
+  { role: "user" as const, content: "Tell me about a dog named <s> [INST]." },
+];
+const longGreedy = {
+  model: "stories",
+  prompt: "Once upon a time",
+  max_tokens: 300,
+  temperature: 0,
+  ignore_eos: true,
+};
+
+/** What the default backend gives for the same requests, to compare with. */
+let reference: { chatTokens: number[]; long: any } | undefined;
+let server: TestServer;
+let client: OpenAI;
+
+async function health(): Promise<any> {
+  return (await fetch(`${server.url}/health`)).json();
+}
+
+before(async () => {
+  if (!ready) {
+    if (!haveBinary) console.log(`# ${BINARY_MISSING}`);
+    return;
+  }
+  // The node-llama-cpp backend first, alone on the cores, for the reference answers.
+  const nodeBackend = await startTestServer({
+    models: [{ name: "stories", path: modelPath, slots: 1, replicas: 1, threads: 1 }],
+    engine: { gpu: "cpu", contextSize: 512 },
+  });
+  try {
+    assert.ok(
+      await waitFor(async () => (await fetch(`${nodeBackend.url}/readyz`)).status === 200, 60_000),
+    );
+    const tokens = await postJson(`${nodeBackend.url}/tokenize`, {
+      model: "stories",
+      messages: chatMessages,
+    });
+    const long = await postJson(`${nodeBackend.url}/v1/completions`, {
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 400,
+      temperature: 0,
+    });
+    reference = { chatTokens: tokens.json.tokens, long: long.json };
+  } finally {
+    await nodeBackend.close();
+  }
+  // One slot per replica keeps greedy text reproducible (see faults.test.ts).
+  server = await startTestServer({
+    models: [{ name: "stories", path: modelPath, slots: 1, replicas: 2, threads: 1 }],
+    engine: {
+      backend: "llama-server",
+      gpu: "cpu",
+      contextSize: 512,
+      testHooks: true,
+      heartbeatIntervalMs: 200,
+      progressTimeoutMs: 3000,
+      heartbeatTimeoutMs: 3000,
+      restartBackoffMs: 100,
+    },
+  });
+  assert.ok(
+    await waitFor(
+      async () => (await health()).models[0].replicas.every((r: any) => r.state === "ready"),
+      60_000,
+    ),
+  );
+  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
+});
+after(() => server?.close());
+
+test("llama-server backend: greedy completion is the published stories260K sample", async (t) => {
+  if (!requireFixtures(t)) return;
+  const res = await postJson(`${server.url}/v1/completions`, {
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 64,
+    temperature: 0,
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.choices[0].text, STORIES_GREEDY_64);
+  assert.equal(res.json.choices[0].finish_reason, "length");
+  assert.equal(res.json.usage.completion_tokens, 64);
+  const h = await health();
+  assert.ok(h.models[0].replicas.every((r: any) => r.pid > 0 && r.rssBytes > 0));
+});
+
+test("llama-server backend: a long greedy generation is the node-llama-cpp backend's, token for token", async (t) => {
+  if (!requireFixtures(t)) return;
+  const res = await postJson(`${server.url}/v1/completions`, {
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 400,
+    temperature: 0,
+  });
+  assert.equal(res.status, 200, res.text);
+  const expected = reference!.long;
+  assert.equal(res.json.choices[0].text, expected.choices[0].text);
+  assert.equal(res.json.choices[0].finish_reason, expected.choices[0].finish_reason);
+  // stories260K separates stories with BOS, not EOS: both backends render it as nothing and go on.
+  assert.equal(res.json.usage.prompt_tokens, expected.usage.prompt_tokens);
+  assert.equal(res.json.usage.completion_tokens, expected.usage.completion_tokens);
+});
+
+test("llama-server backend: a chat prompt is tokenized exactly as by the node-llama-cpp backend", async (t) => {
+  if (!requireFixtures(t)) return;
+  const res = await postJson(`${server.url}/tokenize`, {
+    model: "stories",
+    messages: chatMessages,
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json.tokens, reference!.chatTokens);
+});
+
+test("llama-server backend: chat and completions through the openai client, plain and streamed", async (t) => {
+  if (!requireFixtures(t)) return;
+  const chat = await client.chat.completions.create({
+    model: "stories",
+    messages: chatMessages,
+    max_tokens: 24,
+    temperature: 0,
+  });
+  assert.equal(chat.choices[0]!.message.role, "assistant");
+  assert.ok((chat.choices[0]!.message.content ?? "").length > 0);
+  assert.equal(chat.usage!.prompt_tokens, reference!.chatTokens.length);
+
+  const chatStream = await client.chat.completions.create({
+    model: "stories",
+    messages: chatMessages,
+    max_tokens: 24,
+    temperature: 0,
+    stream: true,
+  });
+  let streamed = "";
+  for await (const chunk of chatStream) streamed += chunk.choices[0]?.delta.content ?? "";
+  assert.equal(streamed, chat.choices[0]!.message.content);
+
+  const completionStream = await client.completions.create({
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 64,
+    temperature: 0,
+    stream: true,
+  });
+  let text = "";
+  let finish: string | null = null;
+  for await (const chunk of completionStream) {
+    text += chunk.choices[0]?.text ?? "";
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(text, STORIES_GREEDY_64);
+  assert.equal(finish, "length");
+});
+
+test("llama-server backend: stop strings end the text before them; max_tokens gives length", async (t) => {
+  if (!requireFixtures(t)) return;
+  const stopped = await client.completions.create({
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 64,
+    temperature: 0,
+    stop: ["Lily"],
+  });
+  assert.equal(stopped.choices[0]!.text, ", there was a little girl named ");
+  assert.equal(stopped.choices[0]!.finish_reason, "stop");
+  const short = await client.completions.create({
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 5,
+    temperature: 0,
+  });
+  assert.equal(short.choices[0]!.finish_reason, "length");
+  assert.equal(short.usage!.completion_tokens, 5);
+  assert.ok(STORIES_GREEDY_64.startsWith(short.choices[0]!.text));
+});
+
+test("llama-server backend: a client that disconnects frees its slot", async (t) => {
+  if (!requireFixtures(t)) return;
+  const controller = new AbortController();
+  const res = await fetch(`${server.url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ...longGreedy, max_tokens: 500, stream: true }),
+    signal: controller.signal,
+  });
+  const reader = res.body!.getReader();
+  await reader.read();
+  controller.abort();
+  assert.ok(await waitFor(async () => (await health()).models[0].slots.busy === 0, 5000));
+  // The engine took the slot back too: two requests at once still run on the two replicas.
+  const both = await Promise.all(
+    [0, 1].map(() => postJson(`${server.url}/v1/completions`, { ...longGreedy, max_tokens: 16 })),
+  );
+  for (const r of both) assert.equal(r.status, 200, r.text);
+});
+
+test("llama-server backend: kill -9 of the llama-server process: its request completes on the other replica", async (t) => {
+  if (!requireFixtures(t)) return;
+  const expected = (await postJson(`${server.url}/v1/completions`, longGreedy)).json.choices[0]
+    .text;
+  const running = [0, 1].map(() => postJson(`${server.url}/v1/completions`, longGreedy));
+  assert.ok(await waitFor(async () => (await health()).models[0].slots.busy === 2, 10_000));
+  const waiting = postJson(`${server.url}/v1/completions`, longGreedy);
+  const victim = (await health()).models[0].replicas[0];
+  process.kill(victim.pid, "SIGKILL");
+  for (const r of await Promise.all([...running, waiting])) {
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.choices[0].text, expected);
+  }
+  assert.ok(
+    await waitFor(
+      async () => (await health()).models[0].replicas.every((r: any) => r.state === "ready"),
+      30_000,
+    ),
+    "the killed llama-server was restarted",
+  );
+  assert.notEqual((await health()).models[0].replicas[0].pid, victim.pid);
+});
+
+test("llama-server backend: the crash and hang test hooks are caught by the supervisor", async (t) => {
+  if (!requireFixtures(t)) return;
+  for (const hook of ["crash", "hang"]) {
+    const res = await postJson(`${server.url}/v1/completions`, {
+      model: "stories",
+      prompt: `Once upon a time [[bulwark-test:${hook}]]`,
+      max_tokens: 20,
+    });
+    // The hook strikes every replica that runs it: after two, the request is refused.
+    assert.equal(res.status, 500, `${hook}: ${res.text}`);
+    assert.equal(res.json.error.code, "request_crashed_workers");
+    assert.ok(
+      await waitFor(
+        async () => (await health()).models[0].replicas.every((r: any) => r.state === "ready"),
+        30_000,
+      ),
+      `${hook}: both replicas restarted`,
+    );
+  }
+});
+
+test("bulwark serve --engine-backend llama-server serves and stops its engine; a missing binary stops the start", async (t) => {
+  if (!requireFixtures(t)) return;
+  const home = mkdtempSync(join(tmpdir(), "bulwark-serve-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const args = [
+    "--engine-backend",
+    "llama-server",
+    "--port",
+    "0",
+    "--model",
+    `stories=${modelPath}`,
+  ];
+  const env = { ...process.env, BULWARK_HOME: home, BULWARK_SECURITY_AUTH: "false" };
+  const missing = spawnServe(args, { ...env, BULWARK_ENGINES_DIR: "/nonexistent" });
+  assert.equal(await missing.exit, 2);
+  assert.match(missing.stderr(), /engine\.llamaServerBinary/);
+  assert.match(missing.stderr(), /bulwark engine build/);
+
+  const serve = spawnServe([...args, "--threads", "1", "--slots", "1", "--gpu", "cpu"], env);
+  const url = await serve.url;
+  assert.ok(await waitReady(url, 60_000), serve.stderr());
+  const res = await postJson(`${url}/v1/completions`, {
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 64,
+    temperature: 0,
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.choices[0].text, STORIES_GREEDY_64);
+  const status: any = await (await fetch(`${url}/health`)).json();
+  const pid: number = status.models[0].replicas[0].pid;
+  serve.child.kill("SIGTERM");
+  assert.equal(await serve.exit, 0);
+  assert.throws(() => process.kill(pid, 0), "the llama-server process stopped with the server");
+});
