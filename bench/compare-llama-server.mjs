@@ -11,6 +11,7 @@
 //   llama-server -t T -np 8          (one context, T threads, 8 slots)
 //   llama-server -t 1 -np 8          (one thread: on a small shared CPU it can win)
 //   bulwark 1 replica × T threads, 8 slots
+//   bulwark 1 replica × T threads, 8 slots, engine.backend llama-server
 //   bulwark T replicas × 1 thread, 8/T slots each (weights shared through mmap)
 //   node-llama-cpp in process, one stream (concurrency 1 only: the ceiling for one stream)
 // Each configuration runs `bulwark bench` (random prompts exact in tokens, --ignore-eos,
@@ -138,8 +139,10 @@ function configs(path, name) {
         "/health",
       ),
   });
-  const bulwark = (replicas, threads, slots) => ({
-    label: `bulwark ${replicas}×${threads} thread${threads > 1 ? "s" : ""}, ${slots} slots each`,
+  const bulwark = (replicas, threads, slots, backend = "node-llama-cpp") => ({
+    label:
+      `bulwark ${replicas}×${threads} thread${threads > 1 ? "s" : ""}, ${slots} slots each` +
+      (backend === "node-llama-cpp" ? "" : `, ${backend}`),
     start: (port) =>
       startProcess(
         process.execPath,
@@ -164,6 +167,8 @@ function configs(path, name) {
           "0",
           "--log-level",
           "warn",
+          "--engine-backend",
+          backend,
         ],
         `http://127.0.0.1:${port}`,
         "/readyz",
@@ -173,7 +178,7 @@ function configs(path, name) {
         },
       ),
   });
-  const list = [llama(T), bulwark(1, T, 8)];
+  const list = [llama(T), bulwark(1, T, 8), bulwark(1, T, 8, "llama-server")];
   if (T > 1) list.push(llama(1), bulwark(T, 1, Math.max(1, Math.floor(8 / T))));
   return only ? list.filter((c) => only.some((o) => c.label.includes(o))) : list;
 }
