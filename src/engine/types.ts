@@ -71,6 +71,17 @@ export interface GenerationJob {
   grammar?: GrammarSpec;
   /** Marks a request for the test-only worker hooks; ignored unless engine.testHooks is on. */
   testHook?: "hang" | "crash";
+  /**
+   * Continues a generation a dead worker began: `tokens` were generated and their text sent
+   * (they follow the prompt; max_tokens counts them), `pending` is the end of that text the
+   * stop-string matcher still held back (a possible start of a stop string), not sent yet.
+   */
+  resume?: GenerationResume;
+}
+
+export interface GenerationResume {
+  tokens: number[];
+  pending: string;
 }
 
 export type FinishReason = "stop" | "length" | "abort";
@@ -82,9 +93,13 @@ export interface GenerationTimings {
   generationMs: number;
 }
 
-/** What a replica reports while it generates. */
+/**
+ * What a replica reports while it generates. A text event may name the ids of the tokens it
+ * completes (`ids`, as many as `tokens`) and the text generated but held back after it
+ * (`pending`): with them a stream survives its worker's death (see GenerationJob.resume).
+ */
 export type GenerationEvent =
-  | { type: "text"; text: string; tokens: number }
+  | { type: "text"; text: string; tokens: number; ids?: number[]; pending?: string }
   | {
       type: "done";
       finishReason: FinishReason;
@@ -114,11 +129,16 @@ export interface ReplicaStats {
 
 export type ReplicaState = "starting" | "ready" | "draining" | "stopped" | "dead";
 
-/** Why a replica stopped serving: given to every job it held. */
+/**
+ * Why a replica stopped serving: given to every job and call it held. `decoding`: the worker
+ * had begun evaluating this job or call (not merely received or queued it), so the request may
+ * be what killed it. A backend that cannot tell leaves it true: every death then counts.
+ */
 export class ReplicaLostError extends Error {
   constructor(
     message: string,
     readonly replicaId: string,
+    readonly decoding = true,
   ) {
     super(message);
     this.name = "ReplicaLostError";

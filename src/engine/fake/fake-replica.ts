@@ -40,6 +40,15 @@ export const FAKE_TEXT =
 
 const EMBEDDING_SIZE = 8;
 const BOS = 1;
+/** The fake's generated "tokens" are words of FAKE_TEXT: word n has id WORD_BASE + n. */
+const WORD_BASE = 0x200000;
+
+interface FakeJob {
+  listener: GenerationListener;
+  aborted: boolean;
+  /** Generating began: a crash from now on is reported as one while decoding. */
+  started: boolean;
+}
 
 /** Code-point tokenizer: one token per Unicode scalar value, plus a BOS token. */
 export function fakeTokenize(text: string): number[] {
@@ -58,7 +67,9 @@ export class FakeReplica implements EngineReplica {
   readonly modelName: string;
   readonly slots: number;
   private current: ReplicaState = "starting";
-  private readonly jobs = new Map<string, { listener: GenerationListener; aborted: boolean }>();
+  private readonly jobs = new Map<string, FakeJob>();
+  /** Killed from outside, its exit not yet seen: still "ready", but every call fails. */
+  private severed = false;
   private exitCallbacks: ((reason: string) => void)[] = [];
   private progressAt = Date.now();
   private generated = 0;
@@ -123,6 +134,7 @@ export class FakeReplica implements EngineReplica {
   }
 
   async prepare(input: PromptInput): Promise<PreparedPrompt> {
+    this.checkSevered();
     switch (input.kind) {
       case "tokens":
         return { tokens: input.tokens, stopStrings: [], stopTokens: [] };
@@ -144,12 +156,14 @@ export class FakeReplica implements EngineReplica {
   }
 
   generate(job: GenerationJob, listener: GenerationListener): void {
-    if (this.current !== "ready") {
-      listener.onError(new ReplicaLostError(`fake replica ${this.id} is not running`, this.id));
+    if (this.current !== "ready" || this.severed) {
+      listener.onError(
+        new ReplicaLostError(`fake replica ${this.id} is not running`, this.id, false),
+      );
       return;
     }
     if (this.jobs.size === 0) this.progressAt = Date.now();
-    const entry = { listener, aborted: false };
+    const entry: FakeJob = { listener, aborted: false, started: false };
     this.jobs.set(job.id, entry);
     void this.run(job, entry);
   }
@@ -158,10 +172,7 @@ export class FakeReplica implements EngineReplica {
     return new Promise((resolve) => (ms > 0 ? setTimeout(resolve, ms) : setImmediate(resolve)));
   }
 
-  private async run(
-    job: GenerationJob,
-    entry: { listener: GenerationListener; aborted: boolean },
-  ): Promise<void> {
+  private async run(job: GenerationJob, entry: FakeJob): Promise<void> {
     const { sequence, cached } = this.acquireSequence(job.prompt.tokens);
     try {
       await this.runOn(job, entry, cached);
@@ -170,15 +181,15 @@ export class FakeReplica implements EngineReplica {
     }
   }
 
-  private async runOn(
-    job: GenerationJob,
-    entry: { listener: GenerationListener; aborted: boolean },
-    cachedTokens: number,
-  ): Promise<void> {
+  private async runOn(job: GenerationJob, entry: FakeJob, cachedTokens: number): Promise<void> {
     const started = performance.now();
+    entry.started = true;
     const stopper = new StopMatcher(job.stop);
     const fail = Math.random() < this.controls.failureRate;
-    let count = 0;
+    // A resumed job goes on with the word after the ones already sent, as one run would.
+    let count = job.resume?.tokens.length ?? 0;
+    if (job.resume?.pending) stopper.push(job.resume.pending);
+    let held: number[] = [];
     let finishReason: "stop" | "length" | "abort" = "length";
     await this.wait(this.controls.firstTokenDelayMs);
     while (count < job.maxTokens) {
@@ -187,7 +198,7 @@ export class FakeReplica implements EngineReplica {
         finishReason = "abort";
         break;
       }
-      if (fail && count === 1) {
+      if (fail && count === 1 && !job.resume) {
         this.jobs.delete(job.id);
         entry.listener.onError(new EngineJobError("internal_error", "fake engine failure"));
         return;
@@ -201,8 +212,18 @@ export class FakeReplica implements EngineReplica {
       count++;
       this.generated++;
       this.progressAt = Date.now();
+      held.push(WORD_BASE + count - 1);
       const result = stopper.push(word);
-      if (result.text) entry.listener.onEvent({ type: "text", text: result.text, tokens: 1 });
+      if (result.text) {
+        entry.listener.onEvent({
+          type: "text",
+          text: result.text,
+          tokens: held.length,
+          ids: held,
+          pending: stopper.held,
+        });
+        held = [];
+      }
       if (result.stopped) {
         finishReason = "stop";
         break;
@@ -211,7 +232,9 @@ export class FakeReplica implements EngineReplica {
     }
     if (this.jobs.get(job.id) !== entry) return;
     const tail = finishReason === "length" ? stopper.flush() : "";
-    if (tail) entry.listener.onEvent({ type: "text", text: tail, tokens: 0 });
+    if (tail || held.length > 0) {
+      entry.listener.onEvent({ type: "text", text: tail, tokens: held.length, ids: held });
+    }
     this.jobs.delete(job.id);
     entry.listener.onEvent({
       type: "done",
@@ -228,6 +251,7 @@ export class FakeReplica implements EngineReplica {
   }
 
   async embed(inputs: PromptInput[]): Promise<EmbeddingResult> {
+    this.checkSevered();
     const embeddings: number[][] = [];
     let promptTokens = 0;
     for (const input of inputs) {
@@ -242,7 +266,24 @@ export class FakeReplica implements EngineReplica {
   }
 
   async detokenize(tokens: number[]): Promise<string> {
+    this.checkSevered();
     return fakeDetokenize(tokens);
+  }
+
+  private checkSevered(): void {
+    if (this.severed) {
+      throw new ReplicaLostError(`fake replica ${this.id} was killed`, this.id, false);
+    }
+  }
+
+  /**
+   * Simulates a kill from outside whose exit the supervisor has not seen yet: the replica still
+   * looks ready, every new call and job fails at once, and the crash is reported after `ms`.
+   */
+  sever(ms: number): void {
+    if (this.current !== "ready") return;
+    this.severed = true;
+    setTimeout(() => this.crash("killed from outside"), ms);
   }
 
   stats(): ReplicaStats {
@@ -274,10 +315,13 @@ export class FakeReplica implements EngineReplica {
   crash(reason = "crashed"): void {
     if (this.current === "dead" || this.current === "stopped") return;
     this.current = "dead";
-    const lost = new ReplicaLostError(`fake replica ${this.id} ${reason}`, this.id);
     const entries = [...this.jobs.values()];
     this.jobs.clear();
-    for (const e of entries) e.listener.onError(lost);
+    for (const e of entries) {
+      e.listener.onError(
+        new ReplicaLostError(`fake replica ${this.id} ${reason}`, this.id, e.started),
+      );
+    }
     for (const cb of this.exitCallbacks) cb(reason);
   }
 

@@ -1,6 +1,8 @@
 /**
  * Runs one generation job on one sequence (slot): reuses the cached prompt prefix, samples
  * tokens, turns them into UTF-8-safe text, finds stop strings, and reports text and completion.
+ * A job that resumes a dead worker's generation evaluates the tokens already sent after its
+ * prompt and goes on from there, its held-back text back in the stop matcher.
  */
 import {
   LlamaGrammar,
@@ -15,7 +17,8 @@ import type { FinishReason, GenerationJob, GrammarSpec } from "../types.js";
 import type { LlamaRuntime } from "./runtime.js";
 
 export interface GenerationOutput {
-  text(text: string, tokens: number): void;
+  /** Text, the ids of the tokens it completes, and the text the stop matcher still holds. */
+  text(text: string, ids: number[], pending: string): void;
   done(result: {
     finishReason: FinishReason;
     promptTokens: number;
@@ -80,7 +83,8 @@ export async function runGeneration(
   control: GenerationControl,
 ): Promise<void> {
   const started = performance.now();
-  const prompt = job.prompt.tokens;
+  const resumed = job.resume?.tokens ?? [];
+  const prompt = resumed.length > 0 ? [...job.prompt.tokens, ...resumed] : job.prompt.tokens;
   // Reuse the longest cached prefix; at least one token must be evaluated to get logits.
   let shared = sequence.compareContextTokens(prompt as Token[]).firstDifferentIndex;
   if (shared >= prompt.length) shared = prompt.length - 1;
@@ -96,7 +100,8 @@ export async function runGeneration(
     yieldEogToken: true,
     tokenBias: tokenBiasFor(runtime, job),
   };
-  const generated: Token[] = [];
+  // Tokens already sent count toward max_tokens and the repeat penalties, as in one run.
+  const generated = [...resumed] as Token[];
   if (job.sampling.presencePenalty !== 0 || job.sampling.frequencyPenalty !== 0) {
     options.repeatPenalty = {
       punishTokens: () => generated,
@@ -114,14 +119,18 @@ export async function runGeneration(
 
   const detokenizer = new IncrementalDetokenizer((t) => runtime.detokenize(t), prompt);
   const stopper = new StopMatcher([...job.stop, ...job.prompt.stopStrings]);
+  if (job.resume?.pending) stopper.push(job.resume.pending);
   const stopTokens = new Set(job.prompt.stopTokens);
   let finishReason: FinishReason = "length";
   let promptMs = 0;
-  let heldTokens = 0;
+  /** Tokens whose text has not gone out in a text event yet. */
+  let held: number[] = [];
   let stopped = false;
 
   for await (const token of sequence.evaluate(prompt.slice(shared) as Token[], options)) {
-    if (generated.length === 0 && heldTokens === 0) promptMs = performance.now() - started;
+    if (generated.length === resumed.length && held.length === 0) {
+      promptMs = performance.now() - started;
+    }
     if (control.aborted()) {
       finishReason = "abort";
       break;
@@ -133,11 +142,13 @@ export async function runGeneration(
       break;
     }
     generated.push(token);
-    heldTokens++;
+    held.push(token);
     const result = stopper.push(detokenizer.push(token));
     if (result.text) {
-      output.text(result.text, heldTokens);
-      heldTokens = 0;
+      // Text comes out of the detokenizer only for all tokens pushed so far, so `held` is
+      // exactly what this text completes; the stop matcher may keep its end (`pending`).
+      output.text(result.text, held, stopper.held);
+      held = [];
     }
     if (result.stopped) {
       finishReason = "stop";
@@ -151,13 +162,13 @@ export async function runGeneration(
     const rest = stopper.push(detokenizer.flush());
     const tail = rest.stopped ? rest.text : rest.text + stopper.flush();
     if (rest.stopped) finishReason = "stop";
-    if (tail || heldTokens > 0) output.text(tail, heldTokens);
+    if (tail || held.length > 0) output.text(tail, held, "");
   }
   output.done({
     finishReason,
-    promptTokens: prompt.length,
+    promptTokens: job.prompt.tokens.length,
     completionTokens: generated.length,
-    cachedTokens: shared,
+    cachedTokens: Math.min(shared, job.prompt.tokens.length),
     promptMs,
     generationMs: performance.now() - started - promptMs,
   });

@@ -4,7 +4,12 @@
  * throw ProtocolError on anything else, so a confused peer is detected rather than trusted.
  *
  * Parent → worker: init, prepare, generate, abort, embed, detokenize, shutdown.
- * Worker → parent: ready, load_failed, result, failure, token, done, job_error, heartbeat, log.
+ * Worker → parent: ready, load_failed, result, failure, started, token, done, job_error,
+ * heartbeat, log.
+ *
+ * Version 2: `token` names the ids of the tokens its text completes and the text still held
+ * back (`pending`), `started` says a job or an embedding call began evaluating, and a job may
+ * resume a generation a dead worker began (`resume`).
  */
 import { z } from "zod";
 import type {
@@ -15,7 +20,7 @@ import type {
   ReplicaSpec,
 } from "../types.js";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export class ProtocolError extends Error {
   constructor(message: string) {
@@ -67,6 +72,7 @@ const jobSchema = z.object({
     ])
     .optional(),
   testHook: z.enum(["hang", "crash"]).optional(),
+  resume: z.object({ tokens: z.array(z.number().int().min(0)), pending: z.string() }).optional(),
 });
 
 const specSchema = z.object({
@@ -116,7 +122,8 @@ export type WorkerMessage =
   | { type: "load_failed"; message: string }
   | { type: "result"; id: string; value: unknown }
   | { type: "failure"; id: string; code: string; message: string }
-  | { type: "token"; id: string; text: string; tokens: number }
+  | { type: "started"; id: string }
+  | { type: "token"; id: string; text: string; tokens: number; ids: number[]; pending?: string }
   | {
       type: "done";
       id: string;
@@ -195,6 +202,14 @@ const num = (r: Record<string, unknown>, k: string): number => {
   return v;
 };
 
+const tokenIds = (r: Record<string, unknown>): number[] => {
+  const v = r.ids;
+  if (!Array.isArray(v) || !v.every((t) => Number.isInteger(t) && (t as number) >= 0)) {
+    throw new ProtocolError("field ids must be an array of token ids");
+  }
+  return v as number[];
+};
+
 const modelInfoSchema = z.object({
   contextSize: z.number(),
   trainContextSize: z.number(),
@@ -217,8 +232,19 @@ const modelInfoSchema = z.object({
 export function decodeWorkerMessage(raw: unknown): WorkerMessage {
   const r = checkEnvelope(raw);
   switch (r.type) {
-    case "token":
-      return { type: "token", id: str(r, "id"), text: str(r, "text"), tokens: num(r, "tokens") };
+    case "token": {
+      const message: WorkerMessage = {
+        type: "token",
+        id: str(r, "id"),
+        text: str(r, "text"),
+        tokens: num(r, "tokens"),
+        ids: tokenIds(r),
+      };
+      if (r.pending !== undefined) message.pending = str(r, "pending");
+      return message;
+    }
+    case "started":
+      return { type: "started", id: str(r, "id") };
     case "done": {
       const finishReason = str(r, "finishReason");
       if (finishReason !== "stop" && finishReason !== "length" && finishReason !== "abort") {

@@ -42,6 +42,14 @@ export interface LlamaCppReplicaOptions {
 interface PendingCall {
   resolve(value: unknown): void;
   reject(err: Error): void;
+  /** The worker began evaluating it (an embedding call), so its death may be this call's. */
+  started?: boolean;
+}
+
+interface RunningJob {
+  listener: GenerationListener;
+  /** The worker began decoding it: a death from now on may be this job's doing. */
+  started: boolean;
 }
 
 const WORKER_PATH = new URL("./worker-main.js", import.meta.url);
@@ -54,7 +62,7 @@ export class LlamaCppReplica implements EngineReplica {
   private currentState: ReplicaState = "starting";
   private modelInfo: ModelInfo | undefined;
   private readonly calls = new Map<string, PendingCall>();
-  private readonly jobs = new Map<string, GenerationListener>();
+  private readonly jobs = new Map<string, RunningJob>();
   private heartbeatAt = Date.now();
   private progressAt = Date.now();
   private lastStats: ReplicaStats = { busySlots: 0, generatedTokens: 0, rssBytes: 0, pid: null };
@@ -148,18 +156,27 @@ export class LlamaCppReplica implements EngineReplica {
   private handle(message: WorkerMessage): void {
     this.heartbeatAt = Date.now();
     switch (message.type) {
+      case "started": {
+        const job = this.jobs.get(message.id);
+        if (job) job.started = true;
+        const call = this.calls.get(message.id);
+        if (call) call.started = true;
+        return;
+      }
       case "token": {
         this.progressAt = this.heartbeatAt;
-        this.jobs.get(message.id)?.onEvent({
+        this.jobs.get(message.id)?.listener.onEvent({
           type: "text",
           text: message.text,
           tokens: message.tokens,
+          ids: message.ids,
+          pending: message.pending ?? "",
         });
         return;
       }
       case "done": {
         this.progressAt = this.heartbeatAt;
-        const listener = this.jobs.get(message.id);
+        const listener = this.jobs.get(message.id)?.listener;
         this.jobs.delete(message.id);
         listener?.onEvent({
           type: "done",
@@ -175,7 +192,7 @@ export class LlamaCppReplica implements EngineReplica {
         return;
       }
       case "job_error": {
-        const listener = this.jobs.get(message.id);
+        const listener = this.jobs.get(message.id)?.listener;
         this.jobs.delete(message.id);
         listener?.onError(new EngineJobError(message.code, message.message));
         return;
@@ -205,12 +222,14 @@ export class LlamaCppReplica implements EngineReplica {
     this.exitReason = reason;
     const expected = this.currentState === "stopped";
     this.currentState = expected ? "stopped" : "dead";
-    const lost = new ReplicaLostError(`engine worker ${this.id} ${reason}`, this.id);
-    for (const call of this.calls.values()) call.reject(lost);
+    const lost = (decoding: boolean) =>
+      new ReplicaLostError(`engine worker ${this.id} ${reason}`, this.id, decoding);
+    const calls = [...this.calls.values()];
     this.calls.clear();
-    const listeners = [...this.jobs.values()];
+    for (const call of calls) call.reject(lost(call.started === true));
+    const jobs = [...this.jobs.values()];
     this.jobs.clear();
-    for (const listener of listeners) listener.onError(lost);
+    for (const job of jobs) job.listener.onError(lost(job.started));
     this.markExited();
     for (const callback of this.exitCallbacks) callback(reason);
   }
@@ -218,7 +237,7 @@ export class LlamaCppReplica implements EngineReplica {
   private send(message: ParentMessage): void {
     const child = this.child;
     if (!child || !child.connected) {
-      throw new ReplicaLostError(`engine worker ${this.id} is not running`, this.id);
+      throw new ReplicaLostError(`engine worker ${this.id} is not running`, this.id, false);
     }
     child.send(encode(message));
   }
@@ -241,7 +260,7 @@ export class LlamaCppReplica implements EngineReplica {
 
   generate(job: GenerationJob, listener: GenerationListener): void {
     if (this.jobs.size === 0) this.progressAt = Date.now();
-    this.jobs.set(job.id, listener);
+    this.jobs.set(job.id, { listener, started: false });
     try {
       this.send({ type: "generate", job: encodeJob(job) });
     } catch (err) {

@@ -64,6 +64,7 @@ function startJob(job: GenerationJob): void {
     crash: testHooks && job.testHook === "crash",
   };
   running.set(job.id, control);
+  send({ type: "started", id: job.id });
   void runJob(rt, sequence, job, control);
 }
 
@@ -79,9 +80,17 @@ async function runJob(
       sequence,
       job,
       {
-        text: (text, tokens) => {
-          generatedTokens += tokens;
-          send({ type: "token", id: job.id, text, tokens });
+        text: (text, ids, pending) => {
+          generatedTokens += ids.length;
+          const message: WorkerMessage = {
+            type: "token",
+            id: job.id,
+            text,
+            tokens: ids.length,
+            ids,
+          };
+          if (pending) message.pending = pending;
+          send(message);
         },
         done: (result) => send({ type: "done", id: job.id, ...result }),
       },
@@ -135,6 +144,7 @@ async function handle(message: ParentMessage): Promise<void> {
     }
     case "embed":
       try {
+        send({ type: "started", id: message.id });
         send({ type: "result", id: message.id, value: await rt.embed(message.inputs) });
       } catch (err) {
         send({ type: "failure", id: message.id, code: errorCode(err), message: messageOf(err) });

@@ -40,6 +40,11 @@ export class StopMatcher {
     return { text: out, stopped: false };
   }
 
+  /** The text held back now: the start of a possible stop string, not released yet. */
+  get held(): string {
+    return this.pending;
+  }
+
   /** Releases held text at the end of a generation that did not stop on a string. */
   flush(): string {
     const out = this.pending;

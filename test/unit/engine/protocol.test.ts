@@ -42,16 +42,33 @@ test("a generate message survives the JSON wire, −∞ biases included", () => 
   assert.deepEqual(decoded.job.grammar, job.grammar);
 });
 
+test("a job that resumes a dead worker's generation carries its tokens and held-back text", () => {
+  const resume = { tokens: [9, 10, 11], pending: "</" };
+  const decoded = decodeParentMessage(
+    wire(encode({ type: "generate", job: encodeJob({ ...job, resume }) })),
+  );
+  assert.equal(decoded.type, "generate");
+  if (decoded.type !== "generate") return;
+  assert.deepEqual(decoded.job.resume, resume);
+});
+
 test("worker messages decode on the hot path and by schema", () => {
   assert.deepEqual(
-    decodeWorkerMessage(wire(encode({ type: "token", id: "r1", text: "hé", tokens: 2 }))),
-    {
-      type: "token",
-      id: "r1",
-      text: "hé",
-      tokens: 2,
-    },
+    decodeWorkerMessage(
+      wire(encode({ type: "token", id: "r1", text: "hé", tokens: 2, ids: [104, 233] })),
+    ),
+    { type: "token", id: "r1", text: "hé", tokens: 2, ids: [104, 233] },
   );
+  assert.deepEqual(
+    decodeWorkerMessage(
+      wire(encode({ type: "token", id: "r1", text: "a", tokens: 1, ids: [7], pending: "</" })),
+    ),
+    { type: "token", id: "r1", text: "a", tokens: 1, ids: [7], pending: "</" },
+  );
+  assert.deepEqual(decodeWorkerMessage(wire(encode({ type: "started", id: "r1" }))), {
+    type: "started",
+    id: "r1",
+  });
   const done = decodeWorkerMessage(
     wire(
       encode({
@@ -86,7 +103,11 @@ test("the decoders reject anything outside the protocol", () => {
     { type: "token", id: "x", text: "a", tokens: 1 }, // no version
     { v: PROTOCOL_VERSION + 1, type: "token", id: "x", text: "a", tokens: 1 },
     { v: PROTOCOL_VERSION, type: "nonsense" },
-    { v: PROTOCOL_VERSION, type: "token", id: "x", text: 5, tokens: 1 },
+    { v: PROTOCOL_VERSION, type: "token", id: "x", text: 5, tokens: 1, ids: [1] },
+    { v: PROTOCOL_VERSION, type: "token", id: "x", text: "a", tokens: 1 }, // no ids
+    { v: PROTOCOL_VERSION, type: "token", id: "x", text: "a", tokens: 1, ids: [-1] },
+    { v: PROTOCOL_VERSION, type: "token", id: "x", text: "a", tokens: 1, ids: [1], pending: 2 },
+    { v: PROTOCOL_VERSION, type: "started" },
     { v: PROTOCOL_VERSION, type: "done", id: "x", finishReason: "exploded" },
     { v: PROTOCOL_VERSION, type: "log", level: "shout", message: "x" },
   ];
