@@ -59,6 +59,11 @@ export class AdmissionQueue<T extends Queued> {
     return a.seq < b.seq;
   }
 
+  /** The next request to run, left in the queue. */
+  peek(): T | undefined {
+    return this.entries[0]?.item;
+  }
+
   /** The next request to run, removed from the queue. */
   shift(): T | undefined {
     return this.entries.shift()?.item;

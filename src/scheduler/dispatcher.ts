@@ -21,6 +21,12 @@ export interface DispatcherSettings {
   queueTimeoutMs: number;
 }
 
+/** A request the dispatcher places. */
+export interface Placeable extends Queued {
+  /** Replicas this request was lost on: never chosen for it again (their ids are not reused). */
+  readonly avoid?: ReadonlySet<string>;
+}
+
 export interface Assignment<T, R> {
   ticket: T;
   replica: R;
@@ -29,7 +35,7 @@ export interface Assignment<T, R> {
 /** Completions kept for the rate estimate. */
 const RATE_WINDOW = 64;
 
-export class Dispatcher<T extends Queued, R extends Slotted> {
+export class Dispatcher<T extends Placeable, R extends Slotted> {
   private readonly queue: AdmissionQueue<T>;
   /** Replicas that have loaded and not gone, in the order they became ready. */
   private readonly replicas: R[] = [];
@@ -72,9 +78,9 @@ export class Dispatcher<T extends Queued, R extends Slotted> {
     this.busy.delete(replica.id);
   }
 
-  private loads() {
+  private loads(avoid?: ReadonlySet<string>) {
     return this.replicas
-      .filter((r) => this.accepting(r))
+      .filter((r) => this.accepting(r) && !avoid?.has(r.id))
       .map((r) => ({ id: r.id, ready: true, slots: r.slots, busy: this.busy.get(r.id) ?? 0, r }));
   }
 
@@ -83,7 +89,7 @@ export class Dispatcher<T extends Queued, R extends Slotted> {
    * waiting, else undefined (it waits in the queue). Throws queue_full when the queue is full.
    */
   submit(ticket: T): R | undefined {
-    const free = this.queue.size === 0 ? pickReplica(this.loads()) : undefined;
+    const free = this.queue.size === 0 ? pickReplica(this.loads(ticket.avoid)) : undefined;
     if (free) {
       this.place(ticket, free.r);
       return free.r;
@@ -106,10 +112,14 @@ export class Dispatcher<T extends Queued, R extends Slotted> {
     this.queue.requeue(ticket, this.now());
   }
 
-  /** The next waiting request with the replica that takes it, while one has a free slot. */
+  /**
+   * The next waiting request with the replica that takes it, while one has a free slot. The
+   * head of the queue waits for a replica it may run on (one it was not lost on).
+   */
   next(): Assignment<T, R> | undefined {
-    if (this.queue.size === 0) return undefined;
-    const free = pickReplica(this.loads());
+    const head = this.queue.peek();
+    if (!head) return undefined;
+    const free = pickReplica(this.loads(head.avoid));
     if (!free) return undefined;
     const ticket = this.queue.shift()!;
     this.place(ticket, free.r);
@@ -177,11 +187,11 @@ export class Dispatcher<T extends Queued, R extends Slotted> {
   }
 
   /**
-   * The least busy accepting replica for a call that needs no slot (tokenize, embed), or
-   * undefined when none is ready.
+   * The least busy accepting replica for a call that needs no slot (tokenize, embed), other
+   * than those in `avoid` (they died under this call), or undefined when none is ready.
    */
-  leastBusy(): R | undefined {
-    const candidates = this.loads().sort((a, b) => a.busy - b.busy);
+  leastBusy(avoid?: ReadonlySet<string>): R | undefined {
+    const candidates = this.loads(avoid).sort((a, b) => a.busy - b.busy);
     return candidates[0]?.r;
   }
 

@@ -3,7 +3,15 @@ export {
   Dispatcher,
   type Assignment,
   type DispatcherSettings,
+  type Placeable,
   type Slotted,
 } from "./dispatcher.js";
-export { MAX_WORKER_LOSSES, lossVerdict, type LossVerdict, type LostRequest } from "./recovery.js";
+export {
+  MAX_WORKER_LOSSES,
+  continuation,
+  lossVerdict,
+  type LossVerdict,
+  type LostRequest,
+  type StreamProgress,
+} from "./recovery.js";
 export { pickReplica, retryAfterSeconds, type ReplicaLoad } from "./slot-choice.js";

@@ -1,39 +1,65 @@
 /**
  * What becomes of a request whose worker died under it. Pure: the host applies the verdict.
  *
- * A request that has not sent anything to its client moves to another replica (re-queued
- * ahead of its priority); one whose stream has begun cannot be replayed and ends with
- * engine_failure; one that two workers died running is refused as a possible query of death,
- * so that it cannot take down every replica in turn.
+ * A request is a suspected query of death only when its worker died while decoding it (not
+ * while it waited in the worker, or was sent to a worker already killed from outside); one that
+ * two workers died decoding is refused, so that it cannot take down every replica in turn. Any
+ * other lost request goes on elsewhere: one that has sent nothing to its client starts over
+ * (re-queued ahead of its priority); a stream that has begun resumes from the tokens it sent.
  */
+import type { GenerationJob } from "../engine/index.js";
 
 export type LossVerdict =
   /** The client went away: end the stream quietly. */
   | "drop"
   /** The server is stopping its workers on purpose: nowhere to re-queue to. */
   | "shutting_down"
-  /** Bytes already reached the client: end the stream with engine_failure. */
-  | "fail_stream"
-  /** The second worker died running it: refuse with request_crashed_workers. */
+  /** The second worker died decoding it: refuse with request_crashed_workers. */
   | "refuse"
-  /** Run it again elsewhere, from the start. */
-  | "requeue";
+  /** Nothing reached the client: run it again elsewhere, from the start. */
+  | "requeue"
+  /** The stream began: continue it elsewhere from what was sent (see `continuation`). */
+  | "resume"
+  /** The stream began and cannot be continued (its engine did not report token ids). */
+  | "fail_stream";
 
 export interface LostRequest {
   cancelled: boolean;
   /** The first byte went to the client. */
   committed: boolean;
-  /** Workers that died running this request, this death included. */
+  /** Workers that died while decoding this request, this death included. */
   losses: number;
+  /** Every text event sent so far named its token ids: the stream can be continued. */
+  resumable: boolean;
 }
 
-/** Workers a request may take down before it is refused. */
+/** Workers a request may take down while decoding it before it is refused. */
 export const MAX_WORKER_LOSSES = 2;
 
 export function lossVerdict(request: LostRequest, closing: boolean): LossVerdict {
   if (request.cancelled) return "drop";
   if (closing) return "shutting_down";
-  if (request.committed) return "fail_stream";
   if (request.losses >= MAX_WORKER_LOSSES) return "refuse";
-  return "requeue";
+  if (!request.committed) return "requeue";
+  return request.resumable ? "resume" : "fail_stream";
+}
+
+/** What a stream has sent so far: the ids of its tokens, and the text still held back. */
+export interface StreamProgress {
+  tokens: number[];
+  pending: string;
+}
+
+/**
+ * The job that continues `job` after `progress`: the prompt followed by the tokens sent, so a
+ * greedy continuation is the uninterrupted one, and a sampled one goes on from the same prefix.
+ * max_tokens still counts every token (the worker counts the resumed ones as generated), so
+ * what is left shrinks by what was sent. Undefined when nothing is left to generate.
+ */
+export function continuation(
+  job: GenerationJob,
+  progress: StreamProgress,
+): GenerationJob | undefined {
+  if (progress.tokens.length >= job.maxTokens) return undefined;
+  return { ...job, resume: { tokens: [...progress.tokens], pending: progress.pending } };
 }

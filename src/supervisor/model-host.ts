@@ -12,6 +12,7 @@ import {
   ReplicaLostError,
   type EmbeddingResult,
   type EngineReplica,
+  type GenerationEvent,
   type GenerationStream,
   type GenerationJob,
   type GenerationListener,
@@ -24,7 +25,13 @@ import {
   type ServedModel,
   type StreamEvent,
 } from "../engine/index.js";
-import { Dispatcher, lossVerdict } from "../scheduler/index.js";
+import {
+  Dispatcher,
+  MAX_WORKER_LOSSES,
+  continuation,
+  lossVerdict,
+  type StreamProgress,
+} from "../scheduler/index.js";
 import {
   ReplicaManager,
   type ReplacementCheck,
@@ -43,16 +50,44 @@ class Ticket {
   readonly channel = new EventChannel<StreamEvent>();
   committed = false;
   cancelled = false;
+  /** Workers that died while decoding it. */
   losses = 0;
+  /** Replicas it was lost on: it is never placed there again. */
+  readonly avoid = new Set<string>();
+  /** What its stream has passed on (token ids, held-back text), to resume it elsewhere. */
+  progress: StreamProgress = { tokens: [], pending: "" };
+  /** Every text event so far named its token ids. */
+  resumable = true;
+  /** The job as it runs now: the original, or its continuation after a worker died. */
+  job: GenerationJob;
   readonly createdAt = performance.now();
 
   constructor(
-    readonly job: GenerationJob,
+    readonly original: GenerationJob,
     readonly priority: number,
-  ) {}
+  ) {
+    this.job = original;
+  }
 
   get id(): string {
-    return this.job.id;
+    return this.original.id;
+  }
+
+  /** Records a text event passed on to the stream. */
+  track(event: Extract<GenerationEvent, { type: "text" }>): void {
+    if (event.ids === undefined || event.ids.length !== event.tokens) {
+      this.resumable = false;
+      return;
+    }
+    this.progress.tokens.push(...event.ids);
+    this.progress.pending = event.pending ?? "";
+  }
+
+  /** Starts over from the original job (nothing reached the client). */
+  restart(): void {
+    this.job = this.original;
+    this.progress = { tokens: [], pending: "" };
+    this.resumable = true;
   }
 }
 
@@ -190,6 +225,7 @@ export class ModelHost implements ServedModel {
           ticket.channel.close();
           this.pump();
         } else if (!ticket.cancelled) {
+          ticket.track(event);
           ticket.channel.push(event);
         }
       },
@@ -211,8 +247,9 @@ export class ModelHost implements ServedModel {
       ticket.channel.fail(toClientError(err));
       return;
     }
-    ticket.losses++;
-    const log = { requestId: ticket.id, err: err.message };
+    ticket.avoid.add(err.replicaId);
+    if (err.decoding) ticket.losses++;
+    const log = { requestId: ticket.id, err: err.message, decoding: err.decoding };
     switch (lossVerdict(ticket, this.closing)) {
       case "drop":
         ticket.channel.close();
@@ -228,16 +265,45 @@ export class ModelHost implements ServedModel {
       case "refuse":
         this.log.error(
           log,
-          "refusing request: a second engine worker died while running it (possible query of death)",
+          "refusing request: a second engine worker died while decoding it (possible query of death)",
         );
         ticket.channel.fail(new BulwarkError("request_crashed_workers"));
         return;
       case "requeue":
         this.log.warn(log, "worker died; re-queueing request");
+        ticket.restart();
         ticket.channel.reset({ type: "restart" });
         this.dispatcher.requeue(ticket);
         return;
+      case "resume":
+        this.resume(ticket, log);
+        return;
     }
+  }
+
+  /** Continues a begun stream on another worker from the tokens it has sent. */
+  private resume(ticket: Ticket, log: Record<string, unknown>): void {
+    const sent = ticket.progress.tokens.length;
+    const next = continuation(ticket.original, ticket.progress);
+    if (!next) {
+      // Every token was sent before the worker could say it was done.
+      if (ticket.progress.pending) {
+        ticket.channel.push({ type: "text", text: ticket.progress.pending, tokens: 0, ids: [] });
+      }
+      ticket.channel.push({
+        type: "done",
+        finishReason: "length",
+        promptTokens: ticket.original.prompt.tokens.length,
+        completionTokens: sent,
+        timings: { cachedTokens: 0, promptMs: 0, generationMs: 0 },
+      });
+      ticket.channel.close();
+      this.dispatcher.completed();
+      return;
+    }
+    this.log.warn({ ...log, sentTokens: sent }, "worker died while streaming; resuming the stream");
+    ticket.job = next;
+    this.dispatcher.requeue(ticket);
   }
 
   private cancel(ticket: Ticket): void {
@@ -261,13 +327,15 @@ export class ModelHost implements ServedModel {
     for (const { ticket, error } of this.dispatcher.expire()) ticket.channel.fail(error);
   }
 
-  /** A ready replica for a call that needs no slot, waiting for one up to the queue timeout. */
-  private async anyReplica(): Promise<EngineReplica> {
-    const deadline = Date.now() + this.scheduler.queueTimeoutMs;
+  /**
+   * A ready replica for a call that needs no slot, other than those it died on, waiting for one
+   * until `deadline` (epoch ms).
+   */
+  private async anyReplica(avoid: ReadonlySet<string>, deadline: number): Promise<EngineReplica> {
     for (;;) {
       if (this.closing) throw new BulwarkError("shutting_down");
       if (this.loadRefusal && this.isUnloaded()) throw this.loadRefusal;
-      const replica = this.dispatcher.leastBusy();
+      const replica = this.dispatcher.leastBusy(avoid);
       if (replica) return replica;
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -285,23 +353,32 @@ export class ModelHost implements ServedModel {
     }
   }
 
-  /** Runs a slot-free call on some replica, moving to another if the worker dies under it. */
+  /**
+   * Runs a slot-free call on some replica, moving to a live one whenever the worker dies under
+   * it, until the queue timeout. Only deaths while the worker was evaluating the call (an
+   * embedding) make it a suspected query of death: two of them refuse it.
+   */
   private async onAnyReplica<T>(call: (r: EngineReplica) => Promise<T>): Promise<T> {
     this.wake();
     this.calls++;
+    const deadline = Date.now() + this.scheduler.queueTimeoutMs;
+    const avoid = new Set<string>();
+    let losses = 0;
     try {
-      let lastError: unknown;
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const replica = await this.anyReplica();
+      for (;;) {
+        const replica = await this.anyReplica(avoid, deadline);
         try {
           return await call(replica);
         } catch (err) {
           if (!(err instanceof ReplicaLostError)) throw toClientError(err);
-          lastError = err;
+          avoid.add(replica.id);
+          if (err.decoding && ++losses >= MAX_WORKER_LOSSES) {
+            this.log.error({ err: err.message }, "two workers died during one call");
+            throw new BulwarkError("request_crashed_workers");
+          }
+          this.log.warn({ err: err.message }, "worker died under a call; retrying on another");
         }
       }
-      this.log.error({ err: (lastError as Error).message }, "two workers died during one call");
-      throw new BulwarkError("request_crashed_workers");
     } finally {
       this.calls--;
       this.lastUsedAt = Date.now();

@@ -11,6 +11,7 @@ interface R {
 interface T {
   id: string;
   priority: number;
+  avoid?: Set<string>;
 }
 
 function setup(queueLimit = 4, queueTimeoutMs = 1000) {
@@ -164,4 +165,33 @@ test("withdraw removes a waiting request; drainQueue empties the queue", () => {
     ["b", "c"],
   );
   assert.equal(d.waiting, 0);
+});
+
+test("a request is never placed again on a replica it was lost on", () => {
+  const { d } = setup();
+  const a = { id: "a", slots: 2 };
+  const b = { id: "b", slots: 1 };
+  d.addReplica(a);
+  d.addReplica(b);
+  const lost: T = { id: "lost", priority: 0, avoid: new Set(["a"]) };
+  assert.equal(d.submit(lost), b, "a is emptier, but the request died there");
+  d.release(lost);
+  lost.avoid!.add("b");
+  d.requeue(lost);
+  assert.equal(d.next(), undefined, "only replicas it died on are free: it waits");
+  d.submit(t("other"));
+  assert.equal(d.next(), undefined, "the head waits for a replica it may use");
+  const c = { id: "c", slots: 1 };
+  d.addReplica(c);
+  assert.deepEqual(d.next(), { ticket: lost, replica: c });
+});
+
+test("a slot-free call avoids the replicas that died under it", () => {
+  const { d } = setup();
+  const a = { id: "a", slots: 1 };
+  const b = { id: "b", slots: 1 };
+  d.addReplica(a);
+  d.addReplica(b);
+  assert.equal(d.leastBusy(new Set(["a"])), b);
+  assert.equal(d.leastBusy(new Set(["a", "b"])), undefined);
 });
