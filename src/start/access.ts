@@ -18,6 +18,7 @@ import {
   buildAdminListener,
   openStores,
   type AdminRoutes,
+  type Stores,
 } from "../admin/index.js";
 import type { GatewayDeps } from "../gateway/index.js";
 import type { ResourceStack } from "./resources.js";
@@ -52,44 +53,10 @@ export function openAccess(
   });
   bootstrapAdmin(stores, options);
   const sec = config.security;
-  const netfilter = new Netfilter(
-    {
-      allow: sec.ipAllow,
-      deny: sec.ipDeny,
-      trustedProxies: sec.trustedProxies,
-      autoBan: sec.autoBan,
-      neverBan: sec.autoBan.exempt,
-    },
-    stores.bans,
-    (ban) => {
-      logger.warn({ ip: ban.ip, reason: ban.reason, until: ban.expiresAt }, "ip banned");
-      stores.audit.append("system", "ban.added", ban.ip, {
-        reason: ban.reason,
-        expiresAt: ban.expiresAt,
-        offences: ban.offences,
-        automatic: true,
-      });
-    },
-    now,
-  );
-  const accessLog: AccessLogHookOptions = {
-    log: config.accessLog.enabled
-      ? new AccessLog(
-          config.accessLog.file || join(config.home, "logs", "access.log"),
-          config.accessLog,
-          now,
-        )
-      : undefined,
-    usage: stores.usage,
-    now,
-  };
+  const netfilter = ipFilter(config, stores, logger, now);
+  const accessLog = accessLogFor(config, stores, now);
   resources.push("access log", () => accessLog.log?.close());
-  // A daily budget starts from what the usage table already counted today (survives restarts).
-  const limitStore = new MemoryLimitStore((key) => {
-    const m = /^budget:([^:]+):(\d+)$/.exec(key);
-    if (!m) return 0;
-    return stores.usage.tokensOn(m[1]!, utcDay(Number(m[2]) * 86_400_000));
-  });
+  const limitStore = limitStoreOver(stores);
   resources.push("limit store", () => limitStore.close());
   const limiter = new RateLimiter(limitStore, { ipRpm: config.rateLimits.ipRpm }, now);
   const authenticator = new Authenticator(stores.keys, now);
@@ -129,4 +96,63 @@ export function openAccess(
     admin,
     audit: stores.audit,
   };
+}
+
+/** The IP filter over the ban store; each automatic ban is logged and audited. */
+function ipFilter(
+  config: Readonly<Config>,
+  stores: Stores,
+  logger: Logger,
+  now: () => number,
+): Netfilter {
+  const sec = config.security;
+  return new Netfilter(
+    {
+      allow: sec.ipAllow,
+      deny: sec.ipDeny,
+      trustedProxies: sec.trustedProxies,
+      autoBan: sec.autoBan,
+      neverBan: sec.autoBan.exempt,
+    },
+    stores.bans,
+    (ban) => {
+      logger.warn({ ip: ban.ip, reason: ban.reason, until: ban.expiresAt }, "ip banned");
+      stores.audit.append("system", "ban.added", ban.ip, {
+        reason: ban.reason,
+        expiresAt: ban.expiresAt,
+        offences: ban.offences,
+        automatic: true,
+      });
+    },
+    now,
+  );
+}
+
+/** The access log file (when on, under `home/logs` unless named) and the usage table. */
+function accessLogFor(
+  config: Readonly<Config>,
+  stores: Stores,
+  now: () => number,
+): AccessLogHookOptions {
+  return {
+    log: config.accessLog.enabled
+      ? new AccessLog(
+          config.accessLog.file || join(config.home, "logs", "access.log"),
+          config.accessLog,
+          now,
+        )
+      : undefined,
+    usage: stores.usage,
+    now,
+  };
+}
+
+/** The limits in memory; a daily budget starts from what the usage table already counted today
+ * (it survives restarts). */
+function limitStoreOver(stores: Stores): MemoryLimitStore {
+  return new MemoryLimitStore((key) => {
+    const m = /^budget:([^:]+):(\d+)$/.exec(key);
+    if (!m) return 0;
+    return stores.usage.tokensOn(m[1]!, utcDay(Number(m[2]) * 86_400_000));
+  });
 }
