@@ -9,9 +9,11 @@ export {
 export {
   MAX_WORKER_LOSSES,
   continuation,
+  endOfSentStream,
   lossVerdict,
   type LossVerdict,
   type LostRequest,
   type StreamProgress,
 } from "./recovery.js";
 export { pickReplica, retryAfterSeconds, type ReplicaLoad } from "./slot-choice.js";
+export { Ticket } from "./ticket.js";

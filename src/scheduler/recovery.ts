@@ -7,7 +7,7 @@
  * other lost request goes on elsewhere: one that has sent nothing to its client starts over
  * (re-queued ahead of its priority); a stream that has begun resumes from the tokens it sent.
  */
-import type { GenerationJob } from "../engine/index.js";
+import type { GenerationEvent, GenerationJob } from "../engine/index.js";
 
 export type LossVerdict =
   /** The client went away: end the stream quietly. */
@@ -62,4 +62,21 @@ export function continuation(
 ): GenerationJob | undefined {
   if (progress.tokens.length >= job.maxTokens) return undefined;
   return { ...job, resume: { tokens: [...progress.tokens], pending: progress.pending } };
+}
+
+/**
+ * The events that end a stream which had sent all of its max_tokens when its worker died:
+ * the text still held back, then `done` with the counts of the whole answer.
+ */
+export function endOfSentStream(job: GenerationJob, progress: StreamProgress): GenerationEvent[] {
+  const events: GenerationEvent[] = [];
+  if (progress.pending) events.push({ type: "text", text: progress.pending, tokens: 0, ids: [] });
+  events.push({
+    type: "done",
+    finishReason: "length",
+    promptTokens: job.prompt.tokens.length,
+    completionTokens: progress.tokens.length,
+    timings: { cachedTokens: 0, promptMs: 0, generationMs: 0 },
+  });
+  return events;
 }

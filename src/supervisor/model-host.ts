@@ -8,11 +8,9 @@
 import { BulwarkError, toClientError } from "../errors/index.js";
 import type { Logger, ModelObserver } from "../observability/index.js";
 import {
-  EventChannel,
   ReplicaLostError,
   type EmbeddingResult,
   type EngineReplica,
-  type GenerationEvent,
   type GenerationStream,
   type GenerationJob,
   type GenerationListener,
@@ -23,14 +21,14 @@ import {
   type ReplicaFactory,
   type ReplicaSpec,
   type ServedModel,
-  type StreamEvent,
 } from "../engine/index.js";
 import {
   Dispatcher,
   MAX_WORKER_LOSSES,
+  Ticket,
   continuation,
+  endOfSentStream,
   lossVerdict,
-  type StreamProgress,
 } from "../scheduler/index.js";
 import {
   ReplicaManager,
@@ -44,51 +42,6 @@ export type HostObserver = Partial<ModelObserver>;
 export interface SchedulerSettings {
   queueLimit: number;
   queueTimeoutMs: number;
-}
-
-class Ticket {
-  readonly channel = new EventChannel<StreamEvent>();
-  committed = false;
-  cancelled = false;
-  /** Workers that died while decoding it. */
-  losses = 0;
-  /** Replicas it was lost on: it is never placed there again. */
-  readonly avoid = new Set<string>();
-  /** What its stream has passed on (token ids, held-back text), to resume it elsewhere. */
-  progress: StreamProgress = { tokens: [], pending: "" };
-  /** Every text event so far named its token ids. */
-  resumable = true;
-  /** The job as it runs now: the original, or its continuation after a worker died. */
-  job: GenerationJob;
-  readonly createdAt = performance.now();
-
-  constructor(
-    readonly original: GenerationJob,
-    readonly priority: number,
-  ) {
-    this.job = original;
-  }
-
-  get id(): string {
-    return this.original.id;
-  }
-
-  /** Records a text event passed on to the stream. */
-  track(event: Extract<GenerationEvent, { type: "text" }>): void {
-    if (event.ids === undefined || event.ids.length !== event.tokens) {
-      this.resumable = false;
-      return;
-    }
-    this.progress.tokens.push(...event.ids);
-    this.progress.pending = event.pending ?? "";
-  }
-
-  /** Starts over from the original job (nothing reached the client). */
-  restart(): void {
-    this.job = this.original;
-    this.progress = { tokens: [], pending: "" };
-    this.resumable = true;
-  }
 }
 
 export class ModelHost implements ServedModel {
@@ -200,7 +153,7 @@ export class ModelHost implements ServedModel {
   generate(job: GenerationJob, options: { priority?: number } = {}): GenerationStream {
     if (this.closing) throw new BulwarkError("shutting_down", undefined, { retryAfterSeconds: 5 });
     this.wake();
-    const ticket = new Ticket(job, options.priority ?? 0);
+    const ticket = new Ticket(job, options.priority ?? 0, performance.now());
     const replica = this.dispatcher.submit(ticket);
     if (replica) this.run(ticket, replica);
     return {
@@ -287,16 +240,9 @@ export class ModelHost implements ServedModel {
     const next = continuation(ticket.original, ticket.progress);
     if (!next) {
       // Every token was sent before the worker could say it was done.
-      if (ticket.progress.pending) {
-        ticket.channel.push({ type: "text", text: ticket.progress.pending, tokens: 0, ids: [] });
+      for (const event of endOfSentStream(ticket.original, ticket.progress)) {
+        ticket.channel.push(event);
       }
-      ticket.channel.push({
-        type: "done",
-        finishReason: "length",
-        promptTokens: ticket.original.prompt.tokens.length,
-        completionTokens: sent,
-        timings: { cachedTokens: 0, promptMs: 0, generationMs: 0 },
-      });
       ticket.channel.close();
       this.dispatcher.completed();
       return;
