@@ -160,6 +160,19 @@ const engineSchema = z
       .describe(
         "Enables test-only worker hooks (hang on a marker prompt). Never enable in production.",
       ),
+    workerNodeOptions: z
+      .array(
+        z
+          .string()
+          .regex(/^--?[A-Za-z]/, "must be a Node.js flag such as --cpu-prof or --cpu-prof-dir=DIR"),
+      )
+      .max(32)
+      .default([])
+      .describe(
+        "Node.js flags for the node-llama-cpp engine worker processes, which do not inherit " +
+          "the gateway's (for example --cpu-prof and --cpu-prof-dir=DIR to profile them; " +
+          "docs/benchmarks.md). For measurement; leave empty in production.",
+      ),
   })
   .prefault({});
 

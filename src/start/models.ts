@@ -135,7 +135,8 @@ function engineFactory(config: Readonly<Config>, logger: Logger): ReplicaFactory
     if (missing) throw invalidConfig([missing]);
     return (spec: ReplicaSpec) => new LlamaServerReplica(spec, { ...common, binary });
   }
-  return (spec: ReplicaSpec) => new LlamaCppReplica(spec, common);
+  return (spec: ReplicaSpec) =>
+    new LlamaCppReplica(spec, { ...common, nodeOptions: engine.workerNodeOptions });
 }
 
 export interface ModelStepOptions {

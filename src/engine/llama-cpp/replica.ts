@@ -37,6 +37,8 @@ export interface LlamaCppReplicaOptions {
   logger: Logger;
   /** Worker entry; defaults to the compiled worker-main.js next to this file. */
   workerPath?: string;
+  /** Node.js flags for the worker process (engine.workerNodeOptions); none by default. */
+  nodeOptions?: readonly string[];
 }
 
 interface PendingCall {
@@ -95,7 +97,8 @@ export class LlamaCppReplica implements EngineReplica {
     const child = fork(this.options.workerPath ?? WORKER_PATH, [], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "json",
-      execArgv: [],
+      // Not the gateway's flags: a worker runs only the ones configured for it.
+      execArgv: [...(this.options.nodeOptions ?? [])],
     });
     this.child = child;
     this.lastStats.pid = child.pid ?? null;

@@ -56,6 +56,19 @@ test("a bad value names the field, its source and the reason", () => {
   );
 });
 
+test("worker Node flags come from BULWARK_ENGINE_WORKER_NODE_OPTIONS; a non-flag is refused", () => {
+  const config = loadConfig({
+    env: { BULWARK_ENGINE_WORKER_NODE_OPTIONS: "--cpu-prof, --cpu-prof-dir=/tmp/p" },
+    cwd: tmpdir(),
+  });
+  assert.deepEqual(config.engine.workerNodeOptions, ["--cpu-prof", "--cpu-prof-dir=/tmp/p"]);
+  assert.deepEqual(loadConfig({ cwd: tmpdir() }).engine.workerNodeOptions, []);
+  assert.throws(
+    () => loadConfig({ env: { BULWARK_ENGINE_WORKER_NODE_OPTIONS: "cpu-prof" }, cwd: tmpdir() }),
+    /engine\.workerNodeOptions\.0: must be a Node\.js flag/,
+  );
+});
+
 test("duplicate model names are refused", () => {
   assert.throws(
     () =>
