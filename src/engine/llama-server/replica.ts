@@ -352,7 +352,12 @@ export class LlamaServerReplica implements EngineReplica {
       job,
       listener,
       request: undefined,
-      stream: new CompletionStream(job.prompt.tokens.length, new Set(job.prompt.stopTokens)),
+      stream: new CompletionStream({
+        promptTokens: job.prompt.tokens.length,
+        stopTokens: new Set(job.prompt.stopTokens),
+        stopStrings: [...job.stop, ...job.prompt.stopStrings],
+        resume: job.resume,
+      }),
     };
     this.jobs.set(job.id, running);
     this.testHook(job);
@@ -416,7 +421,8 @@ export class LlamaServerReplica implements EngineReplica {
         running.listener.onEvent(event);
       } else {
         this.jobs.delete(running.job.id);
-        // A stop token ended the job before llama-server did: close the request to free the slot.
+        // A stop token or string ended the job before llama-server did: close the request,
+        // which frees the slot.
         if (!chunk.stop) running.request?.destroy();
         running.listener.onEvent(event);
       }

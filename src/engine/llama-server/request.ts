@@ -17,10 +17,12 @@ export function logitBiasPairs(
 /** The /completion request body for a job; `jsonGrammar` is llama.cpp's json.gbnf text. */
 export function completionBody(job: GenerationJob, jsonGrammar: string): Record<string, unknown> {
   const s = job.sampling;
+  const resumed = job.resume?.tokens ?? [];
   const body: Record<string, unknown> = {
-    prompt: job.prompt.tokens,
+    // A resumed job continues after the tokens already sent, which count toward max_tokens.
+    prompt: [...job.prompt.tokens, ...resumed],
     stream: true,
-    n_predict: job.maxTokens,
+    n_predict: Math.max(1, job.maxTokens - resumed.length),
     temperature: s.temperature,
     top_p: s.topP,
     top_k: s.topK,
@@ -29,7 +31,8 @@ export function completionBody(job: GenerationJob, jsonGrammar: string): Record<
     frequency_penalty: s.frequencyPenalty,
     // No repetition penalty beyond what the request asks for (llama.cpp's default is 1.0 too).
     repeat_penalty: 1,
-    stop: [...job.stop, ...job.prompt.stopStrings],
+    // Stop strings are matched by the gateway (CompletionStream), as by the node-llama-cpp
+    // worker, so that text events can name their tokens and the text held back.
     ignore_eos: job.ignoreEos,
     cache_prompt: true,
     return_tokens: true,

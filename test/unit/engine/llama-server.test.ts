@@ -101,13 +101,19 @@ test("a job maps to llama-server's /completion body", () => {
     [5, 2.5],
     [6, false],
   ]);
-  assert.deepEqual(body.stop, ["\n\n", "</s>"]);
+  assert.equal("stop" in body, false, "stop strings are matched by the gateway");
   assert.equal(body.ignore_eos, true);
   assert.equal(body.cache_prompt, true);
   assert.equal(body.return_tokens, true);
   assert.equal(body.grammar, undefined);
   // JSON.stringify must keep every field (no -Infinity, which would become null).
   assert.deepEqual(JSON.parse(JSON.stringify(body)), body);
+});
+
+test("a resumed job continues after the tokens sent, which count toward max_tokens", () => {
+  const body = completionBody({ ...job, resume: { tokens: [7, 8], pending: "" } }, "");
+  assert.deepEqual(body.prompt, [1, 2, 3, 7, 8]);
+  assert.equal(body.n_predict, 14);
 });
 
 test("grammars: json uses llama.cpp's JSON grammar, gbnf passes the text; no seed, no bias", () => {
@@ -130,15 +136,17 @@ test("SSE parser: events split anywhere, CRLF, multi-byte characters across chun
   assert.deepEqual(parser.push(Buffer.from('error: {"error":{}}\n')), ['{"error":{}}']);
 });
 
-test("completion stream: text events carry token counts; the last chunk gives done", () => {
-  const stream = new CompletionStream(3, new Set());
-  const a = stream.push({ content: "Once", tokens: [10], stop: false });
+const plain = { promptTokens: 3, stopTokens: new Set<number>(), stopStrings: [] };
+
+test("completion stream: text events carry their token ids; the last chunk gives done", () => {
+  const stream = new CompletionStream(plain);
+  const a = stream.push({ content: "Once", tokens: [10], stop: false, tokens_predicted: 1 });
   assert.deepEqual(a, {
     kind: "events",
-    events: [{ type: "text", text: "Once", tokens: 1 }],
+    events: [{ type: "text", text: "Once", tokens: 1, ids: [10], pending: "" }],
     finished: false,
   });
-  stream.push({ content: " upon", tokens: [11], stop: false });
+  stream.push({ content: " upon", tokens: [11], stop: false, tokens_predicted: 2 });
   const end = stream.push({
     content: "",
     tokens: [],
@@ -163,8 +171,26 @@ test("completion stream: text events carry token counts; the last chunk gives do
   assert.equal(stream.done, true);
 });
 
+test("completion stream: the end-of-generation token is not part of the completion", () => {
+  const stream = new CompletionStream(plain);
+  stream.push({ content: "Hi", tokens: [10], tokens_predicted: 1 });
+  assert.deepEqual(stream.push({ content: "", tokens: [2], tokens_predicted: 2 }).kind, "events");
+  const end = stream.push({ stop: true, stop_type: "eos" });
+  assert.equal(end.kind, "events");
+  if (end.kind !== "events") return;
+  assert.deepEqual(end.events, [
+    {
+      type: "done",
+      finishReason: "stop",
+      promptTokens: 3,
+      completionTokens: 1,
+      timings: { cachedTokens: 0, promptMs: 0, generationMs: 0 },
+    },
+  ]);
+});
+
 test("completion stream: a chat format's stop token ends the job with stop, its text dropped", () => {
-  const stream = new CompletionStream(3, new Set([99]));
+  const stream = new CompletionStream({ ...plain, stopTokens: new Set([99]) });
   stream.push({ content: "Hi", tokens: [10] });
   const end = stream.push({ content: "", tokens: [99] });
   assert.equal(end.kind, "events");
@@ -178,8 +204,50 @@ test("completion stream: a chat format's stop token ends the job with stop, its 
   }
 });
 
+test("completion stream: stop strings are found across chunks; held text is reported as pending", () => {
+  const stream = new CompletionStream({ ...plain, stopStrings: ["Lily"] });
+  const a = stream.push({ content: "named L", tokens: [5, 6], tokens_predicted: 2 });
+  assert.deepEqual(a.kind === "events" && a.events, [
+    { type: "text", text: "named ", tokens: 2, ids: [5, 6], pending: "L" },
+  ]);
+  const b = stream.push({ content: "il", tokens: [7], tokens_predicted: 3 });
+  assert.deepEqual(b.kind === "events" && b.events, []);
+  const c = stream.push({ content: "y.", tokens: [8], tokens_predicted: 4 });
+  assert.equal(c.kind === "events" && c.finished, true);
+  assert.deepEqual(c.kind === "events" && c.events.map((e) => e.type), ["done"]);
+  const done = c.kind === "events" ? c.events[0] : undefined;
+  assert.equal(done?.type === "done" && done.finishReason, "stop");
+  assert.equal(done?.type === "done" && done.completionTokens, 4);
+});
+
+test("completion stream: a resumed job counts the sent tokens and re-holds their pending text", () => {
+  const stream = new CompletionStream({
+    ...plain,
+    stopStrings: ["Lily"],
+    resume: { tokens: [5, 6], pending: "L" },
+  });
+  const a = stream.push({ content: "ater", tokens: [9], tokens_predicted: 1 });
+  assert.deepEqual(a.kind === "events" && a.events, [
+    { type: "text", text: "Later", tokens: 1, ids: [9], pending: "" },
+  ]);
+  const end = stream.push({ stop: true, stop_type: "limit" });
+  const done = end.kind === "events" ? end.events.at(-1) : undefined;
+  assert.equal(done?.type === "done" && done.completionTokens, 3);
+});
+
+test("completion stream: a token withheld inside a UTF-8 character is counted, and ids stop", () => {
+  const stream = new CompletionStream(plain);
+  stream.push({ content: "a", tokens: [10], tokens_predicted: 1 });
+  // Token 2 ended inside "é": llama-server sent no chunk for it.
+  const b = stream.push({ content: "é", tokens: [12], tokens_predicted: 3 });
+  assert.deepEqual(b.kind === "events" && b.events, [
+    { type: "text", text: "é", tokens: 2, pending: "" },
+  ]);
+  assert.equal(stream.tokens, 3);
+});
+
 test("completion stream: an error chunk is an error; stop types map to finish reasons", () => {
-  const stream = new CompletionStream(1, new Set());
+  const stream = new CompletionStream(plain);
   assert.deepEqual(
     stream.push({ error: { code: 400, message: "bad grammar", type: "invalid_request_error" } }),
     { kind: "error", status: 400, message: "bad grammar", type: "invalid_request_error" },
