@@ -11,6 +11,7 @@ import OpenAI from "openai";
 import { postJson, startTestServer, waitFor, type TestServer } from "../../helpers/server.js";
 import { STORIES_GREEDY_64, STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 import { spawnServe, waitReady } from "../../helpers/serve-process.js";
+import { parseSse } from "../../helpers/sse.js";
 import { defaultLlamaServerPath, isExecutable } from "../../../src/engine/llama-server/index.js";
 
 const modelPath = storiesModel();
@@ -49,6 +50,14 @@ const longGreedy = {
 
 /** What the default backend gives for the same requests, to compare with. */
 let reference: { chatTokens: number[]; long: any } | undefined;
+/** A request that ends at once: EOS (id 2 in stories260K) is made certain by its bias. */
+const endsAtEos = {
+  model: "stories",
+  prompt: "Once upon a time",
+  max_tokens: 10,
+  temperature: 0,
+  logit_bias: { "2": 100 },
+};
 let server: TestServer;
 let client: OpenAI;
 
@@ -139,6 +148,16 @@ test("llama-server backend: a long greedy generation is the node-llama-cpp backe
   // stories260K separates stories with BOS, not EOS: both backends render it as nothing and go on.
   assert.equal(res.json.usage.prompt_tokens, expected.usage.prompt_tokens);
   assert.equal(res.json.usage.completion_tokens, expected.usage.completion_tokens);
+});
+
+test("llama-server backend: a generation that ends at EOS: finish_reason stop, EOS not counted", async (t) => {
+  if (!requireFixtures(t)) return;
+  // As the node-llama-cpp worker counts: the end-of-generation token is not a completion token.
+  const res = await postJson(`${server.url}/v1/completions`, endsAtEos);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.choices[0].text, "");
+  assert.equal(res.json.choices[0].finish_reason, "stop");
+  assert.equal(res.json.usage.completion_tokens, 0);
 });
 
 test("llama-server backend: a chat prompt is tokenized exactly as by the node-llama-cpp backend", async (t) => {
@@ -254,6 +273,51 @@ test("llama-server backend: kill -9 of the llama-server process: its request com
     "the killed llama-server was restarted",
   );
   assert.notEqual((await health()).models[0].replicas[0].pid, victim.pid);
+});
+
+test("llama-server backend: kill -9 of the llama-server process mid-stream: the stream goes on elsewhere with the same text", async (t) => {
+  if (!requireFixtures(t)) return;
+  const body = { ...longGreedy, max_tokens: 480 };
+  const reference = await postJson(`${server.url}/v1/completions`, body);
+  assert.equal(reference.status, 200, reference.text);
+  const expected: string = reference.json.choices[0].text;
+  let killed: Promise<void> | undefined;
+  let victimPid: number | undefined;
+  const kill = async () => {
+    const busy = (await health()).models[0].replicas.find((r: any) => r.busySlots === 1);
+    assert.ok(busy, "one replica is streaming");
+    victimPid = busy.pid;
+    process.kill(busy.pid, "SIGKILL");
+  };
+  const res = await fetch(`${server.url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
+  });
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let raw = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    raw += decoder.decode(value, { stream: true });
+    if (!killed && raw.split("data: ").length > 5) killed = kill();
+  }
+  await killed;
+  assert.ok(victimPid, "the llama-server process was killed mid-stream");
+  const data = parseSse(raw);
+  assert.equal(data.at(-1), "[DONE]");
+  const events = data.slice(0, -1).map((d) => JSON.parse(d));
+  assert.ok(!events.some((e) => e.error), "no error event: the stream was resumed");
+  assert.equal(events.map((e) => e.choices[0]?.text ?? "").join(""), expected);
+  assert.equal(events.at(-1).usage.completion_tokens, 480);
+  assert.ok(server.logs.some((l) => l.msg === "worker died while streaming; resuming the stream"));
+  assert.ok(
+    await waitFor(
+      async () => (await health()).models[0].replicas.every((r: any) => r.state === "ready"),
+      30_000,
+    ),
+  );
 });
 
 test("llama-server backend: the crash and hang test hooks are caught by the supervisor", async (t) => {
