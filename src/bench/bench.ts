@@ -13,6 +13,7 @@ import {
 } from "./metrics.js";
 import { runLoad, type LoadMode } from "./runner.js";
 import { sendStreaming } from "./stream-request.js";
+import { sendPlain } from "./plain-request.js";
 import { connectTokenizer } from "./tokenizer.js";
 import { verdicts, type Verdict } from "./report.js";
 import { progressDisplay } from "../util/progress-display.js";
@@ -30,6 +31,8 @@ export interface BenchOptions extends DatasetOptions {
   warmup: number;
   ignoreEos: boolean;
   temperature?: number;
+  /** false: non-streamed requests, whose whole latency is the TTFT (no ITL). */
+  stream: boolean;
   timeoutMs: number;
   goodput?: GoodputSlo;
   /** Show the progress bar (stderr). */
@@ -81,11 +84,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     bar?.update(0, requests.length);
     let done = 0;
     let failed = 0;
+    const send = options.stream ? sendStreaming : sendPlain;
     const run = await runLoad(
       requests,
       warmup,
       mode,
-      (req) => sendStreaming(target, req, options),
+      (req) => send(target, req, options),
       (o) => {
         done++;
         if (!o.ok) failed++;

@@ -60,6 +60,7 @@ interface BenchFlags {
   chart?: string;
   label?: string;
   progress: boolean;
+  stream: boolean;
 }
 
 export function registerBench(program: Command): void {
@@ -67,7 +68,8 @@ export function registerBench(program: Command): void {
     .command("bench")
     .description(
       "Benchmark an OpenAI-compatible server (Bulwark, llama.cpp's server, vLLM) with streaming " +
-        "requests; reports TTFT, TPOT, ITL and E2E latency as `vllm bench serve` defines them.",
+        "(or, with --no-stream, plain) requests; reports TTFT, TPOT, ITL and E2E latency as " +
+        "`vllm bench serve` defines them.",
     )
     .requiredOption("--url <url>", "server base URL, e.g. http://127.0.0.1:8080")
     .requiredOption("--model <name>", "model name sent in each request")
@@ -119,6 +121,10 @@ export function registerBench(program: Command): void {
       "--temperature <t>",
       "sampling temperature sent with each request",
       number("temperature", 0, false),
+    )
+    .option(
+      "--no-stream",
+      "plain requests (stream: false): TTFT is the whole latency, no ITL, output tokens from usage",
     )
     .option("--goodput <slo...>", "SLOs in ms for goodput: ttft:MS tpot:MS e2el:MS")
     .option(
@@ -192,6 +198,7 @@ export function registerBench(program: Command): void {
         seed: flags.seed,
         ignoreEos: flags.ignoreEos === true,
         temperature: flags.temperature,
+        stream: flags.stream,
         timeoutMs: flags.timeout * 1000,
         goodput,
         repeatShare: flags.repeatShare,

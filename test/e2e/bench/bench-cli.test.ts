@@ -177,6 +177,62 @@ test("fixed concurrency with builtin and jsonl datasets, API key from the enviro
   assert.match(builtin.stdout, /\| Total generated tokens \| 10 \|/);
 });
 
+test("--no-stream: plain requests, TTFT is the whole latency, no ITL, tokens from usage", async () => {
+  const out = join(dir, "plain.json");
+  const run = await bench([
+    "--url",
+    server.url,
+    "--model",
+    "fake",
+    "--num-prompts",
+    "6",
+    "--input-len",
+    "20",
+    "--output-len",
+    "5",
+    "--concurrency",
+    "2",
+    "--ignore-eos",
+    "--no-stream",
+    "--no-progress",
+    "--output",
+    out,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const result = JSON.parse(await readFile(out, "utf8"));
+  assert.equal(result.config.stream, false);
+  const m = result.metrics;
+  assert.equal(m.completed, 6);
+  assert.equal(m.failed, 0, JSON.stringify(m.failuresByKind));
+  assert.equal(m.totalOutputTokens, 6 * 5);
+  assert.equal(m.itlMs.count, 0);
+  for (const r of result.requests) {
+    assert.equal(r.ttftMs, r.e2eMs);
+    assert.deepEqual(r.itlMs, []);
+    assert.equal(r.promptTokens, 20);
+    assert.equal(r.outputTokens, 5);
+  }
+
+  const bad = await bench([
+    "--url",
+    server.url,
+    "--model",
+    "nope",
+    "--dataset",
+    "builtin",
+    "--num-prompts",
+    "2",
+    "--no-stream",
+    "--no-progress",
+    "--output",
+    join(dir, "plain-bad.json"),
+  ]);
+  assert.equal(bad.code, 0, bad.stderr);
+  const b = JSON.parse(await readFile(join(dir, "plain-bad.json"), "utf8"));
+  assert.equal(b.metrics.failed, 2);
+  assert.match(Object.keys(b.metrics.failuresByKind)[0]!, /^http_404/);
+});
+
 test("failures are counted by kind; repeat-mix marks repeats and prefixes", async () => {
   const run = await bench([
     "--url",
