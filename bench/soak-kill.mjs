@@ -13,7 +13,8 @@
 // llama-server backend needs `bulwark engine build` first. Run `npm run build` first.
 //
 // The server runs as deployed: its own fresh home, API keys on (the bench holds the first admin
-// key), on a free 127.0.0.1 port; the bench stops it by PID at the end, also on Ctrl-C.
+// key), on a free 127.0.0.1 port, with no per-address rate limit (all the load comes from one
+// address); the bench stops it by PID at the end, also on Ctrl-C.
 // Only worker processes are killed: their PIDs come from the server's /health (each replica's
 // pid: the Node worker, or the llama-server child), and a PID is killed only when it is a child
 // of the server this bench started.
@@ -129,6 +130,9 @@ const server = spawn(
       ...process.env,
       BULWARK_HOME: mkdtempSync(join(work, "home-")),
       BULWARK_ADMIN_KEY: apiKey,
+      // The whole load comes from one address, faster than the default per-address limit
+      // (1,200 a minute) on a fast backend: a refusal there would measure the limiter.
+      BULWARK_RATE_LIMITS_IP_RPM: "0",
     },
   },
 );
