@@ -29,6 +29,7 @@ import {
   type ReplicaStats,
 } from "../types.js";
 import { EngineJobError } from "../errors.js";
+import { awaitStop, ChildExit, drainJobs } from "../child-exit.js";
 
 export interface LlamaCppReplicaOptions {
   heartbeatIntervalMs: number;
@@ -68,10 +69,7 @@ export class LlamaCppReplica implements EngineReplica {
   private heartbeatAt = Date.now();
   private progressAt = Date.now();
   private lastStats: ReplicaStats = { busySlots: 0, generatedTokens: 0, rssBytes: 0, pid: null };
-  private exitCallbacks: ((reason: string) => void)[] = [];
-  private exitReason: string | undefined;
-  private readonly exited: Promise<void>;
-  private markExited!: () => void;
+  private readonly exit = new ChildExit();
   private readonly log: Logger;
 
   constructor(
@@ -82,7 +80,6 @@ export class LlamaCppReplica implements EngineReplica {
     this.modelName = spec.modelName;
     this.slots = spec.slots;
     this.log = options.logger.child({ replica: spec.id, model: spec.modelName });
-    this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
   state(): ReplicaState {
@@ -221,8 +218,7 @@ export class LlamaCppReplica implements EngineReplica {
   }
 
   private onChildExit(reason: string): void {
-    if (this.exitReason !== undefined) return;
-    this.exitReason = reason;
+    if (!this.exit.record(reason)) return;
     const expected = this.currentState === "stopped";
     this.currentState = expected ? "stopped" : "dead";
     const lost = (decoding: boolean) =>
@@ -233,8 +229,7 @@ export class LlamaCppReplica implements EngineReplica {
     const jobs = [...this.jobs.values()];
     this.jobs.clear();
     for (const job of jobs) job.listener.onError(lost(job.started));
-    this.markExited();
-    for (const callback of this.exitCallbacks) callback(reason);
+    this.exit.announce();
   }
 
   private send(message: ParentMessage): void {
@@ -307,29 +302,24 @@ export class LlamaCppReplica implements EngineReplica {
   }
 
   onExit(callback: (reason: string) => void): void {
-    this.exitCallbacks.push(callback);
+    this.exit.onExit(callback);
   }
 
   async stop(deadlineMs: number): Promise<void> {
-    if (this.exitReason !== undefined) return;
+    if (this.exit.reason !== undefined) return;
     this.currentState = "draining";
-    const deadline = Date.now() + deadlineMs;
-    while (this.jobs.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await drainJobs(this.jobs, deadlineMs);
     this.currentState = "stopped";
     try {
       this.send({ type: "shutdown" });
     } catch {
       // already gone
     }
-    const killTimer = setTimeout(() => this.child?.kill("SIGKILL"), 5_000);
-    await this.exited;
-    clearTimeout(killTimer);
+    await awaitStop(this.child, this.exit);
   }
 
   kill(reason: string): void {
-    if (this.exitReason !== undefined || !this.child) return;
+    if (this.exit.reason !== undefined || !this.child) return;
     this.log.warn({ reason }, "killing engine worker");
     this.child.kill("SIGKILL");
   }

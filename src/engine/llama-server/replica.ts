@@ -6,16 +6,16 @@
  * /completion with the prompt as token ids, and the process's death is reported to every job it
  * held (as ReplicaLostError), as the node-llama-cpp backend does.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import type { ClientRequest, IncomingMessage } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import type { ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { createInterface } from "node:readline";
 import type { ChatWrapper } from "node-llama-cpp";
 import { GgufFile } from "../../models/gguf/index.js";
 import type { Logger } from "../../observability/index.js";
+import { awaitStop, ChildExit, drainJobs } from "../child-exit.js";
 import { EngineJobError } from "../errors.js";
 import {
   ReplicaLostError,
@@ -31,11 +31,16 @@ import {
   type ReplicaStats,
 } from "../types.js";
 import { apiKeyFrom, buildServerArgs } from "./args.js";
-import { llamaSourceDir } from "./binary.js";
 import { loadChatWrapper, PieceTokenizer, renderChat } from "./chat.js";
-import { ServerClient, ServerHttpError, errorFrom } from "./client.js";
+import { ServerClient, ServerHttpError } from "./client.js";
+import { jobErrorFrom, jsonGrammar, readCompletion } from "./completion.js";
+import { forwardOutput, rssOf, spawnServer } from "./process.js";
 import { completionBody } from "./request.js";
-import { CompletionStream, SseLineParser, type CompletionChunk } from "./stream.js";
+import { CompletionStream, type CompletionChunk } from "./stream.js";
+import { builtinTokensOf, controlTokensOf } from "./vocabulary.js";
+
+export { outputLevel } from "./process.js";
+export { controlTokensOf } from "./vocabulary.js";
 
 export interface LlamaServerReplicaOptions {
   /** The llama-server executable. */
@@ -59,27 +64,6 @@ const CALL_TIMEOUT_MS = 30_000;
 const EXIT_GRACE_MS = 250;
 /** llama-server's HTTP threads beyond one per slot (its default: --parallel + 4). */
 const HTTP_THREADS_EXTRA = 4;
-/** Output lines kept for the message of an unexpected exit. */
-const TAIL_LINES = 20;
-/** setpriv kills the server when the gateway dies, even by SIGKILL (no orphan holds the cores). */
-const SETPRIV = "/usr/bin/setpriv";
-
-let jsonGrammarText: string | undefined;
-function jsonGrammar(): string {
-  jsonGrammarText ??= readFileSync(join(llamaSourceDir(), "grammars", "json.gbnf"), "utf8");
-  return jsonGrammarText;
-}
-
-/** Engine error codes for llama-server's 4xx answers; anything else is an internal error. */
-function jobErrorFrom(err: ServerHttpError): EngineJobError {
-  if (err.type === "exceed_context_size_error") {
-    return new EngineJobError("context_length_exceeded", err.message);
-  }
-  if (err.status === 400 && /grammar/i.test(err.message)) {
-    return new EngineJobError("invalid_grammar", err.message);
-  }
-  return new EngineJobError("internal_error", `llama-server: ${err.message}`);
-}
 
 export class LlamaServerReplica implements EngineReplica {
   readonly id: string;
@@ -97,10 +81,7 @@ export class LlamaServerReplica implements EngineReplica {
   private heartbeatInFlight = false;
   private generatedTokens = 0;
   private rssBytes = 0;
-  private exitCallbacks: ((reason: string) => void)[] = [];
-  private exitReason: string | undefined;
-  private readonly exited: Promise<void>;
-  private markExited!: () => void;
+  private readonly exit = new ChildExit();
   private readonly log: Logger;
   private readonly outputTail: string[] = [];
   private chatWrapper: ChatWrapper | undefined;
@@ -120,7 +101,6 @@ export class LlamaServerReplica implements EngineReplica {
       model: spec.modelName,
       engine: "llama-server",
     });
-    this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
   state(): ReplicaState {
@@ -137,12 +117,7 @@ export class LlamaServerReplica implements EngineReplica {
     const arch = gguf.architecture;
     const trainContextSize = gguf.meta.number(`${arch}.context_length`) ?? this.spec.contextSize;
     const contextSize = Math.min(this.spec.contextSize, trainContextSize);
-    const builtin = {
-      bos: gguf.meta.number("tokenizer.ggml.bos_token_id") ?? null,
-      eos: gguf.meta.number("tokenizer.ggml.eos_token_id") ?? null,
-      eot: gguf.meta.number("tokenizer.ggml.eot_token_id") ?? null,
-      sep: gguf.meta.number("tokenizer.ggml.seperator_token_id") ?? null,
-    };
+    const builtin = builtinTokensOf(gguf);
     this.spm = gguf.meta.string("tokenizer.ggml.model") === "llama";
     this.controlTokens = controlTokensOf(gguf.meta.array("tokenizer.ggml.token_type"));
     const chat = await loadChatWrapper(
@@ -162,13 +137,9 @@ export class LlamaServerReplica implements EngineReplica {
       (text, parseSpecial) => this.tokenize(text, false, parseSpecial),
       { ...builtin, bosString: chat.bosString },
     );
-    const child = existsSync(SETPRIV)
-      ? spawn(SETPRIV, ["--pdeathsig", "KILL", "--", this.options.binary, ...args], {
-          stdio: ["ignore", "pipe", "pipe"],
-        })
-      : spawn(this.options.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawnServer(this.options.binary, args);
     this.child = child;
-    this.forwardOutput(child);
+    forwardOutput(child, this.outputTail, this.log);
     const exitedEarly = new Promise<never>((_, reject) => {
       child.once("exit", (code, signal) => {
         const reason = signal ? `killed by ${signal}` : `exited with code ${code}`;
@@ -219,7 +190,7 @@ export class LlamaServerReplica implements EngineReplica {
   private async waitHealthy(startedAt: number): Promise<void> {
     const client = this.client!;
     for (;;) {
-      if (this.exitReason !== undefined) throw new Error(`llama-server ${this.exitReason}`);
+      if (this.exit.reason !== undefined) throw new Error(`llama-server ${this.exit.reason}`);
       if (Date.now() - startedAt > this.options.loadTimeoutMs) {
         throw new Error(`model load took longer than ${this.options.loadTimeoutMs} ms`);
       }
@@ -234,7 +205,7 @@ export class LlamaServerReplica implements EngineReplica {
 
   private heartbeat(): void {
     const client = this.client;
-    if (!client || this.heartbeatInFlight || this.exitReason !== undefined) return;
+    if (!client || this.heartbeatInFlight || this.exit.reason !== undefined) return;
     this.heartbeatInFlight = true;
     this.rssBytes = rssOf(this.child?.pid) ?? this.rssBytes;
     client
@@ -250,22 +221,8 @@ export class LlamaServerReplica implements EngineReplica {
       });
   }
 
-  private forwardOutput(child: ChildProcess): void {
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      createInterface({ input: stream }).on("line", (line) => {
-        const text = line.trim();
-        if (!text) return;
-        this.outputTail.push(text);
-        if (this.outputTail.length > TAIL_LINES) this.outputTail.shift();
-        this.log[outputLevel(text)]({ source: "llama-server" }, text);
-      });
-    }
-  }
-
   private onChildExit(reason: string): void {
-    if (this.exitReason !== undefined) return;
-    this.exitReason = reason;
+    if (!this.exit.record(reason)) return;
     clearInterval(this.heartbeatTimer);
     const expected = this.currentState === "stopped";
     this.currentState = expected ? "stopped" : "dead";
@@ -281,12 +238,11 @@ export class LlamaServerReplica implements EngineReplica {
     }
     this.client?.close();
     if (this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
-    this.markExited();
-    for (const callback of this.exitCallbacks) callback(reason);
+    this.exit.announce();
   }
 
   private requireClient(): ServerClient {
-    if (!this.client || this.exitReason !== undefined) {
+    if (!this.client || this.exit.reason !== undefined) {
       throw new ReplicaLostError(`engine worker ${this.id} is not running`, this.id);
     }
     return this.client;
@@ -295,11 +251,11 @@ export class LlamaServerReplica implements EngineReplica {
   /** A call failed: the process's death explains it (ReplicaLostError), or it is a job error. */
   private async callError(err: unknown): Promise<Error> {
     if (err instanceof ServerHttpError) return jobErrorFrom(err);
-    if (this.exitReason === undefined) {
-      await Promise.race([this.exited, new Promise((r) => setTimeout(r, EXIT_GRACE_MS))]);
+    if (this.exit.reason === undefined) {
+      await Promise.race([this.exit.exited, new Promise((r) => setTimeout(r, EXIT_GRACE_MS))]);
     }
-    if (this.exitReason !== undefined) {
-      return new ReplicaLostError(`engine worker ${this.id} ${this.exitReason}`, this.id);
+    if (this.exit.reason !== undefined) {
+      return new ReplicaLostError(`engine worker ${this.id} ${this.exit.reason}`, this.id);
     }
     return new EngineJobError("internal_error", `llama-server: ${(err as Error).message}`);
   }
@@ -362,49 +318,15 @@ export class LlamaServerReplica implements EngineReplica {
     this.jobs.set(job.id, running);
     this.testHook(job);
     running.request = client.stream("/completion", completionBody(job, jsonGrammar()), {
-      onResponse: (res) => this.readStream(running, res),
+      onResponse: (res) =>
+        readCompletion(res, {
+          active: () => this.jobs.has(job.id),
+          onChunk: (chunk) => this.onChunk(running, chunk),
+          end: (err) => this.endJob(running, err),
+          fail: (err) => void this.failJob(running, err),
+        }),
       onError: (err) => void this.failJob(running, err),
     });
-  }
-
-  private readStream(running: RunningJob, res: IncomingMessage): void {
-    const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) {
-      const parts: Buffer[] = [];
-      res.on("data", (c: Buffer) => parts.push(c));
-      res.on("end", () => {
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(parts).toString("utf8"));
-        } catch {
-          body = undefined;
-        }
-        this.endJob(running, jobErrorFrom(errorFrom(status, body)));
-      });
-      return;
-    }
-    const parser = new SseLineParser();
-    res.on("data", (bytes: Buffer) => {
-      if (!this.jobs.has(running.job.id)) return;
-      for (const payload of parser.push(bytes)) {
-        if (payload === "[DONE]") continue;
-        let chunk: CompletionChunk;
-        try {
-          chunk = JSON.parse(payload) as CompletionChunk;
-        } catch {
-          this.endJob(running, new EngineJobError("internal_error", "llama-server sent bad JSON"));
-          return;
-        }
-        this.onChunk(running, chunk);
-        if (!this.jobs.has(running.job.id)) return;
-      }
-    });
-    res.on("end", () => {
-      if (this.jobs.has(running.job.id)) {
-        void this.failJob(running, new Error("the stream ended before its last chunk"));
-      }
-    });
-    res.on("error", (err) => void this.failJob(running, err));
   }
 
   private onChunk(running: RunningJob, chunk: CompletionChunk): void {
@@ -515,62 +437,21 @@ export class LlamaServerReplica implements EngineReplica {
   }
 
   onExit(callback: (reason: string) => void): void {
-    this.exitCallbacks.push(callback);
+    this.exit.onExit(callback);
   }
 
   async stop(deadlineMs: number): Promise<void> {
-    if (this.exitReason !== undefined || !this.child) return;
+    if (this.exit.reason !== undefined || !this.child) return;
     this.currentState = "draining";
-    const deadline = Date.now() + deadlineMs;
-    while (this.jobs.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await drainJobs(this.jobs, deadlineMs);
     this.currentState = "stopped";
     this.child.kill("SIGTERM");
-    const killTimer = setTimeout(() => this.child?.kill("SIGKILL"), 5_000);
-    await this.exited;
-    clearTimeout(killTimer);
+    await awaitStop(this.child, this.exit);
   }
 
   kill(reason: string): void {
-    if (this.exitReason !== undefined || !this.child) return;
+    if (this.exit.reason !== undefined || !this.child) return;
     this.log.warn({ reason }, "killing llama-server");
     this.child.kill("SIGKILL");
-  }
-}
-
-/** GGUF token type 3 is a control token (llama.cpp's LLAMA_TOKEN_TYPE_CONTROL). */
-const CONTROL_TOKEN_TYPE = 3;
-
-/** The ids of the control tokens, from the GGUF's tokenizer.ggml.token_type. */
-export function controlTokensOf(types: readonly unknown[] | undefined): Set<number> {
-  const ids = new Set<number>();
-  types?.forEach((type, id) => {
-    if (Number(type) === CONTROL_TOKEN_TYPE) ids.add(id);
-  });
-  return ids;
-}
-
-/**
- * The log level of a llama-server output line. Its own lines carry a level letter after the
- * time ("0.01.101.437 W slot ..."); its warnings are routine (a slot re-evaluating its last
- * prompt token), so only errors reach the default log level. Other lines (a crash's message
- * from the C library) are warnings.
- */
-export function outputLevel(line: string): "error" | "warn" | "debug" {
-  const letter = /^\d+(?:\.\d+)+ ([EWIDT]) /.exec(line)?.[1];
-  if (letter === undefined) return "warn";
-  return letter === "E" ? "error" : "debug";
-}
-
-/** Resident memory of a process from /proc (Linux); undefined elsewhere or once it is gone. */
-export function rssOf(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kib = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
-    return kib === undefined ? undefined : Number(kib) * 1024;
-  } catch {
-    return undefined;
   }
 }
