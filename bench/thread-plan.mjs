@@ -14,11 +14,11 @@
 // process's environment, which `bulwark serve` and its workers inherit.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort, stop, waitReady } from "./serve-child.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -49,18 +49,6 @@ const slots = Number(values.slots);
 const work = mkdtempSync(join(tmpdir(), "bulwark-threads-"));
 const { generateKey } = await import(join(root, "dist", "src", "auth", "index.js"));
 const apiKey = generateKey().full;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function start(replicas, threads, slotsEach, port) {
   const child = spawn(
@@ -81,26 +69,7 @@ async function start(replicas, threads, slotsEach, port) {
       },
     },
   );
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`bulwark serve exited: ${stderr}`);
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return child;
-    await sleep(200);
-  }
-  child.kill("SIGKILL");
-  throw new Error(`bulwark serve did not get ready: ${stderr}`);
-}
-
-async function stop(child) {
-  if (child.exitCode !== null) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  await gone;
-  clearTimeout(timer);
+  return waitReady(child, port);
 }
 
 function bench(port, concurrency, seed) {

@@ -1,0 +1,42 @@
+// The `bulwark serve` child process the bench scripts start: a free port for it, the wait for
+// its readiness, and its stop.
+import { createServer } from "node:net";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves with the child once /readyz answers 200; kills it after 120 s without. */
+export async function waitReady(child, port) {
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`bulwark serve exited: ${stderr}`);
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+    if (res?.status === 200) return child;
+    await sleep(200);
+  }
+  child.kill("SIGKILL");
+  throw new Error(`bulwark serve did not get ready: ${stderr}`);
+}
+
+/** SIGTERM, then SIGKILL after 30 s; resolves once the child has exited. */
+export async function stop(child) {
+  if (child.exitCode !== null) return;
+  const gone = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  await gone;
+  clearTimeout(timer);
+}
