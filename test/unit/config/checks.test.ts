@@ -24,10 +24,7 @@ test("auth off on a public address is refused unless --insecure; loopback is fin
     env: {},
     overrides: { security: { auth: false }, server: { host: "0.0.0.0" } },
   });
-  assert.throws(
-    () => checkBinding(open, false),
-    /invalid configuration:\n {2}security\.auth: /,
-  );
+  assert.throws(() => checkBinding(open, false), /invalid configuration:\n {2}security\.auth: /);
   checkBinding(open, true);
   const local = loadConfig({
     env: {},
