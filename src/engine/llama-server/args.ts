@@ -7,8 +7,9 @@ import type { ReplicaSpec } from "../types.js";
 export interface ServerArgsOptions {
   /** Unix socket path the server listens on (llama-server binds one when --host ends in .sock). */
   socketPath: string;
-  /** The per-process key every request must carry; nothing else on the machine knows it. */
-  apiKey: string;
+  /** A file (mode 0600, in the replica's private directory) holding the per-process key every
+   * request must carry: a key on the command line would show in any local user's `ps`. */
+  apiKeyFile: string;
 }
 
 /**
@@ -31,8 +32,8 @@ export function buildServerArgs(spec: ReplicaSpec, options: ServerArgsOptions): 
     spec.modelPath,
     "--host",
     options.socketPath,
-    "--api-key",
-    options.apiKey,
+    "--api-key-file",
+    options.apiKeyFile,
     "--threads",
     threads,
     "--threads-batch",

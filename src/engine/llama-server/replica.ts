@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -130,7 +130,9 @@ export class LlamaServerReplica implements EngineReplica {
     this.socketDir = mkdtempSync(join(tmpdir(), "bulwark-engine-"));
     const socketPath = join(this.socketDir, "llama-server.sock");
     const apiKey = apiKeyFrom(randomBytes(32));
-    const args = buildServerArgs({ ...this.spec, contextSize }, { socketPath, apiKey });
+    const apiKeyFile = join(this.socketDir, "api-key");
+    writeFileSync(apiKeyFile, `${apiKey}\n`, { mode: 0o600 });
+    const args = buildServerArgs({ ...this.spec, contextSize }, { socketPath, apiKeyFile });
     const client = new ServerClient(socketPath, apiKey, this.spec.slots + HTTP_THREADS_EXTRA);
     this.client = client;
     this.pieces = new PieceTokenizer(

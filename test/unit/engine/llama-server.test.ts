@@ -36,10 +36,11 @@ function flag(args: string[], name: string): string | undefined {
 }
 
 test("llama-server arguments: threads, slots, per-slot context, socket and key", () => {
-  const args = buildServerArgs(spec, { socketPath: "/tmp/x/s.sock", apiKey: "k" });
+  const args = buildServerArgs(spec, { socketPath: "/tmp/x/s.sock", apiKeyFile: "/tmp/x/api-key" });
   assert.equal(flag(args, "--model"), "/models/m.gguf");
   assert.equal(flag(args, "--host"), "/tmp/x/s.sock");
-  assert.equal(flag(args, "--api-key"), "k");
+  assert.equal(flag(args, "--api-key-file"), "/tmp/x/api-key");
+  assert.ok(!args.includes("--api-key"), "the key itself is never on the command line");
   assert.equal(flag(args, "--threads"), "2");
   assert.equal(flag(args, "--threads-batch"), "2");
   assert.equal(flag(args, "--parallel"), "4");
@@ -57,7 +58,7 @@ test("llama-server arguments: threads, slots, per-slot context, socket and key",
 test("llama-server arguments: the batch never exceeds the slot's context; gpu auto offloads", () => {
   const args = buildServerArgs(
     { ...spec, contextSize: 128, batchSize: 512, gpu: "auto" },
-    { socketPath: "/s.sock", apiKey: "k" },
+    { socketPath: "/s.sock", apiKeyFile: "/k" },
   );
   assert.equal(flag(args, "--batch-size"), "128");
   assert.equal(flag(args, "--device"), undefined);
