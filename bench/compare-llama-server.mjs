@@ -28,11 +28,11 @@
 // compare-llama-server markers in that file.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { loadavg, tmpdir, cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
+import { freePort, stop } from "./serve-child.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -86,15 +86,6 @@ const work = mkdtempSync(join(tmpdir(), "bulwark-compare-"));
 const { generateKey } = await import(join(root, "dist", "src", "auth", "index.js"));
 const apiKey = generateKey().full;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let llamaServerPath;
 /** The llama-server binary, built by `bulwark engine build` the first time it is needed. */
@@ -171,14 +162,7 @@ async function startProcess(cmd, args, url, readyPath, env = {}) {
   throw new Error(`${cmd} did not get ready: ${stderr}`);
 }
 
-async function stopProcess(child) {
-  if (child.exitCode !== null) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-  await gone;
-  clearTimeout(timer);
-}
+const stopProcess = (child) => stop(child, 15_000);
 
 /** The configurations of thread budget T, the llama-server baseline first. */
 function configs(path, name, T) {

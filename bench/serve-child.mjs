@@ -31,12 +31,12 @@ export async function waitReady(child, port) {
   throw new Error(`bulwark serve did not get ready: ${stderr}`);
 }
 
-/** SIGTERM, then SIGKILL after 30 s; resolves once the child has exited. */
-export async function stop(child) {
-  if (child.exitCode !== null) return;
+/** SIGTERM, then SIGKILL after `graceMs` (30 s); resolves once the child has exited. */
+export async function stop(child, graceMs = 30_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
   await gone;
   clearTimeout(timer);
 }

@@ -31,11 +31,11 @@
 // or a greedy answer that overlapped a kill differs from the reference.
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
+import { freePort, stop } from "./serve-child.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -83,15 +83,6 @@ const apiKey = generateKey().full;
 const work = mkdtempSync(join(tmpdir(), "bulwark-soak-"));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
-
-function freePort() {
-  return new Promise((done) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => done(port));
-    });
-  });
-}
 
 // ---- the server ----------------------------------------------------------------------------
 
@@ -165,14 +156,7 @@ server.stdout.on("data", (d) => {
 let serverExited = false;
 server.once("exit", () => (serverExited = true));
 
-async function stopServer() {
-  if (server.exitCode !== null || server.signalCode !== null) return;
-  const gone = new Promise((r) => server.once("exit", r));
-  server.kill("SIGTERM");
-  const timer = setTimeout(() => server.kill("SIGKILL"), 15_000);
-  await gone;
-  clearTimeout(timer);
-}
+const stopServer = () => stop(server, 15_000);
 let interrupted = false;
 const interruption = new AbortController();
 for (const sig of ["SIGINT", "SIGTERM"]) {
