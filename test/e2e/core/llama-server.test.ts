@@ -160,6 +160,44 @@ test("llama-server backend: a generation that ends at EOS: finish_reason stop, E
   assert.equal(res.json.usage.completion_tokens, 0);
 });
 
+test("llama-server backend: output bytes that are not UTF-8 are answered, plain and streamed", async (t) => {
+  if (!requireFixtures(t)) return;
+  // Token 258 of stories260K is the byte <0xFF>, which never starts valid UTF-8; llama-server
+  // fails such an answer with a 500 unless its chat parsing is switched off.
+  const body = {
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 6,
+    temperature: 0,
+    logit_bias: { "258": 100 },
+  };
+  const plain = await postJson(`${server.url}/v1/completions`, body);
+  assert.equal(plain.status, 200, plain.text);
+  assert.equal(plain.json.choices[0].finish_reason, "length");
+  assert.equal(plain.json.usage.completion_tokens, 6);
+  const streamed = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      ...body,
+      prompt: undefined,
+      messages: [{ role: "user", content: "Hello" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+  });
+  assert.equal(streamed.status, 200);
+  const events = parseSse(await streamed.text());
+  assert.equal(events.at(-1), "[DONE]");
+  const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+  assert.ok(
+    chunks.every((c) => !c.error),
+    JSON.stringify(chunks.find((c) => c.error)),
+  );
+  assert.equal(chunks.find((c) => c.choices[0]?.finish_reason)?.choices[0].finish_reason, "length");
+  assert.equal(chunks.at(-1).usage.completion_tokens, 6);
+});
+
 test("llama-server backend: a chat prompt is tokenized exactly as by the node-llama-cpp backend", async (t) => {
   if (!requireFixtures(t)) return;
   const res = await postJson(`${server.url}/tokenize`, {

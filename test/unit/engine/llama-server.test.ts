@@ -107,6 +107,12 @@ test("a job maps to llama-server's /completion body", () => {
   assert.equal(body.cache_prompt, true);
   assert.equal(body.return_tokens, true);
   assert.equal(body.grammar, undefined);
+  // A parser that accepts any bytes: llama-server would otherwise fail non-UTF-8 output.
+  assert.deepEqual(JSON.parse(body.chat_parser as string), {
+    parsers: [{ type: "epsilon" }],
+    rules: {},
+    root: 0,
+  });
   // JSON.stringify must keep every field (no -Infinity, which would become null).
   assert.deepEqual(JSON.parse(JSON.stringify(body)), body);
 });
