@@ -372,6 +372,19 @@ const alertsSchema = z
       .url()
       .optional()
       .describe("URL that receives each firing and resolved event as a JSON POST."),
+    format: z
+      .enum(["json", "alertmanager"])
+      .default("json")
+      .describe(
+        "Body of the webhook's POSTs: `json`, Bulwark's event; `alertmanager`, Alertmanager's " +
+          "v2 alerts (point webhookUrl at http://alertmanager:9093/api/v2/alerts).",
+      ),
+    alertmanagerResendMs: ms(100)
+      .default(60_000)
+      .describe(
+        "With format alertmanager: how often the firing alerts are sent again, in ms " +
+          "(Alertmanager resolves an alert that is not re-sent before its endsAt).",
+      ),
     webhookRetries: count(0)
       .default(3)
       .describe("Retries of a failed webhook delivery, with doubling delays."),

@@ -66,6 +66,8 @@ export class Telemetry {
           backoffMs: a.webhookBackoffMs,
           timeoutMs: a.webhookTimeoutMs,
           logger: o.logger,
+          format: a.format,
+          resendMs: a.alertmanagerResendMs,
         });
         sinks.push(this.webhook);
       }

@@ -1,11 +1,14 @@
 /**
  * Delivers alert events to a webhook as JSON POSTs, one at a time and in order, retrying a
- * failed delivery with doubling delays. A timer of its own bounds each attempt (an
+ * failed delivery with doubling delays. In Alertmanager's format each POST is an array of v2
+ * alerts, and the firing ones are sent again every `resendMs` so that Alertmanager keeps them
+ * open. A timer of its own bounds each attempt (an
  * AbortSignal.timeout can fail to fire on Node 20 after GC). The URL may hold a token, so it
  * is never logged.
  */
 import type { Logger } from "../logger.js";
 import type { AlertEvent, AlertSink } from "./types.js";
+import { toAlertmanager } from "./alertmanager.js";
 
 export interface WebhookOptions {
   url: string;
@@ -13,6 +16,11 @@ export interface WebhookOptions {
   backoffMs: number;
   timeoutMs: number;
   logger: Logger;
+  /** `json`: Bulwark's event; `alertmanager`: Alertmanager's v2 alerts. Default json. */
+  format?: "json" | "alertmanager";
+  /** Alertmanager format: how often firing alerts are sent again, in ms (default 60 s). */
+  resendMs?: number;
+  now?: () => number;
 }
 
 export class WebhookSink implements AlertSink {
@@ -20,17 +28,53 @@ export class WebhookSink implements AlertSink {
   private closed = false;
   private readonly log: Logger;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Alertmanager format: the firing alerts, by name, sent again each period. */
+  private readonly firing = new Map<string, AlertEvent>();
+  private resendTimer: NodeJS.Timeout | undefined;
+  private resendQueued = false;
+  private readonly now: () => number;
+  private readonly resendMs: number;
 
   constructor(private readonly o: WebhookOptions) {
     this.log = o.logger.child({ component: "alerts" });
+    this.now = o.now ?? Date.now;
+    this.resendMs = o.resendMs ?? 60_000;
+    if (o.format === "alertmanager") {
+      this.resendTimer = setInterval(() => this.resend(), this.resendMs);
+      this.resendTimer.unref();
+    }
   }
 
   send(event: AlertEvent): void {
-    this.chain = this.chain.then(() => this.deliver(event));
+    if (this.o.format === "alertmanager") {
+      if (event.state === "firing") this.firing.set(event.alert, event);
+      else this.firing.delete(event.alert);
+    }
+    const body = this.body([event]);
+    this.chain = this.chain.then(() => this.deliver(event, body));
   }
 
-  private async deliver(event: AlertEvent): Promise<void> {
-    const body = JSON.stringify(event);
+  private body(events: AlertEvent[]): string {
+    if (this.o.format !== "alertmanager") return JSON.stringify(events[0]);
+    return JSON.stringify(events.map((e) => toAlertmanager(e, this.now(), this.resendMs)));
+  }
+
+  /**
+   * Sends the firing alerts again, in one POST, after the deliveries already queued; at most
+   * one resend waits at a time, so an unreachable Alertmanager does not pile them up.
+   */
+  private resend(): void {
+    if (this.firing.size === 0 || this.closed || this.resendQueued) return;
+    this.resendQueued = true;
+    this.chain = this.chain.then(() => {
+      this.resendQueued = false;
+      const events = [...this.firing.values()];
+      if (events.length === 0) return;
+      return this.deliver(events[0]!, this.body(events));
+    });
+  }
+
+  private async deliver(event: AlertEvent, body: string): Promise<void> {
     for (let attempt = 0; attempt <= this.o.retries && !this.closed; attempt++) {
       if (attempt > 0) await this.sleep(this.o.backoffMs * 2 ** (attempt - 1));
       const error = await this.post(body);
@@ -80,6 +124,7 @@ export class WebhookSink implements AlertSink {
     await Promise.race([this.chain, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     this.closed = true;
+    if (this.resendTimer) clearInterval(this.resendTimer);
     for (const t of this.timers) clearTimeout(t);
   }
 }

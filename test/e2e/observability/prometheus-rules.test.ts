@@ -93,3 +93,24 @@ test("every alert Bulwark evaluates itself has a rule, at the default KPI thresh
     assert.ok(rule.labels?.severity, `${name} has no severity`);
   }
 });
+
+test("the example Alertmanager route sends every severity to a receiver it defines", () => {
+  const am = parse(readFileSync(join(dir, "alertmanager.yml"), "utf8")) as {
+    route: { receiver: string; routes: { matchers: string[]; receiver: string }[] };
+    receivers: { name: string }[];
+  };
+  const receivers = new Set(am.receivers.map((r) => r.name));
+  assert.ok(receivers.has(am.route.receiver));
+  const severities = new Set(rules.map((r) => r.labels!.severity!));
+  for (const severity of severities) {
+    const route = am.route.routes.find((r) =>
+      r.matchers.some((m) => {
+        const [, op, value] = /^severity(=~|=)"(.*)"$/.exec(m) ?? [];
+        if (op === "=") return value === severity;
+        return op === "=~" && new RegExp(`^(?:${value})$`).test(severity);
+      }),
+    );
+    assert.ok(route, `no route for severity ${severity}`);
+    assert.ok(receivers.has(route.receiver), `${route.receiver} is not defined`);
+  }
+});
