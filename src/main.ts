@@ -18,9 +18,11 @@ import {
 import { recordStart, type AdminRoutes } from "./admin/index.js";
 import {
   registerRegistryAdminRoutes,
+  registryDir,
   type RegistryAlert,
   type RegistryServing,
 } from "./registry/index.js";
+import { BackupService, configFileInUse, registerBackupAdminRoutes } from "./backup/index.js";
 import { ResourceStack } from "./start/resources.js";
 import { buildWatch } from "./start/guards.js";
 import { openAccess } from "./start/access.js";
@@ -184,6 +186,20 @@ async function start(
     serving: registry.serving,
     logger,
   });
+  const audit = access.audit;
+  const backups = new BackupService({
+    config,
+    registryDir: registryDir(config),
+    logger,
+    observer: telemetry.backupObserver,
+    audit: (...entry) => audit.append(...entry),
+    configFile: configFileInUse(),
+  });
+  resources.push("backups", () => backups.close());
+  registerBackupAdminRoutes(access.admin, {
+    backups,
+    audit: (...entry) => audit.append(...entry),
+  });
   address = await api.listen();
   const adminAddress = await access.admin.listen({
     host: config.server.adminHost,
@@ -191,6 +207,7 @@ async function start(
   });
   recordStart(config, access.audit);
   registry.serving?.start();
+  backups.start();
   logger.info({ url: address, models: registry.plan.map((p) => p.entry.name) }, "listening");
   logger.info({ url: adminAddress }, "admin API listening");
 

@@ -11,6 +11,7 @@ import { registerBans } from "./bans.js";
 import { registerAudit, registerUsage } from "./audit.js";
 import { registerRegistryCommands } from "./registry.js";
 import { registerEngine } from "./engine.js";
+import { registerBackup } from "./backup.js";
 import { CliError } from "./cli-error.js";
 import { ConfigError } from "../config/index.js";
 import { BulwarkError } from "../errors/index.js";
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerUsage(program);
   registerRegistryCommands(program);
   registerEngine(program);
+  registerBackup(program);
   return program;
 }
 

@@ -557,6 +557,47 @@ const accessLogSchema = z
   })
   .prefault({});
 
+const backupScheduleSchema = z
+  .strictObject({
+    intervalMs: ms(0)
+      .default(0)
+      .describe(
+        "How often the running server takes a backup of its whole state, in ms; 0 (default) " +
+          "turns the schedule off. Recovery point: at most one interval.",
+      ),
+    keep: count(1)
+      .default(7)
+      .describe("Scheduled runs keep this many newest backups in backup.dir and prune the rest."),
+  })
+  .prefault({});
+
+const backupSchema = z
+  .strictObject({
+    dir: z
+      .string()
+      .default("")
+      .describe(
+        "Folder of `bulwark backup` and of the server's backups. Empty (default): <home>/backups; " +
+          "put it on another disk or machine to survive the loss of this one.",
+      ),
+    includeModels: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Backups taken by the server (schedule, admin API) hold the registry's model files, by " +
+          "content digest: a model already in backup.dir is not copied again.",
+      ),
+    encrypt: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Backups taken by the server are encrypted (AES-256-GCM) with the data key of " +
+          "BULWARK_DATA_KEY_FILE or BULWARK_DATA_KEY.",
+      ),
+    schedule: backupScheduleSchema,
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -575,6 +616,7 @@ export const configSchema = z
     rateLimits: rateLimitsSchema,
     accessLog: accessLogSchema,
     registry: registrySchema,
+    backup: backupSchema,
     models: z
       .array(modelEntrySchema)
       .default([])

@@ -158,6 +158,29 @@ export const errorCatalog = {
     "The alias has no previous version to roll back to.",
   ),
   registry_download_failed: spec(502, "server_error", "The model download failed."),
+  // Backups (admin API and `bulwark backup`)
+  backup_not_found: spec(404, "not_found_error", "No complete backup with this id."),
+  backup_in_progress: spec(
+    409,
+    "invalid_request_error",
+    "A backup is being taken already; try again when it ends.",
+  ),
+  backup_corrupted: spec(
+    422,
+    "invalid_request_error",
+    "A file of the backup does not match its recorded sha256.",
+  ),
+  backup_target_not_empty: spec(
+    409,
+    "invalid_request_error",
+    "The home to restore into is not empty.",
+  ),
+  backup_key_unavailable: spec(
+    500,
+    "server_error",
+    "The data key that encrypts backups is missing, unreadable or not the backup's.",
+  ),
+  backup_failed: spec(500, "server_error", "The backup could not be taken."),
   internal_error: spec(500, "server_error", "The server failed to handle the request."),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,6 +1,7 @@
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from "./logger.js";
 export { Metrics, type MetricsState } from "./metrics.js";
 export type {
+  BackupObserver,
   GatewayObserver,
   GuardObserver,
   ModelObserver,

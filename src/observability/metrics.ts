@@ -38,6 +38,8 @@ export interface MetricsState {
   guardLevel(): number;
   degradationSteps(): { model: string; step: number }[];
   alerts(): { name: string; firing: boolean }[];
+  /** The server's last successful backup, if it took one (or found one at start). */
+  backup?(): { lastSuccessAt: number | null; lastBytes: number | null };
 }
 
 const LATENCY_BUCKETS = [
@@ -185,6 +187,19 @@ const EVENT_METRICS = {
     help: "Memory pressure level changes, by the level entered.",
     labels: ["to"],
   },
+  backupRuns: {
+    name: "bulwark_backup_runs_total",
+    type: "counter",
+    help: "Backups taken by the server (schedule or admin API), by outcome (success, failure).",
+    labels: ["outcome"],
+  },
+  backupDuration: {
+    name: "bulwark_backup_duration_seconds",
+    type: "histogram",
+    help: "Time one backup took, from the first snapshot to its rename into place, in seconds.",
+    labels: [],
+    buckets: LOAD_BUCKETS,
+  },
   alertEvents: {
     name: "bulwark_alert_events_total",
     type: "counter",
@@ -301,6 +316,19 @@ const GAUGES: readonly GaugeMetric[] = [
       state.degradationSteps().map((d) => ({ labels: { model: d.model }, value: d.step })),
   },
   {
+    name: "bulwark_backup_last_success_timestamp_seconds",
+    help: "Unix time of the last successful backup (taken or found in backup.dir at start).",
+    read: (state) => {
+      const at = state.backup?.().lastSuccessAt ?? null;
+      return at === null ? undefined : at / 1000;
+    },
+  },
+  {
+    name: "bulwark_backup_last_bytes",
+    help: "Bytes the last successful backup wrote (model files already in backup.dir excluded).",
+    read: (state) => state.backup?.().lastBytes ?? undefined,
+  },
+  {
     name: "bulwark_alert_firing",
     help: "1 while the alert fires, 0 otherwise.",
     labels: ["alert"],
@@ -415,6 +443,11 @@ export class Metrics {
 
   alertEvent(alert: string, state: string): void {
     this.m.alertEvents.inc({ alert, state });
+  }
+
+  backupRun(ok: boolean, durationSeconds: number): void {
+    this.m.backupRuns.inc({ outcome: ok ? "success" : "failure" });
+    if (ok) this.m.backupDuration.observe({}, durationSeconds);
   }
 
   get contentType(): string {

@@ -49,3 +49,11 @@ export interface GuardObserver {
   /** Load admission refused a worker of `model`. */
   loadRefused(model: string): void;
 }
+
+/** What the server's backups report: each run, and whether the last success is too old. */
+export interface BackupObserver {
+  /** A backup ended; `bytes` is what it wrote. */
+  backupRun(o: { ok: boolean; durationSeconds: number; bytes: number; at: number }): void;
+  /** Stale: the last success is older than twice the schedule's interval. */
+  backupStale(stale: boolean, info: { lastSuccessAt: number | null; intervalMs: number }): void;
+}

@@ -16,6 +16,7 @@ import {
   type AlertSink,
 } from "./alerts/index.js";
 import type {
+  BackupObserver,
   GatewayObserver,
   GuardObserver,
   ModelObserver,
@@ -28,7 +29,7 @@ export interface TelemetryOptions {
   memoryWarnPercent: number;
   logger: Logger;
   /** Live state for the gauges, read at scrape time (the alerts' gauge is telemetry's own). */
-  state: Omit<MetricsState, "alerts">;
+  state: Omit<MetricsState, "alerts" | "backup">;
   /** A readiness probe for the availability KPI: every model ready (or unloaded on purpose). */
   ready: () => boolean;
   /** The API's address, for the `instance` field of alert events. */
@@ -52,6 +53,10 @@ export class Telemetry {
   readonly alerts: AlertManager | undefined;
   private readonly webhook: WebhookSink | undefined;
   private everReady = false;
+  private lastBackup: { lastSuccessAt: number | null; lastBytes: number | null } = {
+    lastSuccessAt: null,
+    lastBytes: null,
+  };
   private stopProbe: () => void = () => undefined;
 
   constructor(private readonly o: TelemetryOptions) {
@@ -82,6 +87,7 @@ export class Telemetry {
     this.metrics = new Metrics({
       ...o.state,
       alerts: () => (this.alerts?.all() ?? []).map((x) => ({ name: x.alert, firing: x.firing })),
+      backup: () => this.lastBackup,
     });
   }
 
@@ -139,6 +145,33 @@ export class Telemetry {
       labels: { model: event.model, version: event.version, kind: event.kind },
     });
   }
+
+  /**
+   * What the server's backups report: each run (metrics), the last success (its gauges), and
+   * `backup_stale` when the last success is older than twice the schedule's interval.
+   */
+  readonly backupObserver: BackupObserver = {
+    backupRun: (o) => {
+      this.metrics.backupRun(o.ok, o.durationSeconds);
+      if (o.ok) this.lastBackup = { lastSuccessAt: o.at, lastBytes: o.bytes };
+    },
+    backupStale: (stale, info) => {
+      if (info.lastSuccessAt !== null && this.lastBackup.lastSuccessAt === null) {
+        this.lastBackup = { ...this.lastBackup, lastSuccessAt: info.lastSuccessAt };
+      }
+      const ageSeconds =
+        info.lastSuccessAt === null ? null : (Date.now() - info.lastSuccessAt) / 1000;
+      this.alerts?.set("backup_stale", stale, {
+        value: ageSeconds,
+        threshold: (2 * info.intervalMs) / 1000,
+        summary:
+          info.lastSuccessAt === null
+            ? "no successful backup yet"
+            : `the last successful backup is ${Math.round(ageSeconds!)} s old, over twice the ` +
+              `schedule's interval of ${Math.round(info.intervalMs / 1000)} s`,
+      });
+    },
+  };
 
   start(): void {
     if (!this.alerts) return;
