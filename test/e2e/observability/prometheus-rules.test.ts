@@ -84,6 +84,7 @@ test("every alert Bulwark evaluates itself has a rule, at the default KPI thresh
     cache_hit_rate_low: ["BulwarkCacheHitRateLow", `< ${(a.cacheHitPercent / 100).toFixed(2)}`],
     model_load_slow: ["BulwarkModelLoadSlow", `le="${a.modelLoadMs / 1000}"`],
     model_integrity: ["BulwarkModelIntegrity", `alert="model_integrity"`],
+    backup_stale: ["BulwarkBackupStale", `alert="backup_stale"`],
   };
   for (const [alert, [name, threshold]] of Object.entries(expected)) {
     const rule = byName.get(name);
