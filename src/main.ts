@@ -52,6 +52,9 @@ export interface StartOptions {
   adminRoutes?: readonly AdminRoutes[];
   /** Called on a damaged registry model, its repair, or a failed verification. */
   onRegistryAlert?: (alert: RegistryAlert) => void;
+  /** The config file given with --config, kept in each backup (default: $BULWARK_CONFIG or
+   * ./bulwark.yaml, as the config was loaded). */
+  configFile?: string;
 }
 
 export interface RunningServer {
@@ -193,7 +196,7 @@ async function start(
     logger,
     observer: telemetry.backupObserver,
     audit: (...entry) => audit.append(...entry),
-    configFile: configFileInUse(),
+    configFile: configFileInUse(options.configFile),
   });
   resources.push("backups", () => backups.close());
   registerBackupAdminRoutes(access.admin, {

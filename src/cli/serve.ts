@@ -120,6 +120,7 @@ export function registerServe(program: Command): void {
         defaultModels: () => demoModels(home),
         adminKey: process.env.BULWARK_ADMIN_KEY,
         insecure: flags.insecure ?? false,
+        configFile: flags.config,
       });
     });
 }
