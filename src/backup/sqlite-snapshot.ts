@@ -16,6 +16,14 @@ export async function snapshotSqlite(src: string, dest: string): Promise<void> {
   } finally {
     db.close();
   }
+  // The copy carries the source's WAL mode; as a rollback-journal file it is one file at rest
+  // (a reader of a WAL file leaves -wal and -shm beside it). The store sets WAL again on open.
+  const copy = new Database(dest, { fileMustExist: true });
+  try {
+    copy.pragma("journal_mode = DELETE");
+  } finally {
+    copy.close();
+  }
 }
 
 /** The last entry of the audit chain in a store file, if it has one. */

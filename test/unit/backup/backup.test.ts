@@ -13,6 +13,7 @@ import {
   type DataKey,
 } from "../../../src/backup/index.js";
 import { keyId } from "../../../src/backup/data-key.js";
+import { walkFiles } from "../../../src/backup/files.js";
 import { registryDir } from "../../../src/registry/index.js";
 import type { BulwarkError } from "../../../src/errors/index.js";
 import { flipByte } from "../../helpers/registry.js";
@@ -57,6 +58,11 @@ test("create → verify → restore brings back keys, bans, usage, audit chain a
   assert.ok(m.files.some((f) => f.path === "config/effective.json"));
   assert.equal(m.models.length, 2, "both versions, one blob");
   assert.equal(new Set(m.models.map((x) => x.blob)).size, 1);
+  assert.deepEqual(
+    walkFiles(made.path).sort(),
+    [...m.files.map((f) => f.path), "MANIFEST.json", "MANIFEST.json.sha256", "SHA256SUMS"].sort(),
+    "the backup holds exactly the files its manifest lists",
+  );
   const sums = readFileSync(join(made.path, "SHA256SUMS"), "utf8");
   for (const f of m.files) assert.ok(sums.includes(`${f.sha256}  ${f.path}`));
   assert.deepEqual(
