@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs
 import { isAbsolute, join, normalize } from "node:path";
 import { BulwarkError } from "../errors/index.js";
 import { sha256File } from "../registry/hashing.js";
+import { checkPart } from "../registry/names.js";
 import { partials, sweepPartials } from "./files.js";
 import {
   BLOBS_DIR,
@@ -86,8 +87,21 @@ export interface VerifyReport {
   bytesChecked: number;
 }
 
+/** A registry name and version, so that a restore never writes outside the registry folder. */
+function validRef(name: string, version: string): boolean {
+  try {
+    checkPart(name, "name");
+    checkPart(version, "version");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A file of the backup: inside one of the folders a restore places, never outside them. */
 function safeRel(rel: string): boolean {
-  return !isAbsolute(rel) && !normalize(rel).startsWith("..") && !rel.includes("\0");
+  if (isAbsolute(rel) || rel.includes("\0")) return false;
+  return /^(home|registry|config)\//.test(normalize(rel));
 }
 
 /** Recomputes the sha256 of MANIFEST.json, of every file and of every model blob. */
@@ -123,13 +137,19 @@ export async function verifyBackup(dir: string, id: string): Promise<VerifyRepor
   }
   for (const f of manifest.files ?? []) {
     if (!safeRel(f.path)) {
-      report.problems.push(`${id}/${f.path}: path outside the backup`);
+      report.problems.push(`${id}/${f.path}: a path outside the backup's folders`);
       continue;
     }
     await check(`${id}/${f.path}`, join(root, f.path), f.sha256);
   }
   const seen = new Set<string>();
   for (const m of manifest.models ?? []) {
+    if (!validRef(m.name, m.version)) {
+      report.problems.push(
+        `${id}/${MANIFEST_NAME}: model ${m.name}:${m.version} is not a valid name`,
+      );
+      continue;
+    }
     // Versions with the same content share one blob: it is checked once.
     if (seen.has(m.blob)) continue;
     seen.add(m.blob);

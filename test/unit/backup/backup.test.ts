@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   createBackup,
   listBackups,
@@ -265,4 +265,35 @@ test("the snapshot is consistent while another connection writes", async (t) => 
     live.slice(0, restored.audit.length),
     "a prefix of the live chain",
   );
+});
+
+test("a crafted manifest cannot make restore write outside the new home", async (t) => {
+  const h = await statefulHome();
+  t.after(() => {
+    h.close();
+    rmSync(h.root, { recursive: true, force: true });
+  });
+  const dir = join(h.root, "backups");
+  const made = await backupOf(h, dir);
+  const path = join(made.path, "MANIFEST.json");
+  const manifest = JSON.parse(readFileSync(path, "utf8"));
+  manifest.files[0].path = "home/../../escape.db";
+  manifest.models[0].name = "..";
+  writeFileSync(path, JSON.stringify(manifest));
+  // Digests that match the crafted manifest: only the path checks stand in the way.
+  writeFileSync(
+    join(made.path, "MANIFEST.json.sha256"),
+    `${createHash("sha256").update(readFileSync(path)).digest("hex")}  MANIFEST.json\n`,
+  );
+  const report = await verifyBackup(dir, made.id);
+  assert.equal(report.ok, false);
+  assert.match(report.problems.join("\n"), /home\/\.\.\/\.\.\/escape\.db: a path outside/);
+  assert.match(report.problems.join("\n"), /model \.\.:1 is not a valid name/);
+  const target = join(h.root, "restored");
+  assert.equal(
+    (await code(() => restoreBackup({ dir, id: made.id, home: target }))).code,
+    "backup_corrupted",
+  );
+  assert.equal(existsSync(target), false);
+  assert.equal(existsSync(join(h.root, "escape.db")), false);
 });
