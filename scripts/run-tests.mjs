@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the compiled test suites with node:test, one suite after another.
-// unit and http run two files at a time; e2e runs one file at a time because each file starts
+// unit and http run two files at a time; e2e and security run one file at a time because each file starts
 // real llama.cpp workers and the threads of all workers together must not exceed the cores.
 // Usage: node scripts/run-tests.mjs [suite|path-substring ...]
 import { readdirSync, statSync } from "node:fs";
@@ -12,6 +12,8 @@ const suites = [
   { name: "unit", concurrency: 2, timeoutMs: 60_000 },
   { name: "http", concurrency: 2, timeoutMs: 120_000 },
   { name: "e2e", concurrency: 1, timeoutMs: 600_000 },
+  // Attacks through the real entry points: hostile files, hostile requests, TLS, incidents.
+  { name: "security", concurrency: 1, timeoutMs: 600_000 },
 ];
 
 function listTests(dir) {
