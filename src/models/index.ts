@@ -47,7 +47,11 @@ export {
   type TokenizerTable,
 } from "./formats/llama2c-io.js";
 export { parseSentencePieceModel, encodeSentencePieceModel } from "./formats/sentencepiece.js";
-export { readSafetensorsHeader, type SafetensorsEntry } from "./formats/safetensors.js";
+export {
+  parseSafetensorsHeader,
+  readSafetensorsHeader,
+  type SafetensorsEntry,
+} from "./formats/safetensors.js";
 export {
   validateModel,
   LOAD_TIME_KPI_MS,

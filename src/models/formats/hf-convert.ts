@@ -136,19 +136,34 @@ export async function convertHfFolder(
   }
   const num = (k: string, fallback?: number): number => {
     const v = config[k] ?? fallback;
-    if (typeof v !== "number")
+    if (typeof v !== "number" || !Number.isFinite(v))
       throw new ModelFormatError("model_invalid", `config.json has no number "${k}"`);
     return v;
   };
-  const dim = num("hidden_size");
-  const heads = num("num_attention_heads");
-  const kvHeads = num("num_key_value_heads", heads);
-  const layers = num("num_hidden_layers");
+  /** A count (layers, heads, sizes): a positive integer, checked before anything is sized by it. */
+  const count = (k: string, fallback?: number): number => {
+    const v = num(k, fallback);
+    if (!Number.isSafeInteger(v) || v < 1 || v > 2 ** 31)
+      throw new ModelFormatError("model_invalid", `config.json "${k}" is ${v}, not a count`);
+    return v;
+  };
+  const dim = count("hidden_size");
+  const heads = count("num_attention_heads");
+  const kvHeads = count("num_key_value_heads", heads);
+  const layers = count("num_hidden_layers");
   const { readdir } = await import("node:fs/promises");
   const entries = new Map<string, { file: string; entry: SafetensorsEntry }>();
   for (const f of (await readdir(dir)).filter((x) => x.endsWith(".safetensors")).sort()) {
     const h = await readSafetensorsHeader(join(dir, f));
     for (const e of h.tensors) entries.set(e.name, { file: join(dir, f), entry: e });
+  }
+  // Each layer needs its own tensors: a config that declares more layers than the files could
+  // hold is refused before the plan is built (num_hidden_layers: 1e9 once took 4 GB here).
+  if (layers * LAYER_TENSORS.length > entries.size) {
+    throw new ModelFormatError(
+      "model_invalid",
+      `config.json declares ${layers} layers, but the safetensors files hold only ${entries.size} tensors`,
+    );
   }
   const dtypes = new Set([...entries.values()].map((x) => x.entry.dtype));
   const type: QuantType = options.type ?? (dtypes.size === 1 && dtypes.has("F32") ? "f32" : "f16");
@@ -194,9 +209,9 @@ export async function convertHfFolder(
   const metadata = new Map<string, GgufValue>([
     ...llamaMetadata({
       name: basename(dir),
-      contextLength: num("max_position_embeddings", 2048),
+      contextLength: count("max_position_embeddings", 2048),
       embedding: dim,
-      feedForward: num("intermediate_size"),
+      feedForward: count("intermediate_size"),
       layers,
       heads,
       kvHeads,

@@ -59,26 +59,40 @@ export function parseSafetensorsHeader(head: Buffer, fileSize: number): Safetens
   if (8 + n > fileSize || 8 + n > head.length) {
     throw new ModelFormatError("model_truncated", "the file ends inside its safetensors header");
   }
-  let json: Record<string, unknown>;
+  let json: unknown;
   try {
-    json = JSON.parse(head.toString("utf8", 8, 8 + n)) as Record<string, unknown>;
+    json = JSON.parse(head.toString("utf8", 8, 8 + n));
   } catch {
     throw new ModelFormatError("model_invalid", "the safetensors header is not valid JSON");
+  }
+  if (!isPlainObject(json)) {
+    throw new ModelFormatError("model_invalid", "the safetensors header is not a JSON object");
   }
   const dataStart = 8 + n;
   const tensors: SafetensorsEntry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(json)) {
     if (name === "__metadata__") {
-      metadata = raw as Record<string, string>;
+      metadata = checkMetadata(raw);
       continue;
     }
-    const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const dtype = String(e.dtype);
-    const size = DTYPE_BYTES[dtype];
-    const shape = e.shape as number[];
-    const offsets = e.data_offsets as number[];
-    if (!size || !Array.isArray(shape) || !Array.isArray(offsets) || offsets.length !== 2) {
+    // A hostile header can hold anything JSON can: null, numbers, nested arrays, huge values.
+    const e = (isPlainObject(raw) ? raw : {}) as {
+      dtype?: unknown;
+      shape?: unknown;
+      data_offsets?: unknown;
+    };
+    const dtype = typeof e.dtype === "string" ? e.dtype : "";
+    const size = Object.hasOwn(DTYPE_BYTES, dtype) ? DTYPE_BYTES[dtype] : undefined;
+    const shape = e.shape;
+    const offsets = e.data_offsets;
+    if (
+      !size ||
+      !isCountArray(shape) ||
+      !isCountArray(offsets) ||
+      offsets.length !== 2 ||
+      offsets[0]! > offsets[1]!
+    ) {
       throw new ModelFormatError(
         "model_invalid",
         `safetensors entry "${name}" has no valid dtype, shape or offsets`,
@@ -102,6 +116,25 @@ export function parseSafetensorsHeader(head: Buffer, fileSize: number): Safetens
     tensors.push({ name, dtype, shape, start, end });
   }
   return { tensors, metadata, fileSize };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** An array of non-negative safe integers (a shape or a byte range). */
+function isCountArray(v: unknown): v is number[] {
+  return Array.isArray(v) && v.length <= 8 && v.every((x) => Number.isSafeInteger(x) && x >= 0);
+}
+
+function checkMetadata(raw: unknown): Record<string, string> {
+  if (!isPlainObject(raw) || !Object.values(raw).every((v) => typeof v === "string")) {
+    throw new ModelFormatError(
+      "model_invalid",
+      "the safetensors __metadata__ is not an object of strings",
+    );
+  }
+  return raw as Record<string, string>;
 }
 
 /** Reads a safetensors file's header. */

@@ -9,6 +9,7 @@ import {
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
   GgufValueType,
+  blockOf,
   isKnownGgmlType,
   tensorBytes,
   type GgufArray,
@@ -29,7 +30,23 @@ export const GGUF_LIMITS = {
   maxDims: 4,
   /** Largest header read into memory. */
   maxHeaderBytes: 512 * 1024 * 1024,
+  /**
+   * Estimated JS memory the parsed metadata may take. The byte bound alone does not bound
+   * memory: a 1-byte array item becomes an 8-byte array slot (a 512 MiB sparse header of u8
+   * arrays took a process to 4.7 GB and a V8 abort). Each item is charged its slot and the
+   * object behind it; a 262k-token vocabulary with scores, types and merges costs about 40 MiB.
+   */
+  maxParsedBytes: 256 * 1024 * 1024,
+  /** Deepest array nesting (llama.cpp refuses nested arrays; recursion must not overflow). */
+  maxArrayDepth: 4,
+  /** Largest `general.alignment` (ggml uses 32; a page is at most 64 KiB). */
+  maxAlignment: 64 * 1024,
 };
+
+/** JS memory charged per parsed value: an array slot plus, for boxed values, the object. */
+const SLOT_BYTES = 8;
+const BIGINT_BYTES = 32;
+const STRING_OVERHEAD_BYTES = 24;
 
 /** Thrown inside the parser when the buffer ends; the caller decides whether more exists. */
 class NeedMoreBytes extends Error {}
@@ -38,7 +55,18 @@ const decoder = new TextDecoder("utf-8");
 
 class Cursor {
   pos = 0;
+  /** Estimated JS memory of the values parsed so far (see GGUF_LIMITS.maxParsedBytes). */
+  private parsedBytes = 0;
   constructor(readonly buf: Buffer) {}
+  charge(bytes: number): void {
+    this.parsedBytes += bytes;
+    if (this.parsedBytes > GGUF_LIMITS.maxParsedBytes) {
+      throw new ModelFormatError(
+        "model_header_too_large",
+        `the GGUF metadata would take over ${GGUF_LIMITS.maxParsedBytes} bytes of memory`,
+      );
+    }
+  }
   need(n: number): void {
     if (this.pos + n > this.buf.length) throw new NeedMoreBytes();
   }
@@ -72,6 +100,8 @@ class Cursor {
   string(): string {
     const len = this.count("bytes in a string", GGUF_LIMITS.maxStringBytes);
     this.need(len);
+    // A decoded string takes up to two bytes a character.
+    if (len > 0) this.charge(STRING_OVERHEAD_BYTES + 2 * len);
     const s = decoder.decode(this.buf.subarray(this.pos, this.pos + len));
     this.pos += len;
     return s;
@@ -117,23 +147,50 @@ class Cursor {
         throw new ModelFormatError("model_invalid", `unknown GGUF value type ${type as number}`);
     }
   }
-  array(): GgufArray {
+  array(depth: number): GgufArray {
+    if (depth > GGUF_LIMITS.maxArrayDepth) {
+      throw new ModelFormatError(
+        "model_invalid",
+        `GGUF arrays are nested over ${GGUF_LIMITS.maxArrayDepth} deep`,
+      );
+    }
     const itemType = this.u32() as GgufValueType;
     const n = this.count("array items", GGUF_LIMITS.maxArrayItems);
+    const fixed = FIXED_ITEM_BYTES[itemType];
+    // Items of a fixed size must be in the buffer before any memory is given to them; the
+    // others (strings, arrays) take at least 8 bytes each in the file.
+    this.need(n * (fixed ?? 8));
+    const boxed = itemType === GgufValueType.UINT64 || itemType === GgufValueType.INT64;
+    this.charge(n * (SLOT_BYTES + (boxed ? BIGINT_BYTES : 0)));
     if (itemType === GgufValueType.ARRAY) {
       const items: GgufArray[] = [];
-      for (let i = 0; i < n; i++) items.push(this.array());
+      for (let i = 0; i < n; i++) items.push(this.array(depth + 1));
       return { itemType, items };
     }
-    const items: GgufScalar[] = new Array(n);
-    for (let i = 0; i < n; i++) items[i] = this.scalar(itemType);
+    const items: GgufScalar[] = [];
+    for (let i = 0; i < n; i++) items.push(this.scalar(itemType));
     return { itemType, items };
   }
   value(type: GgufValueType): GgufValue {
-    if (type === GgufValueType.ARRAY) return { type, value: this.array() };
+    if (type === GgufValueType.ARRAY) return { type, value: this.array(1) };
     return { type, value: this.scalar(type) } as GgufValue;
   }
 }
+
+/** Bytes each fixed-size value type takes in the file. */
+const FIXED_ITEM_BYTES: Partial<Record<GgufValueType, number>> = {
+  [GgufValueType.UINT8]: 1,
+  [GgufValueType.INT8]: 1,
+  [GgufValueType.BOOL]: 1,
+  [GgufValueType.UINT16]: 2,
+  [GgufValueType.INT16]: 2,
+  [GgufValueType.UINT32]: 4,
+  [GgufValueType.INT32]: 4,
+  [GgufValueType.FLOAT32]: 4,
+  [GgufValueType.UINT64]: 8,
+  [GgufValueType.INT64]: 8,
+  [GgufValueType.FLOAT64]: 8,
+};
 
 /** Checks the magic and the version; returns the version. */
 export function checkGgufPreamble(buf: Buffer): number {
@@ -197,8 +254,14 @@ function parse(buf: Buffer, fileSize: number | undefined): GgufHeader {
     metadata.set(key, c.value(type));
   }
   const tensors: GgufTensorInfo[] = [];
+  const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = c.string();
+    // llama.cpp refuses a file that names one tensor twice.
+    if (names.has(name))
+      throw new ModelFormatError("model_invalid", `duplicate tensor name "${name}"`);
+    names.add(name);
+    c.charge(SLOT_BYTES * 8);
     const nDims = c.u32();
     if (nDims < 1 || nDims > GGUF_LIMITS.maxDims) {
       throw new ModelFormatError("model_invalid", `tensor "${name}" has ${nDims} dimensions`);
@@ -221,6 +284,12 @@ function parse(buf: Buffer, fileSize: number | undefined): GgufHeader {
       `general.alignment ${alignment} is not a power of two`,
     );
   }
+  if (alignment > GGUF_LIMITS.maxAlignment) {
+    throw new ModelFormatError(
+      "model_invalid",
+      `general.alignment ${alignment} is over the bound of ${GGUF_LIMITS.maxAlignment}`,
+    );
+  }
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
   const header: GgufHeader = { version, metadata, tensors, alignment, dataOffset };
   if (fileSize !== undefined) checkTensorBounds(header, fileSize);
@@ -237,6 +306,15 @@ export function checkTensorBounds(header: GgufHeader, fileSize: number): void {
       throw new ModelFormatError(
         "model_invalid",
         `tensor "${t.name}" is not aligned to ${header.alignment} bytes`,
+      );
+    }
+    const { blockSize } = blockOf(t.type);
+    // ggml stores rows of whole blocks: llama.cpp refuses a row length not a multiple of the
+    // block (32 for Q8_0), even when the whole tensor would fill whole blocks.
+    if (t.dims[0]! % blockSize !== 0) {
+      throw new ModelFormatError(
+        "model_invalid",
+        `tensor "${t.name}" has rows of ${t.dims[0]} elements, not a multiple of its ${blockSize}-element blocks`,
       );
     }
     const bytes = tensorBytes(t.type, t.dims);
