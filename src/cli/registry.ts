@@ -121,7 +121,7 @@ export function registerRegistryCommands(program: Command): void {
               hubUrl: cfg.registry.hubUrl,
               retries: cfg.registry.pullRetries,
               idleTimeoutMs: cfg.registry.pullIdleTimeoutMs,
-              headers: token ? { authorization: `Bearer ${token}` } : undefined,
+              hubToken: token || undefined,
               logger: createLogger({ level: "warn", destination: process.stderr }),
               onProgress: bars(),
             },

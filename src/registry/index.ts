@@ -11,6 +11,7 @@ export { openRegistry, registryDir } from "./from-config.js";
 export { backupTo, restoreFrom, parseSums, SUMS_FILE, type RestoreReport } from "./backup-dir.js";
 export {
   pullModel,
+  hubAuthHeaders,
   resolveSource,
   downloadResumable,
   nameFromFile,

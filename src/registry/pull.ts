@@ -25,10 +25,42 @@ export interface PullOptions {
   hubUrl: string;
   retries: number;
   idleTimeoutMs: number;
-  /** Extra request headers (an Authorization header for a private repository). */
+  /** Extra request headers sent to every URL of the pull. */
   headers?: Record<string, string>;
+  /**
+   * The hub's token (HF_TOKEN), for a private repository: sent as a bearer token only to the
+   * hub's own origin and only over https (see `hubAuthHeaders`), never to a pulled URL.
+   */
+  hubToken?: string;
   logger?: Logger;
   onProgress?: (label: string) => ProgressFn | undefined;
+}
+
+/**
+ * The Authorization header for a request to `url`: the hub's token when `url` is on the hub's
+ * origin and that origin is https, else none (a token sent to any URL, or in clear text, is a
+ * token given away). Redirects to another origin drop it too (the Fetch standard's rule).
+ */
+export function hubAuthHeaders(
+  url: string,
+  hubUrl: string,
+  token: string | undefined,
+): Record<string, string> {
+  if (!token) return {};
+  let target: URL;
+  let hub: URL;
+  try {
+    target = new URL(url);
+    hub = new URL(hubUrl);
+  } catch {
+    return {};
+  }
+  if (hub.protocol !== "https:" || target.origin !== hub.origin) return {};
+  return { authorization: `Bearer ${token}` };
+}
+
+function requestHeaders(url: string, opts: PullOptions): Record<string, string> {
+  return { ...opts.headers, ...hubAuthHeaders(url, opts.hubUrl, opts.hubToken) };
 }
 
 function downloadError(message: string): BulwarkError {
@@ -69,7 +101,7 @@ export async function resolveSource(source: string, opts: PullOptions): Promise<
   const base = opts.hubUrl.replace(/\/+$/, "");
   const rev = encodeURIComponent(revision);
   const treeUrl = `${base}/api/models/${owner}/${repo}/tree/${rev}${dir ? "/" + dir : ""}`;
-  const res = await fetchOrFail(treeUrl, { headers: opts.headers });
+  const res = await fetchOrFail(treeUrl, { headers: requestHeaders(treeUrl, opts) });
   if (res.status === 404) {
     throw downloadError(`the hub has no repository ${owner}/${repo} at revision ${revision} (404)`);
   }
@@ -128,7 +160,7 @@ export async function downloadResumable(
     };
     arm();
     try {
-      const headers: Record<string, string> = { ...opts.headers };
+      const headers: Record<string, string> = requestHeaders(url, opts);
       if (have > 0) headers.range = `bytes=${have}-`;
       const res = await fetchOrFail(url, { headers, signal: controller.signal });
       if (res.status === 416 && opts.expectedSize !== undefined && have === opts.expectedSize) {

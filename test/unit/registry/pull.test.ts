@@ -3,7 +3,12 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { BulwarkError } from "../../../src/errors/index.js";
-import { pullModel, sha256File, type PullOptions } from "../../../src/registry/index.js";
+import {
+  hubAuthHeaders,
+  pullModel,
+  sha256File,
+  type PullOptions,
+} from "../../../src/registry/index.js";
 import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 import { tempRegistry } from "../../helpers/registry.js";
 import { startFakeHub } from "../../helpers/fake-hub.js";
@@ -106,4 +111,23 @@ test("an URL pull with --sha256 is checked; a wrong sha256 is refused", async (t
   const m = await pullModel(r.registry, { source: url, sha256: STORIES_SHA, name: "u" }, opts);
   assert.equal(m.sha256, STORIES_SHA);
   assert.equal(existsSync(r.registry.resolve("u").path), true);
+});
+
+test("the hub's token goes only to the hub's own https origin", () => {
+  const hub = "https://huggingface.co";
+  const auth = { authorization: "Bearer t" };
+  assert.deepEqual(
+    hubAuthHeaders("https://huggingface.co/api/models/o/r/tree/main", hub, "t"),
+    auth,
+  );
+  assert.deepEqual(
+    hubAuthHeaders("https://huggingface.co:443/o/r/resolve/main/m.gguf", hub, "t"),
+    auth,
+  );
+  assert.deepEqual(hubAuthHeaders("https://evil.example/m.gguf", hub, "t"), {});
+  assert.deepEqual(hubAuthHeaders("https://huggingface.co.evil.example/m", hub, "t"), {});
+  assert.deepEqual(hubAuthHeaders("http://huggingface.co/m.gguf", hub, "t"), {});
+  assert.deepEqual(hubAuthHeaders("http://127.0.0.1:9/api/x", "http://127.0.0.1:9", "t"), {});
+  assert.deepEqual(hubAuthHeaders("https://huggingface.co/x", hub, undefined), {});
+  assert.deepEqual(hubAuthHeaders("not a url", hub, "t"), {});
 });
