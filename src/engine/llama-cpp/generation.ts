@@ -13,6 +13,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { IncrementalDetokenizer, StopMatcher } from "../text/index.js";
+import { EngineJobError } from "../errors.js";
 import type { FinishReason, GenerationJob, GrammarSpec } from "../types.js";
 import type { LlamaRuntime } from "./runtime.js";
 
@@ -44,10 +45,20 @@ async function loadGrammar(runtime: LlamaRuntime, spec: GrammarSpec): Promise<Ll
   const key = spec.kind === "json" ? "json" : `gbnf:${spec.text}`;
   const cached = grammarCache.get(key);
   if (cached) return cached;
-  const grammar =
-    spec.kind === "json"
-      ? await runtime.llama.getGrammarFor("json")
-      : new LlamaGrammar(runtime.llama, { grammar: spec.text });
+  let grammar: LlamaGrammar;
+  try {
+    grammar =
+      spec.kind === "json"
+        ? await runtime.llama.getGrammarFor("json")
+        : new LlamaGrammar(runtime.llama, { grammar: spec.text });
+  } catch (err) {
+    // llama.cpp refuses grammars over its repetition bounds (a schema's minLength: 1000 is
+    // enough): the request's response format is at fault, not the engine.
+    throw new EngineJobError(
+      "invalid_grammar",
+      `The response format cannot be used: ${(err as Error).message}`,
+    );
+  }
   if (grammarCache.size >= GRAMMAR_CACHE_LIMIT) {
     grammarCache.delete(grammarCache.keys().next().value as string);
   }

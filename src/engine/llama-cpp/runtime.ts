@@ -19,6 +19,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { ModelInfo, PreparedPrompt, PromptInput, ReplicaSpec } from "../types.js";
+import { EngineJobError } from "../errors.js";
 
 export type RuntimeLog = (level: "debug" | "info" | "warn" | "error", message: string) => void;
 
@@ -191,8 +192,21 @@ export class LlamaRuntime {
       const context = await this.embeddingContext;
       const embeddings: number[][] = [];
       let promptTokens = 0;
+      const room = Math.min(this.spec.contextSize, this.model.trainContextSize);
       for (const input of inputs) {
         const tokens = this.prepare(input).tokens;
+        // llama_decode fails on these: answer them as the client's error, not the engine's.
+        if (tokens.length > room) {
+          throw new EngineJobError(
+            "context_length_exceeded",
+            `An input has ${tokens.length} tokens; the embedding context holds ${room}.`,
+          );
+        }
+        const vocabulary = vocabularySize(this.model);
+        const bad = tokens.find((t) => t < 0 || (vocabulary > 0 && t >= vocabulary));
+        if (bad !== undefined) {
+          throw new EngineJobError("invalid_request", `Token ${bad} is not in the vocabulary.`);
+        }
         promptTokens += tokens.length;
         const embedding = await context.getEmbeddingFor(tokens as Token[]);
         embeddings.push([...embedding.vector]);

@@ -61,6 +61,26 @@ export async function createEmbeddings(
         param: list.length === 1 ? "input" : `input[${i}]`,
       });
     }
+    // Token ids outside the vocabulary and inputs over the context fail in llama_decode: they
+    // are the client's mistake, answered 400 here rather than 500 from the engine.
+    if (item.kind === "tokens") {
+      const param = list.length === 1 ? "input" : `input[${i}]`;
+      const vocabulary = info?.vocabularySize ?? 0;
+      const bad = item.tokens.find((t) => vocabulary > 0 && t >= vocabulary);
+      if (bad !== undefined) {
+        throw new BulwarkError("invalid_request", `Token ${bad} is not in the vocabulary.`, {
+          param,
+        });
+      }
+      const context = info?.contextSize ?? 0;
+      if (context > 0 && item.tokens.length > context) {
+        throw new BulwarkError(
+          "context_length_exceeded",
+          `An input has ${item.tokens.length} tokens; this model's context holds ${context}.`,
+          { param },
+        );
+      }
+    }
     if (item.kind === "text" && item.text.length === 0) {
       throw new BulwarkError("invalid_request", "An input is empty.", {
         param: list.length === 1 ? "input" : `input[${i}]`,

@@ -5,9 +5,15 @@ export interface SchemaMeasure {
   properties: number;
 }
 
+/**
+ * Deepest schema whose bytes are measured with JSON.stringify, which recurses: a schema nested
+ * 5,000 deep overflowed the stack there before its depth was counted. Deeper schemas are
+ * refused on their depth, measured without recursion, and report no byte count.
+ */
+const STRINGIFY_DEPTH = 512;
+
 /** Depth counts nested objects and arrays; properties counts keys of every `properties` map. */
 export function measureJsonSchema(schema: unknown): SchemaMeasure {
-  const bytes = Buffer.byteLength(JSON.stringify(schema) ?? "", "utf8");
   let depth = 0;
   let properties = 0;
   const stack: { node: unknown; level: number }[] = [{ node: schema, level: 1 }];
@@ -23,5 +29,7 @@ export function measureJsonSchema(schema: unknown): SchemaMeasure {
     }
     for (const child of Object.values(node)) stack.push({ node: child, level: level + 1 });
   }
+  const bytes =
+    depth <= STRINGIFY_DEPTH ? Buffer.byteLength(JSON.stringify(schema) ?? "", "utf8") : Infinity;
   return { bytes, depth, properties };
 }

@@ -48,17 +48,17 @@ export async function resolveResponseFormat(
   const schema = format.json_schema.schema ?? {};
   const measure = measureJsonSchema(schema);
   const param = "response_format.json_schema.schema";
-  if (measure.bytes > limits.maxJsonSchemaBytes) {
-    throw new BulwarkError(
-      "input_too_large",
-      `The JSON schema is ${measure.bytes} bytes; at most ${limits.maxJsonSchemaBytes} are allowed.`,
-      { param },
-    );
-  }
   if (measure.depth > limits.maxJsonSchemaDepth) {
     throw new BulwarkError(
       "input_too_large",
       `The JSON schema nests ${measure.depth} levels; at most ${limits.maxJsonSchemaDepth} are allowed.`,
+      { param },
+    );
+  }
+  if (measure.bytes > limits.maxJsonSchemaBytes) {
+    throw new BulwarkError(
+      "input_too_large",
+      `The JSON schema is ${measure.bytes} bytes; at most ${limits.maxJsonSchemaBytes} are allowed.`,
       { param },
     );
   }
