@@ -29,6 +29,7 @@ import {
   type ReplicaStats,
 } from "../types.js";
 import { EngineJobError } from "../errors.js";
+import { workerEnv } from "../../util/worker-env.js";
 import { awaitStop, ChildExit, drainJobs } from "../child-exit.js";
 
 export interface LlamaCppReplicaOptions {
@@ -96,6 +97,8 @@ export class LlamaCppReplica implements EngineReplica {
       serialization: "json",
       // Not the gateway's flags: a worker runs only the ones configured for it.
       execArgv: [...(this.options.nodeOptions ?? [])],
+      // It parses the model file: none of the gateway's secrets in its environment.
+      env: workerEnv(),
     });
     this.child = child;
     this.lastStats.pid = child.pid ?? null;

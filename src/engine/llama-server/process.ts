@@ -2,10 +2,11 @@
  * The llama-server child process: its spawn, its output (kept as a short tail and logged) and
  * its resident memory.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Logger } from "../../observability/index.js";
+import { workerEnv } from "../../util/worker-env.js";
 
 /** Output lines kept for the message of an unexpected exit. */
 const TAIL_LINES = 20;
@@ -14,11 +15,11 @@ const SETPRIV = "/usr/bin/setpriv";
 
 /** Starts llama-server with its output piped. */
 export function spawnServer(binary: string, args: readonly string[]): ChildProcess {
+  // It parses the model file: none of the gateway's secrets in its environment.
+  const options: SpawnOptions = { stdio: ["ignore", "pipe", "pipe"], env: workerEnv() };
   return existsSync(SETPRIV)
-    ? spawn(SETPRIV, ["--pdeathsig", "KILL", "--", binary, ...args], {
-        stdio: ["ignore", "pipe", "pipe"],
-      })
-    : spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn(SETPRIV, ["--pdeathsig", "KILL", "--", binary, ...args], options)
+    : spawn(binary, args, options);
 }
 
 /** Logs the process's output lines and keeps the last ones in `tail`. */

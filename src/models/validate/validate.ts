@@ -10,6 +10,7 @@ import { detectFormat } from "../formats/detect.js";
 import { describeGgufHeader } from "../inspect.js";
 import { formatBytes } from "../../util/format.js";
 import { estimateMemory } from "../memory.js";
+import { workerEnv } from "../../util/worker-env.js";
 import type {
   WorkerCheckName,
   WorkerCheckResult,
@@ -92,6 +93,8 @@ function runWorker(
     const run: WorkerRun = { checks: [] };
     const child = fork(new URL("./validate-worker.js", import.meta.url), [], {
       stdio: ["ignore", "ignore", "pipe", "ipc"],
+      // It loads an untrusted file: none of the caller's secrets in its environment.
+      env: workerEnv(),
     });
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
