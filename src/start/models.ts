@@ -5,7 +5,8 @@
  * gateway benchmark brings its own; `engine.backend` picks node-llama-cpp workers or llama-server
  * processes) behind load admission, and one `ModelHost` per model.
  */
-import { accessSync, constants } from "node:fs";
+import { accessSync, closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { ModelFormatError, parseGgufHeader } from "../models/index.js";
 import {
   checkLadderModels,
   checkModelsToServe,
@@ -112,11 +113,39 @@ export async function openModelRegistry(
   return { serving: undefined, registry, plan };
 }
 
+/** Bytes of a model file read at start to check its GGUF header. */
+const HEADER_CHECK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The model file must be readable and a GGUF whose header parses: a text file given as a model
+ * once started a worker that failed its load and was restarted forever. A header longer than
+ * the bytes read here is checked by the worker's load.
+ */
 function checkModelFile(entry: ModelEntry, index: number): void {
+  const field = `models[${index}].path`;
+  let fd: number;
   try {
     accessSync(entry.path, constants.R_OK);
+    fd = openSync(entry.path, "r");
   } catch {
-    throw invalidField(`models[${index}].path`, `cannot read the model file for "${entry.name}"`);
+    throw invalidField(field, `cannot read the model file for "${entry.name}"`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, HEADER_CHECK_BYTES));
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    try {
+      parseGgufHeader(buf.subarray(0, n), n === size ? size : undefined);
+    } catch (err) {
+      if (!(err instanceof ModelFormatError)) throw err;
+      if (err.code === "model_truncated" && n < size) return;
+      throw invalidField(
+        field,
+        `"${entry.name}" is not a usable GGUF model (${err.code}: ${err.message})`,
+      );
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 
