@@ -1,0 +1,67 @@
+/**
+ * The response cache on the admin listener: its statistics, clearing it (all, one served
+ * model's entries, one namespace's), and each key's cache settings.
+ */
+import type { FastifyInstance } from "fastify";
+import { BulwarkError } from "../errors/index.js";
+import type { KeyCacheStore } from "./key-settings.js";
+import type { ResponseCache } from "./response-cache.js";
+import { namespaceTenant } from "./tenant.js";
+
+export interface CacheAdminDeps {
+  cache: ResponseCache | undefined;
+  keys: KeyCacheStore;
+  /** True when an API key with this id exists. */
+  keyExists(id: string): boolean;
+}
+
+function queryString(query: unknown, name: string): string | undefined {
+  const value = (query as Record<string, unknown> | undefined)?.[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") {
+    throw new BulwarkError("invalid_request", `${name} must be one non-empty value.`, {
+      param: name,
+    });
+  }
+  return value;
+}
+
+export function registerCacheAdminRoutes(app: FastifyInstance, deps: CacheAdminDeps): void {
+  const existing = (id: string) => {
+    if (!deps.keyExists(id)) throw new BulwarkError("key_not_found", `No API key with id "${id}".`);
+  };
+  app.get("/admin/cache", { config: { permission: "cache.read" } }, async () => ({
+    enabled: deps.cache !== undefined,
+    ...(deps.cache?.stats() ?? { entries: 0, bytes: 0, maxBytes: 0, inFlight: 0 }),
+  }));
+  app.delete(
+    "/admin/cache",
+    { config: { permission: "cache.write", audit: "cache.cleared" } },
+    async (request) => {
+      const model = queryString(request.query, "model");
+      const namespace = queryString(request.query, "namespace");
+      const removed =
+        deps.cache?.clear({
+          model,
+          tenant: namespace === undefined ? undefined : namespaceTenant(namespace),
+        }) ?? 0;
+      return { removed, model: model ?? null, namespace: namespace ?? null };
+    },
+  );
+  app.get<{ Params: { id: string } }>(
+    "/admin/keys/:id/cache",
+    { config: { permission: "keys.read" } },
+    async (request) => {
+      existing(request.params.id);
+      return { id: request.params.id, ...deps.keys.get(request.params.id) };
+    },
+  );
+  app.put<{ Params: { id: string } }>(
+    "/admin/keys/:id/cache",
+    { config: { permission: "keys.write", audit: "key.cache_changed" } },
+    async (request) => {
+      existing(request.params.id);
+      return { id: request.params.id, ...deps.keys.update(request.params.id, request.body ?? {}) };
+    },
+  );
+}
