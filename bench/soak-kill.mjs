@@ -121,6 +121,9 @@ const server = spawn(
       ...process.env,
       BULWARK_HOME: mkdtempSync(join(work, "home-")),
       BULWARK_ADMIN_KEY: apiKey,
+      // Repeated greedy prompts would be answered by the response cache, not the engine
+      // under test.
+      BULWARK_CACHE_ENABLED: "false",
       // The whole load comes from one address, faster than the default per-address limit
       // (1,200 a minute) on a fast backend: a refusal there would measure the limiter.
       BULWARK_RATE_LIMITS_IP_RPM: "0",

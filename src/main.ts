@@ -27,6 +27,7 @@ import { ResourceStack } from "./start/resources.js";
 import { buildWatch } from "./start/guards.js";
 import { openAccess } from "./start/access.js";
 import { buildPublicApi } from "./start/gateway.js";
+import { buildCache } from "./start/cache.js";
 import { LiveHosts, openModelRegistry, planModels, startModels } from "./start/models.js";
 
 export interface StartOptions {
@@ -116,7 +117,10 @@ async function start(
     {
       logger,
       hosts: () => live.list(),
-      caches: [{ name: "grammar", clear: () => grammar.clearCache() }],
+      caches: [
+        { name: "grammar", clear: () => grammar.clearCache() },
+        { name: "response", clear: () => cache.clear() },
+      ],
       address: () => address,
       memorySource: options.memorySource,
       processProbe: options.processProbe,
@@ -130,6 +134,19 @@ async function start(
     resources,
   );
   resources.push("grammar compiler", () => grammar.close());
+  // The models are known once the registry resolved them; the cache reads them at each use.
+  const served: {
+    models: readonly { name: string; path: string }[];
+    registry?: RegistryServing;
+  } = { models: [] };
+  const cache = buildCache(config, {
+    logger,
+    db: access.db,
+    observer: telemetry.metrics.responseCache,
+    models: () => served.models,
+    serving: () => served.registry,
+    keyExists: access.keyExists,
+  });
 
   // Filled by startModels below; the gateway reads it per request.
   const catalog = new StaticModelCatalog();
@@ -144,6 +161,7 @@ async function start(
       observer: telemetry.gatewayObserver,
       metrics: telemetry.metrics,
       alerts: telemetry.alerts,
+      cache: cache.gateway,
       ...access.gateway,
     },
     () => draining,
@@ -160,10 +178,17 @@ async function start(
       onAlert: (a: RegistryAlert) => {
         options.onRegistryAlert?.(a);
         telemetry.modelIntegrity(a);
+        // Answers generated from a damaged file must not outlive it.
+        if (a.kind === "model_corrupted" || a.kind === "model_restored") {
+          cache.dropRegistryModel(a.model);
+        }
       },
     },
     resources,
   );
+  served.registry = registry.serving;
+  served.models = registry.plan.map((p) => ({ name: p.entry.name, path: p.entry.path }));
+  cache.start();
   watch.start();
   startModels(
     config,
@@ -184,6 +209,7 @@ async function start(
   // The admin routes of the guard, the alerts and the registry, on the admin listener.
   registerGuardAdminRoutes(access.admin, { guard: guards?.guard });
   registerAlertAdminRoutes(access.admin, telemetry.alerts);
+  cache.registerAdminRoutes(access.admin);
   registerRegistryAdminRoutes(access.admin, {
     registry: registry.registry,
     serving: registry.serving,

@@ -50,6 +50,7 @@ function writeLine(
         error: errored,
         promptTokens: r.promptTokens ?? 0,
         completionTokens: r.completionTokens ?? 0,
+        cached: r.cache === "hit" || r.cache === "semantic-hit",
       });
     }
   } catch (err) {

@@ -8,6 +8,8 @@ export interface Totals {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Requests answered from the response cache (their tokens are in the totals). */
+  cached_requests: number;
 }
 
 export interface KeyUsage extends Totals {
@@ -19,7 +21,14 @@ export interface KeyUsage extends Totals {
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 
 function zero(): Totals {
-  return { requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  return {
+    requests: 0,
+    errors: 0,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    total_tokens: 0,
+    cached_requests: 0,
+  };
 }
 
 function add(t: Totals, r: UsageRow): void {
@@ -28,6 +37,7 @@ function add(t: Totals, r: UsageRow): void {
   t.prompt_tokens += r.promptTokens;
   t.completion_tokens += r.completionTokens;
   t.total_tokens += r.promptTokens + r.completionTokens;
+  t.cached_requests += r.cachedRequests;
 }
 
 export function summarize(rows: UsageRow[]): { object: "list"; data: KeyUsage[] } {

@@ -13,6 +13,11 @@ const MIGRATIONS = [
       prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
       PRIMARY KEY (key_id, model, day))`,
   },
+  {
+    // Requests answered from the response cache; their tokens are counted in the totals too.
+    name: "002-usage-cached",
+    up: `ALTER TABLE usage_daily ADD COLUMN cached_requests INTEGER NOT NULL DEFAULT 0`,
+  },
 ];
 
 export interface UsageRow {
@@ -24,6 +29,8 @@ export interface UsageRow {
   errors: number;
   promptTokens: number;
   completionTokens: number;
+  /** Requests answered from the response cache (no engine ran). */
+  cachedRequests: number;
 }
 
 export interface UsageQuery {
@@ -43,11 +50,13 @@ export class UsageStore {
   constructor(private readonly db: Db) {
     migrate(db, "usage", MIGRATIONS);
     this.add = db.prepare(
-      `INSERT INTO usage_daily (key_id, model, day, requests, errors, prompt_tokens, completion_tokens)
-       VALUES (@keyId, @model, @day, 1, @errors, @promptTokens, @completionTokens)
+      `INSERT INTO usage_daily (key_id, model, day, requests, errors, prompt_tokens,
+         completion_tokens, cached_requests)
+       VALUES (@keyId, @model, @day, 1, @errors, @promptTokens, @completionTokens, @cached)
        ON CONFLICT (key_id, model, day) DO UPDATE SET requests = requests + 1,
          errors = errors + excluded.errors, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-         completion_tokens = completion_tokens + excluded.completion_tokens`,
+         completion_tokens = completion_tokens + excluded.completion_tokens,
+         cached_requests = cached_requests + excluded.cached_requests`,
     );
   }
 
@@ -58,6 +67,8 @@ export class UsageStore {
     error: boolean;
     promptTokens: number;
     completionTokens: number;
+    /** Answered from the response cache. */
+    cached?: boolean;
   }): void {
     this.add.run({
       keyId: entry.keyId,
@@ -66,6 +77,7 @@ export class UsageStore {
       errors: entry.error ? 1 : 0,
       promptTokens: entry.promptTokens,
       completionTokens: entry.completionTokens,
+      cached: entry.cached ? 1 : 0,
     });
   }
 
@@ -84,7 +96,7 @@ export class UsageStore {
     }
     const sql =
       `SELECT key_id keyId, model, day, requests, errors, prompt_tokens promptTokens,
-         completion_tokens completionTokens FROM usage_daily` +
+         completion_tokens completionTokens, cached_requests cachedRequests FROM usage_daily` +
       (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
       " ORDER BY day, key_id, model";
     return this.db.prepare(sql).all(...args) as UsageRow[];

@@ -16,7 +16,9 @@ export type Permission =
   | "bans.read"
   | "bans.write"
   | "audit.read"
-  | "metrics.read";
+  | "metrics.read"
+  | "cache.read" // response cache statistics (admin API)
+  | "cache.write"; // clear the response cache (admin API)
 
 const matrix: Record<Role, readonly Permission[]> = {
   admin: [
@@ -31,6 +33,8 @@ const matrix: Record<Role, readonly Permission[]> = {
     "bans.write",
     "audit.read",
     "metrics.read",
+    "cache.read",
+    "cache.write",
   ],
   operator: [
     "inference",
@@ -42,9 +46,19 @@ const matrix: Record<Role, readonly Permission[]> = {
     "bans.read",
     "bans.write",
     "metrics.read",
+    "cache.read",
+    "cache.write",
   ],
   user: ["inference", "models.read", "usage.own"],
-  auditor: ["models.read", "usage.own", "usage.all", "keys.read", "bans.read", "audit.read"],
+  auditor: [
+    "models.read",
+    "usage.own",
+    "usage.all",
+    "keys.read",
+    "bans.read",
+    "audit.read",
+    "cache.read",
+  ],
 };
 
 export function isRole(value: string): value is Role {

@@ -12,6 +12,7 @@ import { registerAudit, registerUsage } from "./audit.js";
 import { registerRegistryCommands } from "./registry.js";
 import { registerEngine } from "./engine.js";
 import { registerBackup } from "./backup.js";
+import { registerCache } from "./cache.js";
 import { CliError } from "./cli-error.js";
 import { ConfigError } from "../config/index.js";
 import { BulwarkError } from "../errors/index.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerRegistryCommands(program);
   registerEngine(program);
   registerBackup(program);
+  registerCache(program);
   return program;
 }
 

@@ -356,10 +356,11 @@ const alertsSchema = z
     cacheHitPercent: percent
       .default(60)
       .describe(
-        "Alert when fewer than this share of generation requests' prompt tokens are found in " +
-          "the prefix cache (a slot's KV cache), in %. Traffic whose prompts share no prefix " +
-          "(no common system prompt, no multi-turn chat) stays low by nature: set 0 to turn " +
-          "the alert off.",
+        "Alert when fewer than this share of generation requests' prompt tokens are spared by " +
+          "a cache, in %: found in a slot's KV cache (the prefix cache), or answered whole by " +
+          "the response cache (a hit counts all its prompt tokens). Traffic that neither " +
+          "repeats nor shares a prefix (no common system prompt, no multi-turn chat) stays low " +
+          "by nature: set 0 to turn the alert off.",
       ),
     modelLoadMs: ms()
       .default(30_000)
@@ -598,6 +599,46 @@ const backupSchema = z
   })
   .prefault({});
 
+const cacheSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        "The exact response cache for chat completions, completions and embeddings " +
+          "(docs/api.md, Response cache). Off: every request goes to the engine.",
+      ),
+    maxBytes: count(0)
+      .default(64 * MiB)
+      .describe("Memory the in-process cache (L1) may hold, in bytes (default 64 MiB)."),
+    maxEntryBytes: count(1024)
+      .default(1 * MiB)
+      .describe("Largest single answer that is stored, in bytes (default 1 MiB)."),
+    ttlMs: ms()
+      .default(3_600_000)
+      .describe(
+        "How long an entry lives, in ms (default 1 h); `x-bulwark-cache: ttl=S` sets it per request.",
+      ),
+    maxTtlMs: ms()
+      .default(86_400_000)
+      .describe("Most a request's `ttl=SECONDS` may ask for, in ms (default 24 h)."),
+    sampled: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Also cache sampled generations (temperature above 0 and no seed). Off (default): only " +
+          "requests whose output is determined (temperature 0, or a seed) are cached.",
+      ),
+    countHitTokens: z
+      .boolean()
+      .default(false)
+      .describe(
+        "A hit's tokens count against the key's tokens per minute and daily budget. Off " +
+          "(default): a hit costs the key no tokens, only a request.",
+      ),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -617,6 +658,7 @@ export const configSchema = z
     accessLog: accessLogSchema,
     registry: registrySchema,
     backup: backupSchema,
+    cache: cacheSchema,
     models: z
       .array(modelEntrySchema)
       .default([])

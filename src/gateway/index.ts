@@ -2,6 +2,7 @@ export { buildGateway } from "./app.js";
 export {
   StaticModelCatalog,
   type CatalogEntry,
+  type GatewayCache,
   type GatewayDeps,
   type GatewayGuard,
   type GatewayObserver,

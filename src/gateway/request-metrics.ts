@@ -23,6 +23,7 @@ export function installRequestMetrics(app: FastifyInstance, observer: GatewayObs
           cachedTokens: r.cachedTokens,
           finishReason: r.finishReason,
           errorCode: r.errorCode,
+          cache: r.cache,
         },
         routePolicy(request).generation === true,
       );

@@ -7,6 +7,7 @@ import type { Netfilter } from "../netfilter/index.js";
 import type { AuthHookOptions } from "../auth/index.js";
 import type { RateLimitHookOptions } from "../limits/index.js";
 import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
+import type { KeyCacheSettings, ModelDigests, ResponseCache } from "../cache/index.js";
 
 /** The gateway's request figures go out through these (declared low, in observability). */
 export type { GatewayObserver, RequestObservation };
@@ -55,6 +56,18 @@ export interface GatewayDeps {
   rateLimits?: RateLimitHookOptions;
   accessLog?: AccessLogHookOptions;
   usage?: UsageStore;
+  /** The exact response cache; without it every request goes to the engine. */
+  cache?: GatewayCache;
+}
+
+/** The response cache as the gateway uses it (src/cache/). */
+export interface GatewayCache {
+  cache: ResponseCache;
+  /** The content digest of each served model, part of every key. */
+  digests: ModelDigests;
+  /** Each key's cache settings; without a store every key has the defaults. */
+  keys?: { get(keyId: string): KeyCacheSettings };
+  settings: Readonly<Config["cache"]>;
 }
 
 /** A simple catalog over a map. */

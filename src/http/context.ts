@@ -43,6 +43,8 @@ export interface RequestRecord {
   finishReason?: string;
   /** Text pieces streamed so far (the token count of a stream cut short). */
   streamedPieces?: number;
+  /** What the response cache did: hit, semantic-hit, miss, or bypass (neither read nor written). */
+  cache?: "hit" | "miss" | "bypass" | "semantic-hit";
 }
 
 export interface RequestContext {

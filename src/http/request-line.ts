@@ -24,6 +24,8 @@ export interface RequestLine {
   /** Time to first token in ms, to 0.01 ms. */
   ttftMs?: number;
   errorCode?: string;
+  /** What the response cache did: hit, semantic-hit, miss or bypass. */
+  cache?: string;
   /** Set when the client went away before the response finished. */
   clientGone?: true;
 }
@@ -44,6 +46,7 @@ export function requestLine(request: FastifyRequest, res: ServerResponse): Reque
     completionTokens: r.completionTokens,
     ttftMs: r.ttftMs === undefined ? undefined : hundredths(r.ttftMs),
     errorCode: r.errorCode,
+    cache: r.cache,
     clientGone: res.writableFinished ? undefined : true,
   };
 }

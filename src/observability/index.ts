@@ -6,6 +6,7 @@ export type {
   GuardObserver,
   ModelObserver,
   RequestObservation,
+  ResponseCacheObserver,
 } from "./observers.js";
 export { Telemetry, type TelemetryOptions } from "./telemetry.js";
 export { registerAlertAdminRoutes } from "./admin-routes.js";

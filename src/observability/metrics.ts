@@ -181,6 +181,36 @@ const EVENT_METRICS = {
     help: "Cache lookups that found nothing.",
     labels: ["cache"],
   },
+  responseCacheLookups: {
+    name: "bulwark_response_cache_lookups_total",
+    type: "counter",
+    help: "Lookups in the response cache, by kind (exact, semantic).",
+    labels: ["kind"],
+  },
+  responseCacheHits: {
+    name: "bulwark_response_cache_hits_total",
+    type: "counter",
+    help: "Response cache lookups answered from a stored answer, by kind (exact, semantic).",
+    labels: ["kind"],
+  },
+  responseCachePromptTokens: {
+    name: "bulwark_response_cache_prompt_tokens_total",
+    type: "counter",
+    help: "Prompt tokens of generation requests answered from the response cache (no engine ran).",
+    labels: ["model"],
+  },
+  responseCacheStores: {
+    name: "bulwark_response_cache_stores_total",
+    type: "counter",
+    help: "Answers stored in the response cache.",
+    labels: [],
+  },
+  responseCacheEvictions: {
+    name: "bulwark_response_cache_evictions_total",
+    type: "counter",
+    help: "Response cache entries evicted, by reason (size: room for newer ones; expired: TTL).",
+    labels: ["reason"],
+  },
   levelChanges: {
     name: "bulwark_memory_level_changes_total",
     type: "counter",
@@ -371,6 +401,8 @@ function registerGauge(g: GaugeMetric, state: MetricsState, registry: Registry):
 export class Metrics {
   readonly registry = new Registry();
   private readonly m: { [K in keyof EventMetrics]: Built<EventMetrics[K]> };
+  /** Set by the response cache as it changes (it is not state the scrape can read). */
+  private readonly responseCacheBytesGauge: Gauge;
 
   constructor(state: MetricsState) {
     collectDefaultMetrics({ register: this.registry, prefix: "bulwark_gateway_" });
@@ -380,6 +412,11 @@ export class Metrics {
     }
     this.m = built as typeof this.m;
     for (const g of GAUGES) registerGauge(g, state, this.registry);
+    this.responseCacheBytesGauge = new Gauge({
+      name: "bulwark_response_cache_bytes",
+      help: "Bytes the response cache's in-process tier holds.",
+      registers: [this.registry],
+    });
   }
 
   /** One answered HTTP request (every route). Generation requests also feed the latency figures. */
@@ -390,10 +427,13 @@ export class Metrics {
     const model = o.model;
     m.e2e.observe({ model, endpoint: o.endpoint }, o.durationSeconds);
     if (o.ttftSeconds !== undefined) m.ttft.observe({ model }, o.ttftSeconds);
+    // A response-cache hit ran no engine: its prompt met no slot's KV cache.
+    const engineRan = o.cache !== "hit" && o.cache !== "semantic-hit";
     if (o.promptTokens !== undefined) {
       m.promptTokens.inc({ model }, o.promptTokens);
       m.promptHist.observe({ model }, o.promptTokens);
-      if (o.cachedTokens !== undefined) {
+      if (!engineRan) m.responseCachePromptTokens.inc({ model }, o.promptTokens);
+      if (o.cachedTokens !== undefined && engineRan) {
         m.prefixQueries.inc({ model }, o.promptTokens);
         m.prefixHits.inc({ model }, o.cachedTokens);
       }
@@ -436,6 +476,17 @@ export class Metrics {
   cacheLookup(cache: string, hit: boolean): void {
     (hit ? this.m.cacheHits : this.m.cacheMisses).inc({ cache });
   }
+
+  /** What the response cache reports. */
+  readonly responseCache = {
+    lookup: (kind: "exact" | "semantic", hit: boolean) => {
+      this.m.responseCacheLookups.inc({ kind });
+      if (hit) this.m.responseCacheHits.inc({ kind });
+    },
+    stored: () => this.m.responseCacheStores.inc(),
+    evicted: (reason: "size" | "expired") => this.m.responseCacheEvictions.inc({ reason }),
+    bytes: (total: number) => this.responseCacheBytesGauge.set(total),
+  };
 
   levelChanged(to: string): void {
     this.m.levelChanges.inc({ to });

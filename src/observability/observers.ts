@@ -20,6 +20,8 @@ export interface RequestObservation {
   cachedTokens?: number;
   finishReason?: string;
   errorCode?: string;
+  /** What the response cache did (hit, semantic-hit, miss, bypass); unset without a cache. */
+  cache?: string;
 }
 
 /** What the gateway reports: every answered request, and inter-token gaps. */
@@ -56,4 +58,16 @@ export interface BackupObserver {
   backupRun(o: { ok: boolean; durationSeconds: number; bytes: number; at: number }): void;
   /** Stale: the last success is older than twice the schedule's interval. */
   backupStale(stale: boolean, info: { lastSuccessAt: number | null; intervalMs: number }): void;
+}
+
+/** What the response cache reports (src/cache/). */
+export interface ResponseCacheObserver {
+  /** A lookup in the exact or the semantic cache, found or not. */
+  lookup(kind: "exact" | "semantic", hit: boolean): void;
+  /** An answer was stored. */
+  stored(): void;
+  /** An entry left to make room, or because its time to live ran out. */
+  evicted(reason: "size" | "expired"): void;
+  /** Bytes the process tier holds now. */
+  bytes(total: number): void;
 }

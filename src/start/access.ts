@@ -38,6 +38,10 @@ export interface Access {
   /** The admin listener's app; other subsystems add their routes before it listens. */
   admin: FastifyInstance;
   audit: AuditLog;
+  /** The store's database, for subsystems that keep tables beside the keys (cache settings). */
+  db: Stores["db"];
+  /** True when an API key with this id exists. */
+  keyExists(id: string): boolean;
 }
 
 export function openAccess(
@@ -95,6 +99,8 @@ export function openAccess(
     },
     admin,
     audit: stores.audit,
+    db: stores.db,
+    keyExists: (id) => stores.keys.get(id) !== undefined,
   };
 }
 

@@ -87,7 +87,7 @@ export async function startChat(
 }
 
 /** OpenAI's chat.completion and chat.completion.chunk objects. */
-function chatRenderer(requestId: string, model: string): ChunkRenderer {
+export function chatRenderer(requestId: string, model: string): ChunkRenderer {
   const id = `chatcmpl-${requestId}`;
   const created = Math.floor(Date.now() / 1000);
   const chunk = (delta: object, finishReason: FinishReason | null) => ({

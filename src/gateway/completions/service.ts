@@ -78,7 +78,7 @@ export async function startCompletion(
   return { started, options, renderer: completionRenderer(requestId, request.model) };
 }
 
-function completionRenderer(requestId: string, model: string): ChunkRenderer {
+export function completionRenderer(requestId: string, model: string): ChunkRenderer {
   const id = `cmpl-${requestId}`;
   const created = Math.floor(Date.now() / 1000);
   const chunk = (text: string, finishReason: FinishReason | null) => ({

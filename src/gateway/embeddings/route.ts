@@ -2,19 +2,36 @@
 import type { FastifyInstance } from "fastify";
 import type { GatewayDeps } from "../types.js";
 import { parseBody } from "../shared/validation.js";
+import { chargeHit, lookup, planCache, setCacheHeader } from "../shared/cache-lookup.js";
 import { embeddingRequestSchema } from "./schema.js";
-import { createEmbeddings } from "./service.js";
+import { computeEmbeddings, embeddingsResponse, type ComputedEmbeddings } from "./service.js";
 
 export function registerEmbeddingsRoute(app: FastifyInstance, deps: GatewayDeps): void {
   app.post(
     "/v1/embeddings",
     { config: { permission: "inference", generation: true } },
-    async (request) => {
+    async (request, reply) => {
       const body = parseBody(embeddingRequestSchema, request.body);
       request.ctx.record.model = body.model;
-      const response = await createEmbeddings(deps, body, request.ctx.gate.reserveTokens);
-      request.ctx.record.promptTokens = response.usage.prompt_tokens;
-      return response;
+      const plan = planCache(deps, request, "embeddings", body);
+      if (deps.cache) setCacheHeader(request, reply, plan ? "miss" : "bypass");
+      const found = plan ? await lookup(plan) : undefined;
+      let computed: ComputedEmbeddings;
+      if (found?.value?.kind === "embeddings") {
+        setCacheHeader(request, reply, "hit");
+        await chargeHit(deps, request, found.value.promptTokens);
+        computed = found.value;
+      } else {
+        const finish = found && !found.value ? found.finish : undefined;
+        try {
+          computed = await computeEmbeddings(deps, body, request.ctx.gate.reserveTokens);
+          finish?.({ kind: "embeddings", ...computed });
+        } finally {
+          finish?.(undefined);
+        }
+      }
+      request.ctx.record.promptTokens = computed.promptTokens;
+      return embeddingsResponse(body, computed);
     },
   );
 }

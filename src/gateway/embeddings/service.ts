@@ -30,11 +30,18 @@ function tokenBound(input: PromptInput): number {
   return 0;
 }
 
-export async function createEmbeddings(
+/** The vectors of a request, one per input, and the prompt tokens they took. */
+export interface ComputedEmbeddings {
+  vectors: number[][];
+  promptTokens: number;
+}
+
+/** Checks the request against the bounds and the model, and embeds every input. */
+export async function computeEmbeddings(
   deps: GatewayDeps,
   request: EmbeddingRequest,
   reserveTokens?: GenerationGate["reserveTokens"],
-) {
+): Promise<ComputedEmbeddings> {
   const limits = deps.config.limits;
   const list = inputs(request.input);
   if (list.length > limits.maxEmbeddingInputs) {
@@ -97,15 +104,28 @@ export async function createEmbeddings(
     throw err;
   }
   reservation?.settle(result.promptTokens);
+  return { vectors: result.embeddings, promptTokens: result.promptTokens };
+}
+
+/** OpenAI's embeddings list, the vectors encoded as the request asks. */
+export function embeddingsResponse(request: EmbeddingRequest, computed: ComputedEmbeddings) {
   const base64 = request.encoding_format === "base64";
   return {
     object: "list",
-    data: result.embeddings.map((vector, index) => ({
+    data: computed.vectors.map((vector, index) => ({
       object: "embedding",
       index,
       embedding: base64 ? toBase64(vector) : vector,
     })),
     model: request.model,
-    usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
+    usage: { prompt_tokens: computed.promptTokens, total_tokens: computed.promptTokens },
   };
+}
+
+export async function createEmbeddings(
+  deps: GatewayDeps,
+  request: EmbeddingRequest,
+  reserveTokens?: GenerationGate["reserveTokens"],
+) {
+  return embeddingsResponse(request, await computeEmbeddings(deps, request, reserveTokens));
 }

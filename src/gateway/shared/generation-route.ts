@@ -1,14 +1,18 @@
 /**
  * The route both generation endpoints (chat and completions) share: the body is validated, the
- * generation started by the endpoint's service, and its output sent as JSON or server-sent events.
+ * response cache consulted, the generation started by the endpoint's service, and its output
+ * (or the stored answer) sent as JSON or server-sent events.
  */
 import type { FastifyInstance } from "fastify";
 import type { z } from "zod";
+import type { CacheEndpoint } from "../../cache/index.js";
 import type { GatewayDeps, GenerationGate } from "../types.js";
 import type { StartedGeneration } from "./generation-service.js";
 import { respondGeneration, type ChunkRenderer } from "./respond-generation.js";
 import type { GenerationOptions } from "./sampling-params.js";
 import { parseBody } from "./validation.js";
+import { chargeHit, lookup, planCache, setCacheHeader } from "./cache-lookup.js";
+import { recordGeneration, replayGeneration } from "./cached-generation.js";
 
 /** What an endpoint's service returns for a started generation. */
 interface Started {
@@ -21,6 +25,15 @@ interface Started {
 interface GenerationBody {
   model: string;
   stream?: boolean | null;
+  stream_options?: { include_usage?: boolean | null } | null;
+}
+
+/** What the route needs of an endpoint beyond its schema and service. */
+export interface GenerationEndpoint {
+  /** The endpoint's name in cache keys. */
+  cache: CacheEndpoint;
+  /** The endpoint's response objects for a request, to replay a stored answer. */
+  renderer(requestId: string, model: string): ChunkRenderer;
 }
 
 export function registerGenerationRoute<S extends z.ZodType<GenerationBody>>(
@@ -34,6 +47,7 @@ export function registerGenerationRoute<S extends z.ZodType<GenerationBody>>(
     requestId: string,
     gate: GenerationGate | null,
   ) => Promise<Started>,
+  endpoint: GenerationEndpoint,
 ): void {
   app.post(
     path,
@@ -42,13 +56,56 @@ export function registerGenerationRoute<S extends z.ZodType<GenerationBody>>(
       const body = parseBody(schema, request.body);
       request.ctx.record.model = body.model;
       request.ctx.record.stream = body.stream ?? false;
-      const { started, options, renderer } = await start(deps, body, request.id, request.ctx.gate);
-      return respondGeneration(request, reply, started, renderer, {
-        stream: options.stream,
-        includeUsage: options.includeUsage,
+      const respondOptions = {
         timeoutMs: deps.config.server.requestTimeoutMs,
         observer: deps.observer,
-      });
+      };
+      const plan = planCache(
+        deps,
+        request,
+        endpoint.cache,
+        body as Record<string, unknown> & GenerationBody,
+      );
+      if (deps.cache) setCacheHeader(request, reply, plan ? "miss" : "bypass");
+      const found = plan ? await lookup(plan) : undefined;
+      if (found?.value?.kind === "generation") {
+        const value = found.value;
+        setCacheHeader(request, reply, "hit");
+        await chargeHit(deps, request, value.promptTokens + value.completionTokens);
+        return respondGeneration(
+          request,
+          reply,
+          replayGeneration(value),
+          endpoint.renderer(request.id, body.model),
+          {
+            ...respondOptions,
+            stream: body.stream ?? false,
+            includeUsage: body.stream_options?.include_usage ?? false,
+          },
+        );
+      }
+      const finish = found && !found.value ? found.finish : undefined;
+      let begun;
+      try {
+        begun = await start(deps, body, request.id, request.ctx.gate);
+      } catch (err) {
+        finish?.(undefined);
+        throw err;
+      }
+      const { options, renderer } = begun;
+      const started = finish
+        ? recordGeneration(begun.started, (value) => finish(value))
+        : begun.started;
+      try {
+        return await respondGeneration(request, reply, started, renderer, {
+          ...respondOptions,
+          stream: options.stream,
+          includeUsage: options.includeUsage,
+        });
+      } finally {
+        // Identical requests waiting on this one never wait forever (a no-op once stored).
+        finish?.(undefined);
+      }
     },
   );
 }

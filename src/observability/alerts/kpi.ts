@@ -22,7 +22,10 @@ export class KpiRecorder {
   readonly requests: SlidingWindow<{ ms: number; error: boolean }>;
   readonly cpu: SlidingWindow<number>;
   readonly probes: SlidingWindow<boolean>;
-  /** Per generation: prompt tokens looked up in the prefix cache, and those found. */
+  /**
+   * Per generation: its prompt tokens, and those a cache spared the engine: the prefix found in
+   * a slot's KV cache, or all of them when the response cache answered.
+   */
   readonly cache: SlidingWindow<{ queried: number; hit: number }>;
   readonly loads: SlidingWindow<number>;
   memoryPercent: number | undefined;
@@ -50,7 +53,7 @@ export class KpiRecorder {
     this.probes.push(ok, now);
   }
 
-  /** A generation's prompt met the prefix cache: `hit` of its `queried` tokens were cached. */
+  /** A generation's prompt met the caches: `hit` of its `queried` tokens were cached. */
   prefixCache(queried: number, hit: number, now: number): void {
     if (queried > 0) this.cache.push({ queried, hit }, now);
   }
@@ -112,7 +115,7 @@ export function kpiRules(k: KpiRecorder, t: KpiThresholds): AlertRule[] {
     },
     {
       name: "cache_hit_rate_low",
-      summary: `prefix cache hit rate below ${t.cacheHitPercent}% of prompt tokens`,
+      summary: `cache hit rate (prefix and response caches) below ${t.cacheHitPercent}% of prompt tokens`,
       threshold: t.cacheHitPercent,
       value: (now) => {
         const c = k.cache.values(now);

@@ -14,6 +14,8 @@ async function health(): Promise<any> {
 before(async () => {
   if (!modelPath) return;
   server = await startTestServer({
+    // The engine is under test: the response cache would answer repeated requests without it.
+    cache: { enabled: false },
     models: [{ name: "stories", path: modelPath, slots: 1, replicas: 2, threads: 1 }],
     engine: {
       gpu: "cpu",

@@ -10,6 +10,8 @@ let server: TestServer;
 before(async () => {
   if (!modelPath) return;
   server = await startTestServer({
+    // The engine is under test: the response cache would answer repeated requests without it.
+    cache: { enabled: false },
     models: [{ name: "stories", path: modelPath, slots: 2 }],
     engine: { gpu: "cpu", contextSize: 512 },
   });

@@ -72,6 +72,8 @@ before(async () => {
   }
   // The node-llama-cpp backend first, alone on the cores, for the reference answers.
   const nodeBackend = await startTestServer({
+    // The engine is under test: the response cache would answer repeated requests without it.
+    cache: { enabled: false },
     models: [{ name: "stories", path: modelPath, slots: 1, replicas: 1, threads: 1 }],
     engine: { gpu: "cpu", contextSize: 512 },
   });
@@ -95,6 +97,8 @@ before(async () => {
   }
   // One slot per replica keeps greedy text reproducible (see faults.test.ts).
   server = await startTestServer({
+    // The engine is under test: the response cache would answer repeated requests without it.
+    cache: { enabled: false },
     models: [{ name: "stories", path: modelPath, slots: 1, replicas: 2, threads: 1 }],
     engine: {
       backend: "llama-server",

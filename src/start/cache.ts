@@ -1,0 +1,94 @@
+/**
+ * Start step: the response cache. Builds the in-process tier with its metrics, the digests of
+ * the served models (a registry model's manifest sha256, a plain file's sha256 computed in the
+ * background), the keys' cache settings in the store, and the cache's admin routes.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../config/index.js";
+import type { Logger, ResponseCacheObserver } from "../observability/index.js";
+import type { Db } from "../store/index.js";
+import type { GatewayCache } from "../gateway/index.js";
+import type { RegistryServing } from "../registry/index.js";
+import {
+  KeyCacheStore,
+  ResponseCache,
+  ServedModelDigests,
+  registerCacheAdminRoutes,
+  type DigestSource,
+} from "../cache/index.js";
+
+export interface CacheStepOptions {
+  logger: Logger;
+  db: Db;
+  observer: ResponseCacheObserver;
+  /** The served models' names and files (registry paths resolved), read at each use. */
+  models: () => readonly { name: string; path: string }[];
+  serving: () => RegistryServing | undefined;
+  keyExists(id: string): boolean;
+}
+
+export interface CacheStep {
+  /** The gateway's part; undefined with cache.enabled off. */
+  gateway: GatewayCache | undefined;
+  /** Empties the process tier (memory reclaim); returns the entries removed. */
+  clear(): number;
+  /** Starts hashing the served models' files (once the models are known). */
+  start(): void;
+  /** Drops a registry model's entries when its file was found damaged or was restored. */
+  dropRegistryModel(registryName: string): void;
+  registerAdminRoutes(app: FastifyInstance): void;
+}
+
+export function buildCache(config: Readonly<Config>, o: CacheStepOptions): CacheStep {
+  const keys = new KeyCacheStore(o.db);
+  const settings = config.cache;
+  const cache = settings.enabled
+    ? new ResponseCache({
+        maxBytes: settings.maxBytes,
+        maxEntryBytes: settings.maxEntryBytes,
+        observer: o.observer,
+      })
+    : undefined;
+  const manifests = new Map<string, string>();
+  const source = (model: string): DigestSource | undefined => {
+    const serving = o.serving();
+    const served = serving?.served().find((s) => s.servedName === model);
+    if (served && serving) {
+      return {
+        kind: "registry",
+        sha256: () => {
+          const ref = `${served.name}:${served.version}`;
+          let sha = manifests.get(ref);
+          if (sha === undefined) {
+            sha = serving.registry.resolve(ref).manifest.sha256;
+            manifests.set(ref, sha);
+          }
+          return sha;
+        },
+      };
+    }
+    const path = o.models().find((m) => m.name === model)?.path;
+    return path === undefined ? undefined : { kind: "file", path };
+  };
+  const log = o.logger.child({ component: "cache" });
+  const digests = new ServedModelDigests(source, (model, err) =>
+    log.warn(
+      { model, err: err.message },
+      "cannot hash the model file; its requests bypass the cache",
+    ),
+  );
+  return {
+    gateway: cache ? { cache, digests, keys, settings } : undefined,
+    clear: () => cache?.clear() ?? 0,
+    start: () => {
+      if (cache) for (const m of o.models()) digests.digest(m.name);
+    },
+    dropRegistryModel: (registryName) => {
+      for (const s of o.serving()?.served() ?? []) {
+        if (s.name === registryName) cache?.clear({ model: s.servedName });
+      }
+    },
+    registerAdminRoutes: (app) =>
+      registerCacheAdminRoutes(app, { cache, keys, keyExists: o.keyExists }),
+  };
+}
