@@ -1,6 +1,6 @@
 /**
- * A key's model list: refuses a request for a model outside it, once the body is parsed, and
- * tells the model listing what the key may see.
+ * A key's model list: refuses a request for a model outside it, once the body is parsed, with
+ * the 404 an unknown model gets, and tells the listings what the key may see.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { BulwarkError } from "../errors/index.js";
@@ -15,14 +15,11 @@ export function modelGuardHook() {
   return async function modelGuard(request: FastifyRequest): Promise<void> {
     const body = request.body as { model?: unknown } | undefined;
     if (body && typeof body === "object" && typeof body.model === "string") {
+      // Answered exactly as a model that is not served: a key must not learn what else is.
       if (!keyAllowsModel(request, body.model)) {
-        throw new BulwarkError(
-          "model_not_allowed",
-          `This key may not use the model "${body.model}".`,
-          {
-            param: "model",
-          },
-        );
+        throw new BulwarkError("model_not_found", `The model '${body.model}' does not exist.`, {
+          param: "model",
+        });
       }
     }
   };

@@ -76,7 +76,6 @@ export const errorCatalog = {
   key_expired: spec(401, "authentication_error", "The API key has expired."),
   key_revoked: spec(401, "authentication_error", "The API key has been revoked."),
   permission_denied: spec(403, "permission_error", "This key's role may not use this route."),
-  model_not_allowed: spec(403, "permission_error", "This key may not use this model."),
   ip_denied: spec(403, "permission_error", "Requests from this address are not allowed."),
   ip_banned: spec(403, "permission_error", "This address is banned for a while."),
   rate_limit_exceeded: spec(429, "rate_limit_error", "Too many requests; retry later."),

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { GatewayDeps } from "../types.js";
+import { keyAllowsModel } from "../../auth/index.js";
 
 export interface HealthExtras {
   /** Set while the server drains after SIGTERM: /readyz turns 503 so balancers move traffic. */
@@ -34,15 +35,18 @@ export function registerHealthRoutes(
     return { status: "ready" };
   });
 
-  app.get("/health", { config: { permission: "models.read" } }, async () => {
-    const models = deps.models.list().map((e) => e.model.status());
-    const ready = models.length > 0 && models.every((m) => m.ready || m.unloaded);
+  app.get("/health", { config: { permission: "models.read" } }, async (request) => {
+    const all = deps.models.list().map((e) => e.model.status());
+    const ready = all.length > 0 && all.every((m) => m.ready || m.unloaded);
+    // A key limited to some models sees only those: the page must not tell it what else is
+    // served, so the guard and the alerts, which name models, are left out for it too.
+    const limited = (request.ctx.key?.models.length ?? 0) > 0;
     return {
       status: extras.draining() ? "draining" : ready ? "ok" : "degraded",
       uptime_seconds: Math.round((Date.now() - deps.startedAt) / 1000),
-      models,
-      ...(deps.guard ? { guard: deps.guard.health() } : {}),
-      ...(deps.alerts ? { alerts: deps.alerts.active() } : {}),
+      models: all.filter((m) => keyAllowsModel(request, m.name)),
+      ...(deps.guard && !limited ? { guard: deps.guard.health() } : {}),
+      ...(deps.alerts && !limited ? { alerts: deps.alerts.active() } : {}),
     };
   });
 }

@@ -116,8 +116,22 @@ test("an operator manages user keys but not admin keys", async () => {
 test("a key's model list and IP allowlist are enforced", async () => {
   const narrow = await s.createKey({ name: "m", role: "user", models: ["other"] });
   const res = await call(url("/v1/chat/completions"), narrow.key, "POST", chatBody());
-  assert.equal(res.status, 403);
-  assert.equal(res.json.error.code, "model_not_allowed");
+  // A served model outside the list is answered as an unknown one: 404, same message.
+  assert.equal(res.status, 404);
+  assert.equal(res.json.error.code, "model_not_found");
+  const unknown = await call(url("/v1/chat/completions"), narrow.key, "POST", {
+    ...chatBody(),
+    model: "no-such-model",
+  });
+  assert.equal(unknown.status, 404);
+  assert.equal(
+    res.json.error.message.replace(MODEL, "M"),
+    unknown.json.error.message.replace("no-such-model", "M"),
+  );
+  const health = await call(url("/health"), narrow.key);
+  assert.equal(health.status, 200);
+  assert.deepEqual(health.json.models, []);
+  assert.ok(!health.text.includes(`"${MODEL}"`), "/health names a model outside the key's list");
   // The listing shows only the key's models; another model is 404, as if it did not exist.
   const listed = await call(url("/v1/models"), narrow.key);
   assert.equal(listed.status, 200);
