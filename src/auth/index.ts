@@ -12,4 +12,4 @@ export { roles, isRole, can, type Role, type Permission } from "./roles.js";
 export { Authenticator, presentedKey } from "./authenticator.js";
 export { authHook, installAuth, type AuthHookOptions } from "./hook.js";
 export { installModelGuard, keyAllowsModel, modelGuardHook } from "./model-guard.js";
-export { toNewKey, parseExpiry, newKeySchema, type NewKeyInput } from "./key-input.js";
+export { toNewKey, parseExpiry, newKeySchema, UNPRINTABLE, type NewKeyInput } from "./key-input.js";

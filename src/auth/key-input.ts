@@ -19,14 +19,30 @@ export function parseExpiry(value: string, now: number): number {
 
 const limit = z.number().int().min(0).max(1e12);
 
+/**
+ * Control characters (C0, DEL, C1) and Unicode's bidirectional overrides: a key named with ESC
+ * sequences rewrote an admin's terminal in `keys list`, and bidi controls can make a name read
+ * as another.
+ */
+// eslint-disable-next-line no-control-regex
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+
+/** A name shown to people: printable characters only. */
+const printable = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((v) => !UNPRINTABLE.test(v), "control characters are not allowed");
+
 export const newKeySchema = z.strictObject({
-  name: z.string().min(1).max(64),
+  name: printable(64),
   role: z.enum(roles),
   rpm: limit.optional(),
   tpm: limit.optional(),
   concurrency: limit.optional(),
   dailyBudget: limit.optional(),
-  models: z.array(z.string().min(1).max(128)).max(256).optional(),
+  models: z.array(printable(128)).max(256).optional(),
   ips: z
     .array(
       z.string().refine((v) => {

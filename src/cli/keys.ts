@@ -1,6 +1,6 @@
 /** `bulwark keys …`: create, list, revoke, rotate and re-role API keys in the local store. */
 import type { Command } from "commander";
-import { generateKey, isRole, toNewKey, type KeyRecord } from "../auth/index.js";
+import { generateKey, isRole, toNewKey, UNPRINTABLE, type KeyRecord } from "../auth/index.js";
 import { CLI_ACTOR } from "../admin/index.js";
 import { CliError } from "./cli-error.js";
 import {
@@ -27,6 +27,15 @@ interface CreateFlags extends StoreFlags {
   json?: boolean;
 }
 
+/** A stored text as a terminal may print it: control characters shown as escapes. */
+function printable(text: string): string {
+  return text.replace(new RegExp(UNPRINTABLE.source, "gu"), (c) =>
+    c.length === 1 && c.charCodeAt(0) < 0x100
+      ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`
+      : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 function row(k: KeyRecord): Record<string, unknown> {
   const status = k.revokedAt
     ? "revoked"
@@ -35,14 +44,15 @@ function row(k: KeyRecord): Record<string, unknown> {
       : "active";
   return {
     id: k.id,
-    name: k.name,
+    // A name stored before names were checked may still hold control characters.
+    name: printable(k.name),
     role: k.role,
     status,
     rpm: k.rpm || "∞",
     tpm: k.tpm || "∞",
     conc: k.concurrency || "∞",
     budget: k.dailyBudget || "∞",
-    models: k.models.join(",") || "all",
+    models: printable(k.models.join(",")) || "all",
     expires: isoOrDash(k.expiresAt),
     lastUsed: isoOrDash(k.lastUsedAt),
   };
@@ -53,7 +63,7 @@ function printKey(key: string, record: KeyRecord, json: boolean | undefined, wha
     console.log(JSON.stringify({ key, ...record }));
     return;
   }
-  console.log(`${what} key ${record.id} (${record.name}, ${record.role}).`);
+  console.log(`${what} key ${record.id} (${printable(record.name)}, ${record.role}).`);
   console.log("It is shown this once; store it now:\n");
   console.log(`  ${key}\n`);
 }
