@@ -38,7 +38,7 @@ export interface Stores {
 export function openStores(config: Readonly<Config>, now: () => number = Date.now): Stores {
   const db = openDatabase(storePath(config.home));
   const keys = new KeyStore(db, now);
-  const bans = new BanStore(db, now);
+  const bans = new BanStore(db, now, config.security.ipv6BanPrefix);
   const audit = new AuditLog(db, join(config.home, "audit.head"), now);
   const usage = new UsageStore(db);
   return {

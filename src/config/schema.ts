@@ -523,6 +523,16 @@ const securitySchema = z
           "is ignored and the socket's address is the client.",
       ),
     autoBan: autoBanSchema,
+    ipv6BanPrefix: z
+      .number()
+      .int()
+      .min(32)
+      .max(128)
+      .default(64)
+      .describe(
+        "Bits of an IPv6 address that a ban and the per-IP rate limit cover: one client commonly " +
+          "holds a whole /64 and would escape by rotating within it (128: one address).",
+      ),
   })
   .prefault({});
 

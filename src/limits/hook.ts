@@ -12,6 +12,8 @@ export interface RateLimitHookOptions {
   limiter: RateLimiter;
   /** Told about each 429 (auto-ban counting). */
   onRefused?(ip: string, error: BulwarkError): void;
+  /** What the per-address limit counts by (an IPv6 client's network); the address by default. */
+  ipSubject?(ip: string): string;
 }
 
 function setHeaders(reply: FastifyReply, headers: Record<string, string>): void {
@@ -33,7 +35,7 @@ export function rateLimitHook(options: RateLimitHookOptions) {
       return err;
     };
     try {
-      await limiter.admitIp(ip);
+      await limiter.admitIp(options.ipSubject?.(ip) ?? ip);
     } catch (err) {
       throw refused(err);
     }

@@ -3,9 +3,11 @@
  * round). A lifted or expired ban keeps its row: the offence count makes repeat bans longer.
  * The check on every request reads an in-memory copy of the bans in force: this process's own
  * changes reach it at once, another process's (the CLI's) within a second, when SQLite's
- * data_version shows the database changed.
+ * data_version shows the database changed. Bans are keyed by `subject`: an IPv4 address, or
+ * an IPv6 address's network (/64 by default), so rotating within a /64 does not escape one.
  */
 import { migrate, type Db } from "../store/index.js";
+import { ipSubject } from "../util/ip-address.js";
 
 export interface Ban {
   ip: string;
@@ -63,6 +65,8 @@ export class BanStore {
   constructor(
     private readonly db: Db,
     private readonly now: () => number = Date.now,
+    /** Bits of an IPv6 address a ban covers (security.ipv6BanPrefix); IPv4 bans one address. */
+    private readonly ipv6Prefix = 64,
   ) {
     migrate(db, "netfilter", MIGRATIONS);
     this.activeStmt = db.prepare(
@@ -77,8 +81,14 @@ export class BanStore {
     this.versionStmt = db.prepare("PRAGMA data_version").pluck();
   }
 
+  /** What a ban on `ip` is keyed by: the canonical IPv4 address or the IPv6 network. */
+  subject(ip: string): string {
+    return ipSubject(ip, this.ipv6Prefix);
+  }
+
   /** The ban in force on `ip`, if any (the per-request check: from memory). */
-  active(ip: string): Ban | undefined {
+  active(address: string): Ban | undefined {
+    const ip = this.subject(address);
     const now = this.now();
     if (!this.inForce || now - this.checkedAt >= REFRESH_MS) {
       const version = this.versionStmt.get();
@@ -94,13 +104,21 @@ export class BanStore {
   }
 
   /** Offences recorded for `ip` since `since` (older ones are forgiven). */
-  priorOffences(ip: string, since: number): number {
+  priorOffences(address: string, since: number): number {
+    const ip = this.subject(address);
     const row = this.rowStmt.get(ip) as Row | undefined;
     return row && row.created_at >= since ? row.offences : 0;
   }
 
   /** Bans `ip` for `durationMs` (null: until lifted). */
-  add(ip: string, reason: string, source: string, durationMs: number | null, offences = 1): Ban {
+  add(
+    address: string,
+    reason: string,
+    source: string,
+    durationMs: number | null,
+    offences = 1,
+  ): Ban {
+    const ip = this.subject(address);
     const now = this.now();
     this.db
       .prepare(
@@ -116,7 +134,8 @@ export class BanStore {
   }
 
   /** Lifts the ban on `ip`; false when none was in force. */
-  lift(ip: string): boolean {
+  lift(address: string): boolean {
+    const ip = this.subject(address);
     const res = this.db
       .prepare(
         `UPDATE bans SET lifted_at = ? WHERE ip = ? AND lifted_at IS NULL

@@ -54,7 +54,8 @@ export class Netfilter {
     const policy = this.options.autoBan;
     if (!policy.enabled || ip === "unknown" || this.neverBan.has(ip)) return undefined;
     const now = this.now();
-    if (!this.counter.record(ip, kind, now)) return undefined;
+    // Counted by what a ban would cover: an IPv6 client rotating in its /64 is one offender.
+    if (!this.counter.record(this.bans.subject(ip), kind, now)) return undefined;
     const n = this.bans.priorOffences(ip, now - policy.forgetAfterMs) + 1;
     const ban = this.bans.add(ip, kind, "auto", banDuration(policy, n), n);
     this.onBan(ban);

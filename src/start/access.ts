@@ -93,6 +93,7 @@ export function openAccess(
       rateLimits: {
         limiter,
         onRefused: (ip) => netfilter.offence(ip, "rate_limited"),
+        ipSubject: (ip) => stores.bans.subject(ip),
       },
       accessLog,
       usage: stores.usage,
