@@ -32,6 +32,8 @@ export interface RequestOutcome {
   cacheRole?: "repeat" | "prefix" | "unique";
   /** Prompt tokens the server reported as cached (usage.prompt_tokens_details), when it does. */
   cachedTokens?: number;
+  /** Bulwark's `x-bulwark-cache` answer header (hit, semantic-hit, miss, bypass), when sent. */
+  responseCache?: string;
 }
 
 /** Goodput SLOs in ms; an absent key is not checked. */
@@ -64,6 +66,13 @@ export interface BenchMetrics {
   queueMs: Summary;
   /** Share of prompt tokens the server reported as cached; null when it reported none. */
   cacheHitRate: number | null;
+  /**
+   * Share of completed requests the server answered from its response cache (Bulwark's
+   * `x-bulwark-cache: hit` or `semantic-hit`); null when no answer carried the header.
+   */
+  responseHitRate: number | null;
+  /** E2E latency of the requests answered from the response cache. */
+  hitE2eMs: Summary;
 }
 
 /** TPOT of one request, or undefined with one output token or fewer. */
@@ -115,6 +124,10 @@ export function computeMetrics(
       ).length
     : null;
   const reported = done.filter((o) => o.cachedTokens !== undefined);
+  const withHeader = done.filter((o) => o.responseCache !== undefined);
+  const hits = withHeader.filter(
+    (o) => o.responseCache === "hit" || o.responseCache === "semantic-hit",
+  );
   const reportedPrompt = reported.reduce((n, o) => n + o.promptTokens, 0);
   return {
     requests: outcomes.length,
@@ -139,5 +152,7 @@ export function computeMetrics(
       reported.length > 0 && reportedPrompt > 0
         ? reported.reduce((n, o) => n + o.cachedTokens!, 0) / reportedPrompt
         : null,
+    responseHitRate: withHeader.length > 0 ? hits.length / withHeader.length : null,
+    hitE2eMs: summarize(hits.map((o) => o.e2eMs)),
   };
 }

@@ -49,6 +49,17 @@ export function verdicts(m: BenchMetrics): Verdict[] {
         ? "N/A  cache hit rate > 60%: the server reported no cached prompt tokens"
         : `${mark(cachePass)} cache hit rate > 60%: ${pct(m.cacheHitRate)} of prompt tokens`,
   });
+  if (m.responseHitRate !== null) {
+    const hitP50 = m.hitE2eMs.median;
+    const hitP99 = m.hitE2eMs.percentiles.p99 ?? 0;
+    out.push({
+      kpi: "response_cache",
+      pass: null,
+      line:
+        `INFO response cache: ${pct(m.responseHitRate)} of requests answered from it` +
+        (m.responseHitRate > 0 ? `; their E2E latency p50 ${ms(hitP50)}, p99 ${ms(hitP99)}` : ""),
+    });
+  }
   return out;
 }
 

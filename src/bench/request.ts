@@ -105,7 +105,9 @@ export async function sendTimed(
       const text = await readText(res.stream);
       return failure(httpFailureKind(res.status, text), text);
     }
-    return await read(res, sentAt);
+    const outcome = await read(res, sentAt);
+    const cache = res.stream.headers["x-bulwark-cache"];
+    return typeof cache === "string" ? { ...outcome, responseCache: cache } : outcome;
   } catch (err) {
     if (timedOut) return failure("timeout", `no complete answer in ${options.timeoutMs} ms`);
     if (err instanceof SyntaxError) return failure("bad_chunk", err.message);

@@ -109,10 +109,13 @@ test("random dataset, open loop: every metric in the JSON, counts add up, exact 
   assert.equal(m.totalOutputTokens, 12 * 6);
   assert.equal(m.itlMs.count, 12 * 6);
   assert.equal(m.tpotMs.count, 12);
+  // Bulwark's x-bulwark-cache header adds the response cache's line (sampled requests: bypass).
   assert.deepEqual(
     result.verdicts.map((v: { kpi: string }) => v.kpi),
-    ["p95_latency", "error_rate", "throughput", "cache_hit_rate"],
+    ["p95_latency", "error_rate", "throughput", "cache_hit_rate", "response_cache"],
   );
+  assert.equal(m.responseHitRate, 0);
+  assert.ok(result.requests.every((r: { responseCache?: string }) => r.responseCache === "bypass"));
   assert.match(run.stdout, /\| Successful requests \| 12 \|/);
   assert.match(run.stdout, /PASS error rate < 1%: 0\.00% \(0 of 12\)/);
   assert.match(run.stderr, /requests \[#+\] 12\/12/, "progress bar");

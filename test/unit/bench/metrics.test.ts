@@ -158,3 +158,22 @@ test("throughput series: each chunk's share of the tokens lands in its time buck
   assert.deepEqual(throughputSeries([o, failed("timeout")], 2000, 1000), [1, 2]);
   assert.deepEqual(throughputSeries([o], 2000, 500), [0, 2, 4, 0]);
 });
+
+test("the response-cache hit rate comes from x-bulwark-cache; without the header it is null", () => {
+  const m = computeMetrics(
+    [
+      ok({ responseCache: "hit", e2eMs: 2 }),
+      ok({ responseCache: "semantic-hit", e2eMs: 4 }),
+      ok({ responseCache: "miss", e2eMs: 100 }),
+      ok({ responseCache: "bypass", e2eMs: 100 }),
+      failed("http_500"),
+    ],
+    1000,
+  );
+  close(m.responseHitRate!, 0.5);
+  close(m.hitE2eMs.mean, 3);
+  assert.ok(verdicts(m).some((v) => /response cache: 50\.00%/.test(v.line)));
+  const none = computeMetrics([ok({})], 1000);
+  assert.equal(none.responseHitRate, null);
+  assert.ok(!verdicts(none).some((v) => v.kpi === "response_cache"));
+});
