@@ -222,13 +222,14 @@ function checkRestored(config: Readonly<Config>, modelsMissing: string[]): boole
   if (modelsMissing.length > 0) {
     console.error(
       `the backup holds no model file for ${modelsMissing.join(", ")} (taken without ` +
-        "--include-models): put them back with `bulwark models restore --from DIR`",
+        "--include-models): copy each to <registry dir>/NAME/VERSION/model.gguf, where " +
+        "`bulwark models verify` checks it against its manifest",
     );
   }
   return true;
 }
 
-/** `models verify` on the restored home. */
+/** `models verify` on the restored home, then the registry's automatic copies. */
 async function verifyModels(config: Readonly<Config>): Promise<boolean> {
   const registry = openRegistry(config, {
     logger: createLogger({ level: "warn", destination: process.stderr }),
@@ -240,7 +241,11 @@ async function verifyModels(config: Readonly<Config>): Promise<boolean> {
         `${v.ok ? "ok  " : "BAD "} ${v.name}:${v.version}${v.problem ? "  " + v.problem : ""}`,
       );
     }
-    return results.every((v) => v.ok);
+    if (!results.every((v) => v.ok)) return false;
+    // The automatic copies the repair at load uses are not in a backup: made again here.
+    const copied = await registry.backfillBackupCopies();
+    if (copied.length > 0) console.log(`automatic backup copies made for ${copied.join(", ")}`);
+    return true;
   } finally {
     registry.close();
   }

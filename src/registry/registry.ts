@@ -256,6 +256,30 @@ export class Registry {
     pruneBackups(join(this.layout.backupDir, name), this.options.backupsToKeep);
   }
 
+  /**
+   * Writes the automatic backup copy of the newest `backupsToKeep` versions of each name that
+   * have none (a registry restored from a whole-state backup), so that the repair at load has
+   * them again. Returns the versions copied.
+   */
+  async backfillBackupCopies(): Promise<string[]> {
+    const keep = this.options.backupsToKeep;
+    if (keep <= 0) return [];
+    const newest = new Map<string, VersionRow[]>();
+    for (const row of this.index.list())
+      newest.set(row.name, [...(newest.get(row.name) ?? []), row]);
+    const made: string[] = [];
+    for (const rows of newest.values()) {
+      // The index lists a name's versions oldest first.
+      const recent = rows.slice(-keep);
+      for (const row of recent) {
+        if (existsSync(this.layout.backupModelFile(row.name, row.version))) continue;
+        await this.autoBackup(row.manifest);
+        made.push(formatRef(row.name, row.version));
+      }
+    }
+    return made;
+  }
+
   /** Every version with its aliases, oldest first within a name. */
   list(): ListedVersion[] {
     return this.index.list().map((row) => ({

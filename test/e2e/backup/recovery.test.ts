@@ -169,6 +169,7 @@ test("restore onto a fresh home: digests checked, audit and models verified, and
   assert.equal(restored.status, 0, restored.stderr + restored.stdout);
   assert.match(restored.stdout, /audit log intact: \d+ entries/);
   assert.match(restored.stdout, /ok {3}stories:1/);
+  assert.match(restored.stdout, /automatic backup copies made for stories:1/);
   const again = bulwark(["backup", "restore", manifest.id, "--from", backups, "--home", fresh]);
   assert.equal(again.status, 1);
   assert.match(again.stderr, /not empty/);

@@ -14,7 +14,7 @@ import {
 } from "../../../src/backup/index.js";
 import { keyId } from "../../../src/backup/data-key.js";
 import { walkFiles } from "../../../src/backup/files.js";
-import { registryDir } from "../../../src/registry/index.js";
+import { openRegistry, registryDir } from "../../../src/registry/index.js";
 import type { BulwarkError } from "../../../src/errors/index.js";
 import { flipByte } from "../../helpers/registry.js";
 import { homeConfig, stateOf, statefulHome } from "../../helpers/backup-home.js";
@@ -296,4 +296,34 @@ test("a crafted manifest cannot make restore write outside the new home", async 
   );
   assert.equal(existsSync(target), false);
   assert.equal(existsSync(join(h.root, "escape.db")), false);
+});
+
+test("a restored registry gets its automatic copies again, for the newest versions", async (t) => {
+  const h = await statefulHome();
+  t.after(() => {
+    h.close();
+    rmSync(h.root, { recursive: true, force: true });
+  });
+  const dir = join(h.root, "backups");
+  const made = await backupOf(h, dir);
+  const target = join(h.root, "restored");
+  await restoreBackup({ dir, id: made.id, home: target });
+  const registry = openRegistry(homeConfig(target, { registry: { backupsToKeep: 1 } }));
+  try {
+    assert.deepEqual(
+      registry.list().map((v) => v.backedUp),
+      [false, false],
+    );
+    assert.deepEqual(await registry.backfillBackupCopies(), ["tiny:2"]);
+    assert.deepEqual(await registry.backfillBackupCopies(), []);
+    assert.deepEqual(
+      registry.list().map((v) => [v.version, v.backedUp]),
+      [
+        ["1", false],
+        ["2", true],
+      ],
+    );
+  } finally {
+    registry.close();
+  }
 });
