@@ -133,6 +133,14 @@ export class AuditLog {
     return rows.map(toEntry);
   }
 
+  /** The newest `limit` entries before `beforeSeq` (all when omitted), newest first. */
+  tail(limit: number, beforeSeq = Number.MAX_SAFE_INTEGER): AuditEntry[] {
+    const rows = this.db
+      .prepare("SELECT * FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+      .all(beforeSeq, limit) as Row[];
+    return rows.map(toEntry);
+  }
+
   /** The newest entry of `action`, if any (one row read, however long the log). */
   lastEntry(action: string): AuditEntry | undefined {
     const row = this.db

@@ -1,6 +1,9 @@
 /**
  * Per-key usage in SQLite, one row per key, model and UTC day: requests, tokens and errors.
  * `bulwark usage` and the admin API read it; daily budgets start from it after a restart.
+ * A second table rolls the same figures up per minute, kept for two days, so that the
+ * dashboard reads the last hour or day per key from a few rows, paged by SQL, never by
+ * scanning requests.
  */
 import { migrate, type Db } from "../store/index.js";
 
@@ -18,7 +21,35 @@ const MIGRATIONS = [
     name: "002-usage-cached",
     up: `ALTER TABLE usage_daily ADD COLUMN cached_requests INTEGER NOT NULL DEFAULT 0`,
   },
+  {
+    name: "003-usage-minute",
+    up: `CREATE TABLE usage_minute (
+      key_id TEXT NOT NULL, model TEXT NOT NULL, minute INTEGER NOT NULL,
+      requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+      prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (key_id, model, minute));
+    CREATE INDEX usage_minute_by_minute ON usage_minute (minute)`,
+  },
 ];
+
+/** How long the per-minute rollups are kept, in minutes (two days). */
+const MINUTE_RETENTION = 2 * 24 * 60;
+
+/** One key's usage over a span of minutes. */
+export interface KeyUsageTotals {
+  keyId: string;
+  requests: number;
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface UsagePageQuery {
+  /** First minute counted (epoch minutes, inclusive). */
+  sinceMinute: number;
+  limit: number;
+  offset: number;
+}
 
 export interface UsageRow {
   keyId: string;
@@ -46,9 +77,18 @@ export function utcDay(ms: number): string {
 
 export class UsageStore {
   private readonly add;
+  private readonly addMinute;
+  private prunedAt = 0;
 
   constructor(private readonly db: Db) {
     migrate(db, "usage", MIGRATIONS);
+    this.addMinute = db.prepare(
+      `INSERT INTO usage_minute (key_id, model, minute, requests, errors, prompt_tokens, completion_tokens)
+       VALUES (@keyId, @model, @minute, 1, @errors, @promptTokens, @completionTokens)
+       ON CONFLICT (key_id, model, minute) DO UPDATE SET requests = requests + 1,
+         errors = errors + excluded.errors, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+         completion_tokens = completion_tokens + excluded.completion_tokens`,
+    );
     this.add = db.prepare(
       `INSERT INTO usage_daily (key_id, model, day, requests, errors, prompt_tokens,
          completion_tokens, cached_requests)
@@ -79,6 +119,41 @@ export class UsageStore {
       completionTokens: entry.completionTokens,
       cached: entry.cached ? 1 : 0,
     });
+    const minute = Math.floor(entry.at / 60_000);
+    this.addMinute.run({
+      keyId: entry.keyId,
+      model: entry.model,
+      minute,
+      errors: entry.error ? 1 : 0,
+      promptTokens: entry.promptTokens,
+      completionTokens: entry.completionTokens,
+    });
+    // Old minutes go once an hour, not on every write.
+    if (minute - this.prunedAt >= 60) {
+      this.prunedAt = minute;
+      this.db.prepare("DELETE FROM usage_minute WHERE minute < ?").run(minute - MINUTE_RETENTION);
+    }
+  }
+
+  /**
+   * Usage per key since a minute, most tokens first, one page of it, and how many keys there
+   * are in all (for paging).
+   */
+  pageByKey(q: UsagePageQuery): { total: number; data: KeyUsageTotals[] } {
+    const total = this.db
+      .prepare("SELECT count(DISTINCT key_id) FROM usage_minute WHERE minute >= ?")
+      .pluck()
+      .get(q.sinceMinute) as number;
+    const data = this.db
+      .prepare(
+        `SELECT key_id keyId, sum(requests) requests, sum(errors) errors,
+           sum(prompt_tokens) promptTokens, sum(completion_tokens) completionTokens
+         FROM usage_minute WHERE minute >= ? GROUP BY key_id
+         ORDER BY sum(prompt_tokens + completion_tokens) DESC, sum(requests) DESC, key_id
+         LIMIT ? OFFSET ?`,
+      )
+      .all(q.sinceMinute, q.limit, q.offset) as KeyUsageTotals[];
+    return { total, data };
   }
 
   query(q: UsageQuery = {}): UsageRow[] {
