@@ -8,5 +8,5 @@ export type {
   RequestObservation,
   ResponseCacheObserver,
 } from "./observers.js";
-export { Telemetry, type TelemetryOptions } from "./telemetry.js";
+export { Telemetry, type TelemetryOptions, type KpiValues } from "./telemetry.js";
 export { registerAlertAdminRoutes } from "./admin-routes.js";

@@ -13,6 +13,8 @@ import {
   kpiRules,
   LogSink,
   WebhookSink,
+  type AlertEvent,
+  type AlertRule,
   type AlertSink,
 } from "./alerts/index.js";
 import type {
@@ -39,6 +41,34 @@ export interface TelemetryOptions {
 /** Error codes that mean a request was refused to protect the server. */
 const SHED_CODES = new Set(["memory_pressure", "queue_full", "queue_timeout"]);
 /** The access limits' refusal codes, by the `limit` label of the rate-limited counter. */
+/** How many alert events `recentAlerts()` keeps. */
+const RECENT_ALERTS = 50;
+
+/** The seed's KPIs now: undefined where the window holds too little data (or alerts are off). */
+export interface KpiValues {
+  memoryPercent?: number;
+  cpuPercent?: number;
+  latencyP95Ms?: number;
+  errorRatePercent?: number;
+  availabilityPercent?: number;
+  cacheHitPercent?: number;
+  modelLoadMs?: number;
+  /** Tokens generated since the start, all models (a rate comes from two readings). */
+  generatedTokens: number;
+  /** Generation requests answered since the start. */
+  generationRequests: number;
+}
+
+const KPI_RULES: Record<string, keyof KpiValues> = {
+  memory_high: "memoryPercent",
+  cpu_high: "cpuPercent",
+  latency_p95_high: "latencyP95Ms",
+  error_rate_high: "errorRatePercent",
+  availability_low: "availabilityPercent",
+  cache_hit_rate_low: "cacheHitPercent",
+  model_load_slow: "modelLoadMs",
+};
+
 const RATE_LIMIT_CODES: Record<string, string> = {
   rate_limit_exceeded: "requests",
   tokens_rate_limit_exceeded: "tokens",
@@ -57,6 +87,11 @@ export class Telemetry {
     lastSuccessAt: null,
     lastBytes: null,
   };
+
+  private readonly rules: AlertRule[] = [];
+  private readonly recent: AlertEvent[] = [];
+  private generatedTokens = 0;
+  private generationRequests = 0;
   private stopProbe: () => void = () => undefined;
 
   constructor(private readonly o: TelemetryOptions) {
@@ -77,8 +112,10 @@ export class Telemetry {
         sinks.push(this.webhook);
       }
       sinks.push({ send: (e) => this.metrics.alertEvent(e.alert, e.state) });
+      sinks.push({ send: (e) => this.remember(e) });
+      this.rules = kpiRules(this.kpi, a);
       this.alerts = new AlertManager({
-        rules: kpiRules(this.kpi, a),
+        rules: this.rules,
         sinks,
         evaluateIntervalMs: a.evaluateIntervalMs,
         instance: o.instance,
@@ -105,6 +142,10 @@ export class Telemetry {
   readonly gatewayObserver: GatewayObserver = {
     request: (o: RequestObservation, generation: boolean) => {
       this.metrics.request(o, generation);
+      if (generation) {
+        this.generationRequests++;
+        this.generatedTokens += o.completionTokens ?? 0;
+      }
       if (o.errorCode && SHED_CODES.has(o.errorCode))
         this.metrics.shedRequest(o.errorCode, o.endpoint);
       const limit = o.errorCode ? RATE_LIMIT_CODES[o.errorCode] : undefined;
@@ -172,6 +213,31 @@ export class Telemetry {
       });
     },
   };
+
+  /** The KPIs now, read from the alert rules' windows (the dashboard shows them). */
+  kpiValues(now = Date.now()): KpiValues {
+    const values: KpiValues = {
+      generatedTokens: this.generatedTokens,
+      generationRequests: this.generationRequests,
+    };
+    for (const rule of this.rules) {
+      const field = KPI_RULES[rule.name];
+      const value = field ? rule.value(now) : undefined;
+      if (field && value !== undefined)
+        (values as unknown as Record<string, number>)[field] = value;
+    }
+    return values;
+  }
+
+  /** The last alert events (firing and resolved), newest first. */
+  recentAlerts(): AlertEvent[] {
+    return [...this.recent].reverse();
+  }
+
+  private remember(event: AlertEvent): void {
+    this.recent.push(event);
+    if (this.recent.length > RECENT_ALERTS) this.recent.shift();
+  }
 
   start(): void {
     if (!this.alerts) return;
