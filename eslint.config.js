@@ -22,6 +22,11 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
   },
   {
+    // The dashboard's page runs in the browser.
+    files: ["web/**/*.js"],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     // Tests read JSON responses whose shape is what they assert.
     files: ["test/**/*.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },

@@ -29,6 +29,7 @@ import { openAccess } from "./start/access.js";
 import { buildPublicApi } from "./start/gateway.js";
 import { buildCache } from "./start/cache.js";
 import { LiveHosts, openModelRegistry, planModels, startModels } from "./start/models.js";
+import { buildDashboard } from "./start/dashboard.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -229,6 +230,19 @@ async function start(
     backups,
     audit: (...entry) => audit.append(...entry),
   });
+  // The dashboard's live feed and the unload/reload routes, on the admin listener.
+  const dashboard = buildDashboard(
+    config,
+    {
+      admin: access.admin,
+      telemetry,
+      hosts: () => live.list(),
+      registry: registry.registry,
+      serving: registry.serving,
+      guard: guards?.guard,
+    },
+    resources,
+  );
   address = await api.listen();
   const adminAddress = await access.admin.listen({
     host: config.server.adminHost,
@@ -237,6 +251,7 @@ async function start(
   recordStart(config, access.audit);
   registry.serving?.start();
   backups.start();
+  dashboard.start();
   logger.info({ url: address, models: registry.plan.map((p) => p.entry.name) }, "listening");
   logger.info({ url: adminAddress }, "admin API listening");
 

@@ -23,6 +23,7 @@ import {
   type AdminRoutes,
 } from "./admin-routes.js";
 import { buildAdminApp } from "./admin-app.js";
+import { dashboardRoutes, loadAssets, sessionHook, SessionStore } from "../dashboard/index.js";
 
 /** The store, keys, bans, audit and usage of one home directory (also used by the CLI). */
 export interface Stores {
@@ -118,8 +119,9 @@ export interface AdminListenerDeps {
 }
 
 /**
- * The admin listener's app: key, ban and audit routes and those of other subsystems, each for
- * admins unless it names its own permission; a failed authentication is audited.
+ * The admin listener's app: key, ban and audit routes, the dashboard's page and login, and the
+ * routes of other subsystems, each for admins unless it names its own permission; a failed
+ * authentication is audited.
  */
 export function buildAdminListener(deps: AdminListenerDeps): FastifyInstance {
   const { config, stores } = deps;
@@ -131,11 +133,40 @@ export function buildAdminListener(deps: AdminListenerDeps): FastifyInstance {
     keyDefaults: config.rateLimits.keyDefaults,
     now: deps.now,
   };
+  const append = (
+    actor: string,
+    action: string,
+    target: string | null,
+    details: Record<string, unknown>,
+  ) => stores.audit.append(actor, action, target, details);
+  const d = config.dashboard;
+  const sessions = new SessionStore(
+    { idleMs: d.sessionIdleMs, maxAgeMs: d.sessionMaxAgeMs, maxSessions: 1_000 },
+    deps.now,
+  );
+  const dashboard = d.enabled
+    ? [
+        dashboardRoutes({
+          sessions,
+          authenticator: deps.authenticator,
+          keys: stores.keys,
+          usage: stores.usage,
+          audit: stores.audit,
+          append,
+          countFailure: deps.countFailure,
+          sessionMaxAgeMs: d.sessionMaxAgeMs,
+          secureCookie: d.secureCookie,
+          assets: loadAssets(),
+          now: deps.now,
+        }),
+      ]
+    : [];
   return buildAdminApp({
     logger: deps.logger,
     bodyLimit: config.server.bodyLimit,
     netfilter: deps.netfilter,
     accessLog: deps.accessLog,
+    session: d.enabled ? sessionHook({ sessions, keys: stores.keys, now: deps.now }) : undefined,
     auth: {
       authenticator: deps.authenticator,
       enabled: true,
@@ -149,7 +180,7 @@ export function buildAdminListener(deps: AdminListenerDeps): FastifyInstance {
         });
       },
     },
-    routes: [keyRoutes(ctx), banRoutes(ctx), auditRoutes(ctx), ...deps.routes],
-    audit: (actor, action, target, details) => stores.audit.append(actor, action, target, details),
+    routes: [keyRoutes(ctx), banRoutes(ctx), auditRoutes(ctx), ...dashboard, ...deps.routes],
+    audit: append,
   });
 }

@@ -3,7 +3,7 @@
  * the same edge as the public API (request id → IP filter → auth) but only admin routes, each
  * needing its own permission. Nothing of it is reachable through the public listener.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, onRequestAsyncHookHandler } from "fastify";
 import type { Logger } from "../observability/index.js";
 import { buildBaseApp } from "../http/index.js";
 import { installIpFilter, type Netfilter } from "../netfilter/index.js";
@@ -35,6 +35,8 @@ export interface AdminAppDeps {
   netfilter: Netfilter;
   auth: AuthHookOptions;
   accessLog?: AccessLogHookOptions;
+  /** The dashboard's session hook: a session cookie stands for a key (before auth). */
+  session?: onRequestAsyncHookHandler;
   routes: readonly AdminRoutes[];
   audit?: AuditAppend;
 }
@@ -49,6 +51,7 @@ export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
   });
   installAccessLog(app, deps.accessLog);
   installIpFilter(app, deps.netfilter);
+  if (deps.session) app.addHook("onRequest", deps.session);
   installAuth(app, deps.auth);
   if (deps.audit) installDeclaredAudit(app, deps.audit);
   for (const register of deps.routes) register(app);

@@ -31,9 +31,10 @@ export function authHook(options: AuthHookOptions) {
     const permission = policy.open ? "public" : (policy.permission ?? options.defaultPermission);
     if (permission === "public") return;
     const ip = ctx.clientIp ?? "unknown";
-    let key: KeyRecord;
+    // A key the admin listener's dashboard session already established and checked.
+    let key: KeyRecord | undefined = ctx.key;
     try {
-      key = options.authenticator.authenticate(presentedKey(request.headers), ip);
+      key ??= options.authenticator.authenticate(presentedKey(request.headers), ip);
     } catch (err) {
       if (err instanceof BulwarkError) options.onFailure?.(ip, err, request);
       throw err;

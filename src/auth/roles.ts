@@ -18,7 +18,8 @@ export type Permission =
   | "audit.read"
   | "metrics.read"
   | "cache.read" // response cache statistics (admin API)
-  | "cache.write"; // clear the response cache (admin API)
+  | "cache.write" // clear the response cache (admin API)
+  | "models.manage"; // unload and reload served models (admin API, dashboard)
 
 const matrix: Record<Role, readonly Permission[]> = {
   admin: [
@@ -35,6 +36,7 @@ const matrix: Record<Role, readonly Permission[]> = {
     "metrics.read",
     "cache.read",
     "cache.write",
+    "models.manage",
   ],
   operator: [
     "inference",
@@ -48,6 +50,7 @@ const matrix: Record<Role, readonly Permission[]> = {
     "metrics.read",
     "cache.read",
     "cache.write",
+    "models.manage",
   ],
   user: ["inference", "models.read", "usage.own"],
   auditor: [

@@ -649,6 +649,34 @@ const cacheSchema = z
   })
   .prefault({});
 
+const dashboardSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe("Serve the operator's web dashboard at /dashboard on the admin listener."),
+    sampleMs: ms(100)
+      .default(5_000)
+      .describe("How often the dashboard's live feed samples the server, in ms."),
+    historyMs: ms(1_000)
+      .default(3_600_000)
+      .describe("How much KPI history the dashboard's charts show, in ms (default 1 h)."),
+    sessionIdleMs: ms(1_000)
+      .default(1_800_000)
+      .describe("A dashboard session unused this long ends, in ms (default 30 min)."),
+    sessionMaxAgeMs: ms(1_000)
+      .default(43_200_000)
+      .describe("A dashboard session ends this long after login, in ms (default 12 h)."),
+    secureCookie: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Mark the session cookie Secure even on a plain-HTTP connection: set it when a proxy " +
+          "that terminates TLS fronts the admin listener (on a TLS connection it always is).",
+      ),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -669,6 +697,7 @@ export const configSchema = z
     registry: registrySchema,
     backup: backupSchema,
     cache: cacheSchema,
+    dashboard: dashboardSchema,
     models: z
       .array(modelEntrySchema)
       .default([])

@@ -77,6 +77,11 @@ export const errorCatalog = {
   key_revoked: spec(401, "authentication_error", "The API key has been revoked."),
   permission_denied: spec(403, "permission_error", "This key's role may not use this route."),
   ip_denied: spec(403, "permission_error", "Requests from this address are not allowed."),
+  csrf_token_invalid: spec(
+    403,
+    "permission_error",
+    "A dashboard action needs the session's CSRF token in x-csrf-token.",
+  ),
   ip_banned: spec(403, "permission_error", "This address is banned for a while."),
   rate_limit_exceeded: spec(429, "rate_limit_error", "Too many requests; retry later."),
   tokens_rate_limit_exceeded: spec(429, "rate_limit_error", "Too many tokens per minute."),
@@ -120,6 +125,11 @@ export const errorCatalog = {
   ),
   generation_timeout: spec(504, "server_error", "The generation did not finish in time."),
   // Model registry (admin API)
+  model_busy: spec(
+    409,
+    "invalid_request_error",
+    "The model has requests running or queued; unload it when it is idle.",
+  ),
   registry_model_not_found: spec(
     404,
     "not_found_error",

@@ -389,6 +389,12 @@ export class ModelHost implements ServedModel {
     for (const wake of waiters) wake();
   }
 
+  /** Loads the model now (an operator's reload): unloaded whole, or replicas parked for memory. */
+  load(): void {
+    if (this.isUnloaded()) this.wake();
+    else this.reloadUnloaded();
+  }
+
   /**
    * Loads again the replicas unloadIdle() stopped (memory pressure is over). A model unloaded
    * whole stays so until a request needs it.
