@@ -30,10 +30,10 @@ const GENERATION_RULES: Record<string, FieldRule> = {
   logit_bias: KEY,
   response_format: KEY,
   ignore_eos: KEY,
-  // Only their neutral value is accepted today; in the key so that supporting them is safe.
+  // Requests with n > 1 or logprobs bypass the cache (cacheableRequest); in the key all the
+  // same, so that storing richer answers later is safe. best_of takes only its neutral value.
   n: KEY,
   logprobs: KEY,
-  top_logprobs: KEY,
   best_of: KEY,
   user: out("an end-user id for abuse tracking; never reaches the engine"),
   stream: out("the stored answer is replayed as one JSON body or as server-sent events"),
@@ -46,6 +46,7 @@ export const FIELD_RULES: Record<CacheEndpoint, Record<string, FieldRule>> = {
     ...GENERATION_RULES,
     messages: KEY,
     max_completion_tokens: KEY,
+    top_logprobs: KEY,
     tools: KEY,
     tool_choice: KEY,
     parallel_tool_calls: KEY,

@@ -212,6 +212,11 @@ const limitsSchema = z
       .describe("Longest time compiling a response_format into a grammar may take, in ms."),
     maxEmbeddingInputs: count().default(256).describe("Inputs in one embeddings request."),
     maxLogitBias: count(0).default(300).describe("Entries in logit_bias."),
+    maxChoices: count()
+      .max(128)
+      .default(8)
+      .describe("Largest n (choices in one chat or completion request), each a parallel sequence."),
+    maxTools: count(0).default(128).describe("Functions in one chat request's tools."),
   })
   .prefault({});
 

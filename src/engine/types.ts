@@ -23,18 +23,50 @@ export interface ModelInfo {
   /** The GPU backend in use, or "cpu". */
   gpu: string;
   threads: number;
+  /** What this backend and the model's chat format can do (advertised by /v1/models). */
+  features: ModelFeatures;
+}
+
+export interface ModelFeatures {
+  embeddings: boolean;
+  /** Log-probabilities of the prompt's own tokens (completions `echo` with `logprobs`). */
+  promptLogprobs: boolean;
+  /**
+   * The chat format whose own function-call syntax renders tool calls (node-llama-cpp's
+   * wrapper name), or null: the format has none, and tools use Bulwark's grammar route.
+   */
+  toolCallFormat: string | null;
+}
+
+/** A call the assistant made, as a message in the conversation carries it. */
+export interface ChatToolCall {
+  id: string;
+  name: string;
+  /** The arguments as JSON text. */
+  arguments: string;
 }
 
 export interface ChatMessage {
-  role: "system" | "developer" | "user" | "assistant";
+  role: "system" | "developer" | "user" | "assistant" | "tool";
   content: string;
+  /** An assistant message's calls. */
+  toolCalls?: ChatToolCall[];
+  /** A tool message: the call it answers. */
+  toolCallId?: string;
+}
+
+/** A function the model may call: its name, description and JSON-schema parameters. */
+export interface ToolSpec {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
 }
 
 /** Input to turn into prompt tokens. */
 export type PromptInput =
   | { kind: "text"; text: string; addSpecial: boolean }
   | { kind: "tokens"; tokens: number[] }
-  | { kind: "chat"; messages: ChatMessage[] };
+  | { kind: "chat"; messages: ChatMessage[]; tools?: ToolSpec[] };
 
 /** A prompt ready for generation. */
 export interface PreparedPrompt {
@@ -69,6 +101,13 @@ export interface GenerationJob {
   stop: string[];
   ignoreEos: boolean;
   grammar?: GrammarSpec;
+  /**
+   * Log-probabilities: each text event then carries one entry per token with this many most
+   * likely alternatives (0..20). Undefined: none.
+   */
+  logprobs?: number;
+  /** Also report the log-probability of every prompt token after the first (echo). */
+  promptLogprobs?: boolean;
   /** Marks a request for the test-only worker hooks; ignored unless engine.testHooks is on. */
   testHook?: "hang" | "crash";
   /**
@@ -86,6 +125,18 @@ export interface GenerationResume {
 
 export type FinishReason = "stop" | "length" | "abort";
 
+/** A token and its log-probability; `bytes` is its UTF-8 text (a token may end mid-character). */
+export interface TokenAlternative {
+  token: string;
+  bytes: number[];
+  logprob: number;
+}
+
+/** One generated (or prompt) token's log-probability and the most likely alternatives. */
+export interface TokenLogprob extends TokenAlternative {
+  top: TokenAlternative[];
+}
+
 export interface GenerationTimings {
   /** Prompt tokens taken from the slot's cache instead of being evaluated. */
   cachedTokens: number;
@@ -99,7 +150,17 @@ export interface GenerationTimings {
  * (`pending`): with them a stream survives its worker's death (see GenerationJob.resume).
  */
 export type GenerationEvent =
-  | { type: "text"; text: string; tokens: number; ids?: number[]; pending?: string }
+  | {
+      type: "text";
+      text: string;
+      tokens: number;
+      ids?: number[];
+      pending?: string;
+      /** With job.logprobs: one entry per token of this event. */
+      logprobs?: TokenLogprob[];
+    }
+  /** With job.promptLogprobs, before any text: one entry per prompt token after the first. */
+  | { type: "prompt"; first: string; logprobs: TokenLogprob[] }
   | {
       type: "done";
       finishReason: FinishReason;

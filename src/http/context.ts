@@ -17,6 +17,8 @@ export interface OutputFilter {
   push(text: string): string;
   end(): string;
   reset(): void;
+  /** A new filter with the same policy and no buffered text (one per choice when n > 1). */
+  fork?(): OutputFilter;
 }
 
 /** What edge hooks attach to a request for the generation path. */

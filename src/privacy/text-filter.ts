@@ -43,6 +43,10 @@ export class MaskingFilter implements TextFilter {
   reset(): void {
     this.buffer = "";
   }
+
+  fork(): MaskingFilter {
+    return new MaskingFilter();
+  }
 }
 
 /** Restores a vault's placeholders in streamed output. */
@@ -72,5 +76,9 @@ export class RestoringFilter implements TextFilter {
 
   reset(): void {
     this.buffer = "";
+  }
+
+  fork(): RestoringFilter {
+    return new RestoringFilter(this.vault);
   }
 }

@@ -61,7 +61,12 @@ export function continuation(
   progress: StreamProgress,
 ): GenerationJob | undefined {
   if (progress.tokens.length >= job.maxTokens) return undefined;
-  return { ...job, resume: { tokens: [...progress.tokens], pending: progress.pending } };
+  // The prompt's log-probabilities went out before the first text: not again.
+  return {
+    ...job,
+    promptLogprobs: undefined,
+    resume: { tokens: [...progress.tokens], pending: progress.pending },
+  };
 }
 
 /**

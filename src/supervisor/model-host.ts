@@ -178,7 +178,7 @@ export class ModelHost implements ServedModel {
           ticket.channel.close();
           this.pump();
         } else if (!ticket.cancelled) {
-          ticket.track(event);
+          if (event.type === "text") ticket.track(event);
           ticket.channel.push(event);
         }
       },

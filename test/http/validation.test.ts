@@ -69,9 +69,36 @@ test("a missing or wrong field is named in param", async () => {
 });
 
 test("unsupported parameters get a 400 that names them", async () => {
-  assertError(await chat({ n: 2 }), 400, "unsupported_parameter", "n");
-  assertError(await chat({ tools: [{ type: "function" }] }), 400, "unsupported_parameter", "tools");
-  assertError(await chat({ logprobs: true }), 400, "unsupported_parameter", "logprobs");
+  assertError(await chat({ n: 9 }), 400, "input_too_large", "n");
+  assertError(await chat({ n: 0 }), 400, "invalid_request", "n");
+  assertError(
+    await chat({ tools: [{ type: "function" }] }),
+    400,
+    "missing_parameter",
+    "tools[0].function",
+  );
+  assertError(await chat({ logprobs: 1 }), 400, "invalid_request", "logprobs");
+  assertError(
+    await chat({ top_logprobs: 21, logprobs: true }),
+    400,
+    "invalid_request",
+    "top_logprobs",
+  );
+  assertError(await chat({ top_logprobs: 2 }), 400, "invalid_request", "top_logprobs");
+  assertError(await chat({ best_of: 2 }), 400, "unsupported_parameter", "best_of");
+  assertError(await chat({ store: true }), 400, "unsupported_parameter", "store");
+  assertError(
+    await postJson(`/v1/completions`, { model, prompt: "x", logprobs: 6 }),
+    400,
+    "invalid_request",
+    "logprobs",
+  );
+  assertError(
+    await postJson(`/v1/completions`, { model, prompt: "x", suffix: "y" }),
+    400,
+    "unsupported_parameter",
+    "suffix",
+  );
   assertError(await chat({ frobnicate: 1 }), 400, "unsupported_parameter", "frobnicate");
   assertError(
     await chat({ stream_options: { include_usage: true } }),
@@ -79,7 +106,7 @@ test("unsupported parameters get a 400 that names them", async () => {
     "invalid_request",
     "stream_options",
   );
-  const ok = await chat({ n: 1, logprobs: false, tools: [] });
+  const ok = await chat({ n: 1, logprobs: false, tools: [], best_of: 1, store: false });
   assert.equal(ok.status, 200, ok.text);
 });
 

@@ -20,6 +20,7 @@ import {
   type ReplicaSpec,
   type ReplicaState,
   type ReplicaStats,
+  type TokenLogprob,
 } from "../types.js";
 
 /** Knobs tests and benchmarks turn while a fake replica runs. */
@@ -60,6 +61,21 @@ export function fakeDetokenize(tokens: readonly number[]): string {
     .filter((t) => t > 2)
     .map((t) => String.fromCodePoint(t - 2))
     .join("");
+}
+
+/**
+ * A fixed log-probability entry: the token itself is the most likely (p = 1/2), and its
+ * alternatives follow with halving probabilities, so every list is sorted and sums below 1.
+ */
+export function fakeLogprob(token: string, top: number): TokenLogprob {
+  const alt = (text: string, logprob: number) => ({
+    token: text,
+    bytes: [...Buffer.from(text, "utf8")],
+    logprob,
+  });
+  const alternatives = [alt(token, Math.log(0.5))];
+  for (let i = 1; i < top; i++) alternatives.push(alt(`${token}~${i}`, Math.log(0.5 ** (i + 1))));
+  return { ...alt(token, Math.log(0.5)), top: alternatives.slice(0, top) };
 }
 
 export class FakeReplica implements EngineReplica {
@@ -128,6 +144,7 @@ export class FakeReplica implements EngineReplica {
       loadMs: 0,
       gpu: "cpu",
       threads: this.spec.threads,
+      features: { embeddings: true, promptLogprobs: true, toolCallFormat: null },
     };
     this.current = "ready";
     return this.modelInfo;
@@ -190,6 +207,15 @@ export class FakeReplica implements EngineReplica {
     let count = job.resume?.tokens.length ?? 0;
     if (job.resume?.pending) stopper.push(job.resume.pending);
     let held: number[] = [];
+    let heldLogprobs: TokenLogprob[] = [];
+    if (job.promptLogprobs) {
+      const [first = 0, ...rest] = job.prompt.tokens;
+      entry.listener.onEvent({
+        type: "prompt",
+        first: fakeDetokenize([first]),
+        logprobs: rest.map((t) => fakeLogprob(fakeDetokenize([t]), job.logprobs ?? 0)),
+      });
+    }
     let finishReason: "stop" | "length" | "abort" = "length";
     await this.wait(this.controls.firstTokenDelayMs);
     while (count < job.maxTokens) {
@@ -213,6 +239,7 @@ export class FakeReplica implements EngineReplica {
       this.generated++;
       this.progressAt = Date.now();
       held.push(WORD_BASE + count - 1);
+      if (job.logprobs !== undefined) heldLogprobs.push(fakeLogprob(word, job.logprobs));
       const result = stopper.push(word);
       if (result.text) {
         entry.listener.onEvent({
@@ -221,8 +248,10 @@ export class FakeReplica implements EngineReplica {
           tokens: held.length,
           ids: held,
           pending: stopper.held,
+          ...(job.logprobs !== undefined ? { logprobs: heldLogprobs } : {}),
         });
         held = [];
+        heldLogprobs = [];
       }
       if (result.stopped) {
         finishReason = "stop";
@@ -233,7 +262,13 @@ export class FakeReplica implements EngineReplica {
     if (this.jobs.get(job.id) !== entry) return;
     const tail = finishReason === "length" ? stopper.flush() : "";
     if (tail || held.length > 0) {
-      entry.listener.onEvent({ type: "text", text: tail, tokens: held.length, ids: held });
+      entry.listener.onEvent({
+        type: "text",
+        text: tail,
+        tokens: held.length,
+        ids: held,
+        ...(job.logprobs !== undefined ? { logprobs: heldLogprobs } : {}),
+      });
     }
     this.jobs.delete(job.id);
     entry.listener.onEvent({

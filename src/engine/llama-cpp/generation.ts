@@ -14,12 +14,15 @@ import {
 } from "node-llama-cpp";
 import { IncrementalDetokenizer, StopMatcher } from "../text/index.js";
 import { EngineJobError } from "../errors.js";
-import type { FinishReason, GenerationJob, GrammarSpec } from "../types.js";
+import type { FinishReason, GenerationJob, GrammarSpec, TokenLogprob } from "../types.js";
 import type { LlamaRuntime } from "./runtime.js";
+import { promptLogprobs, tokenLogprob } from "./logprobs.js";
 
 export interface GenerationOutput {
   /** Text, the ids of the tokens it completes, and the text the stop matcher still holds. */
-  text(text: string, ids: number[], pending: string): void;
+  text(text: string, ids: number[], pending: string, logprobs?: TokenLogprob[]): void;
+  /** The prompt tokens' log-probabilities (job.promptLogprobs), before any text. */
+  prompt?(result: { first: string; logprobs: TokenLogprob[] }): void;
   done(result: {
     finishReason: FinishReason;
     promptTokens: number;
@@ -99,6 +102,8 @@ export async function runGeneration(
   // Reuse the longest cached prefix; at least one token must be evaluated to get logits.
   let shared = sequence.compareContextTokens(prompt as Token[]).firstDifferentIndex;
   if (shared >= prompt.length) shared = prompt.length - 1;
+  // The prompt's log-probabilities need the logits of every prompt position: no cache reuse.
+  if (job.promptLogprobs) shared = 0;
   if (shared < sequence.nextTokenIndex) {
     await sequence.eraseContextTokenRanges([{ start: shared, end: sequence.nextTokenIndex }]);
   }
@@ -138,7 +143,20 @@ export async function runGeneration(
   let held: number[] = [];
   let stopped = false;
 
-  for await (const token of sequence.evaluate(prompt.slice(shared) as Token[], options)) {
+  let input = prompt.slice(shared) as Token[];
+  const top = job.logprobs ?? 0;
+  if (job.promptLogprobs) {
+    output.prompt?.(await promptLogprobs(runtime, sequence, prompt, top));
+    input = input.slice(-1);
+  }
+  /** Log-probabilities of the tokens in `held`, when the job asks for them. */
+  let heldLogprobs: TokenLogprob[] = [];
+  const steps =
+    job.logprobs === undefined
+      ? tokensOnly(sequence.evaluate(input, options))
+      : sequence.evaluateWithMetadata(input, { probabilities: true }, options);
+  for await (const step of steps) {
+    const token = step.token;
     if (generated.length === resumed.length && held.length === 0) {
       promptMs = performance.now() - started;
     }
@@ -154,12 +172,20 @@ export async function runGeneration(
     }
     generated.push(token);
     held.push(token);
+    const probabilities = (step as { probabilities?: ReadonlyMap<Token, number> }).probabilities;
+    if (probabilities) heldLogprobs.push(tokenLogprob(runtime, token, probabilities, top));
     const result = stopper.push(detokenizer.push(token));
     if (result.text) {
       // Text comes out of the detokenizer only for all tokens pushed so far, so `held` is
       // exactly what this text completes; the stop matcher may keep its end (`pending`).
-      output.text(result.text, held, stopper.held);
+      output.text(
+        result.text,
+        held,
+        stopper.held,
+        job.logprobs === undefined ? undefined : heldLogprobs,
+      );
       held = [];
+      heldLogprobs = [];
     }
     if (result.stopped) {
       finishReason = "stop";
@@ -173,7 +199,9 @@ export async function runGeneration(
     const rest = stopper.push(detokenizer.flush());
     const tail = rest.stopped ? rest.text : rest.text + stopper.flush();
     if (rest.stopped) finishReason = "stop";
-    if (tail || held.length > 0) output.text(tail, held, "");
+    if (tail || held.length > 0) {
+      output.text(tail, held, "", job.logprobs === undefined ? undefined : heldLogprobs);
+    }
   }
   output.done({
     finishReason,
@@ -183,4 +211,8 @@ export async function runGeneration(
     promptMs,
     generationMs: performance.now() - started - promptMs,
   });
+}
+
+async function* tokensOnly(tokens: AsyncIterable<Token>): AsyncGenerator<{ token: Token }> {
+  for await (const token of tokens) yield { token };
 }

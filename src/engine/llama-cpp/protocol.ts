@@ -7,6 +7,9 @@
  * Worker → parent: ready, load_failed, result, failure, started, token, done, job_error,
  * heartbeat, log.
  *
+ * Version 3: `token` may carry log-probabilities, and `prompt_logprobs` those of the prompt;
+ * the model's info states its features; a chat prompt may hold tools and tool calls.
+ *
  * Version 2: `token` names the ids of the tokens its text completes and the text still held
  * back (`pending`), `started` says a job or an embedding call began evaluating, and a job may
  * resume a generation a dead worker began (`resume`).
@@ -18,9 +21,10 @@ import type {
   PreparedPrompt,
   PromptInput,
   ReplicaSpec,
+  TokenLogprob,
 } from "../types.js";
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export class ProtocolError extends Error {
   constructor(message: string) {
@@ -36,10 +40,23 @@ const promptInputSchema = z.discriminatedUnion("kind", [
     kind: z.literal("chat"),
     messages: z.array(
       z.object({
-        role: z.enum(["system", "developer", "user", "assistant"]),
+        role: z.enum(["system", "developer", "user", "assistant", "tool"]),
         content: z.string(),
+        toolCalls: z
+          .array(z.object({ id: z.string(), name: z.string(), arguments: z.string() }))
+          .optional(),
+        toolCallId: z.string().optional(),
       }),
     ),
+    tools: z
+      .array(
+        z.object({
+          name: z.string(),
+          description: z.string().optional(),
+          parameters: z.record(z.string(), z.unknown()).optional(),
+        }),
+      )
+      .optional(),
   }),
 ]);
 
@@ -71,6 +88,8 @@ const jobSchema = z.object({
       z.object({ kind: z.literal("gbnf"), text: z.string() }),
     ])
     .optional(),
+  logprobs: z.number().int().min(0).max(20).optional(),
+  promptLogprobs: z.boolean().optional(),
   testHook: z.enum(["hang", "crash"]).optional(),
   resume: z.object({ tokens: z.array(z.number().int().min(0)), pending: z.string() }).optional(),
 });
@@ -123,7 +142,16 @@ export type WorkerMessage =
   | { type: "result"; id: string; value: unknown }
   | { type: "failure"; id: string; code: string; message: string }
   | { type: "started"; id: string }
-  | { type: "token"; id: string; text: string; tokens: number; ids: number[]; pending?: string }
+  | {
+      type: "token";
+      id: string;
+      text: string;
+      tokens: number;
+      ids: number[];
+      pending?: string;
+      logprobs?: TokenLogprob[];
+    }
+  | { type: "prompt_logprobs"; id: string; first: string; logprobs: TokenLogprob[] }
   | {
       type: "done";
       id: string;
@@ -210,6 +238,27 @@ const tokenIds = (r: Record<string, unknown>): number[] => {
   return v as number[];
 };
 
+const alternativeSchema = z.object({
+  token: z.string(),
+  bytes: z.array(z.number().int().min(0).max(255)),
+  // JSON has no -Infinity: a token the sampler ruled out arrives as null.
+  logprob: z.number().nullable(),
+});
+const logprobListSchema = z.array(
+  alternativeSchema.extend({ top: z.array(alternativeSchema).max(20) }),
+);
+
+function logprobList(value: unknown): TokenLogprob[] {
+  const result = logprobListSchema.safeParse(value);
+  if (!result.success) throw new ProtocolError("bad logprobs");
+  const finite = (v: number | null) => (v === null ? -Infinity : v);
+  return result.data.map((e) => ({
+    ...e,
+    logprob: finite(e.logprob),
+    top: e.top.map((t) => ({ ...t, logprob: finite(t.logprob) })),
+  }));
+}
+
 const modelInfoSchema = z.object({
   contextSize: z.number(),
   trainContextSize: z.number(),
@@ -223,6 +272,11 @@ const modelInfoSchema = z.object({
   loadMs: z.number(),
   gpu: z.string(),
   threads: z.number(),
+  features: z.object({
+    embeddings: z.boolean(),
+    promptLogprobs: z.boolean(),
+    toolCallFormat: z.string().nullable(),
+  }),
 });
 
 /**
@@ -241,8 +295,16 @@ export function decodeWorkerMessage(raw: unknown): WorkerMessage {
         ids: tokenIds(r),
       };
       if (r.pending !== undefined) message.pending = str(r, "pending");
+      if (r.logprobs !== undefined) message.logprobs = logprobList(r.logprobs);
       return message;
     }
+    case "prompt_logprobs":
+      return {
+        type: "prompt_logprobs",
+        id: str(r, "id"),
+        first: str(r, "first"),
+        logprobs: logprobList(r.logprobs),
+      };
     case "started":
       return { type: "started", id: str(r, "id") };
     case "done": {

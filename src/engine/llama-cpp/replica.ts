@@ -174,9 +174,18 @@ export class LlamaCppReplica implements EngineReplica {
           tokens: message.tokens,
           ids: message.ids,
           pending: message.pending ?? "",
+          ...(message.logprobs ? { logprobs: message.logprobs } : {}),
         });
         return;
       }
+      case "prompt_logprobs":
+        this.progressAt = this.heartbeatAt;
+        this.jobs.get(message.id)?.listener.onEvent({
+          type: "prompt",
+          first: message.first,
+          logprobs: message.logprobs,
+        });
+        return;
       case "done": {
         this.progressAt = this.heartbeatAt;
         const listener = this.jobs.get(message.id)?.listener;

@@ -8,7 +8,6 @@ import {
   resolveChatWrapper,
   chatWrappers,
   LlamaLogLevel,
-  type ChatHistoryItem,
   type ChatWrapper,
   type Llama,
   type LlamaContext,
@@ -18,8 +17,16 @@ import {
   type LlamaText,
   type Token,
 } from "node-llama-cpp";
-import type { ModelInfo, PreparedPrompt, PromptInput, ReplicaSpec } from "../types.js";
+import type {
+  ChatMessage,
+  ModelInfo,
+  PreparedPrompt,
+  PromptInput,
+  ReplicaSpec,
+  ToolSpec,
+} from "../types.js";
 import { EngineJobError } from "../errors.js";
+import { chatContextOf, toolCallFormatOf } from "../chat-history.js";
 
 export type RuntimeLog = (level: "debug" | "info" | "warn" | "error", message: string) => void;
 
@@ -48,6 +55,7 @@ export class LlamaRuntime {
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private embedQueue: Promise<unknown> = Promise.resolve();
   private readonly free: LlamaContextSequence[];
+  private pieceContext: Token[] | undefined;
 
   private constructor(
     readonly llama: Llama,
@@ -101,6 +109,11 @@ export class LlamaRuntime {
       loadMs: Date.now() - startedAt,
       gpu: llama.gpu === false ? "cpu" : llama.gpu,
       threads: spec.threads,
+      features: {
+        embeddings: true,
+        promptLogprobs: true,
+        toolCallFormat: toolCallFormatOf(chatWrapper),
+      },
     };
     return new LlamaRuntime(llama, model, context, chatWrapper, info, spec);
   }
@@ -145,18 +158,17 @@ export class LlamaRuntime {
         return { tokens: tokens.map(Number), stopStrings: [], stopTokens: [] };
       }
       case "chat":
-        return this.prepareChat(input.messages);
+        return this.prepareChat(input.messages, input.tools);
     }
   }
 
-  private prepareChat(messages: { role: string; content: string }[]): PreparedPrompt {
-    const history: ChatHistoryItem[] = messages.map((m) => {
-      if (m.role === "assistant") return { type: "model", response: [m.content] };
-      if (m.role === "user") return { type: "user", text: m.content };
-      return { type: "system", text: m.content };
+  private prepareChat(messages: ChatMessage[], tools?: ToolSpec[]): PreparedPrompt {
+    const chat = chatContextOf(messages, tools, this.info.features.toolCallFormat !== null);
+    const state = this.chatWrapper.generateContextState({
+      chatHistory: chat.history,
+      availableFunctions: chat.functions,
+      documentFunctionParams: chat.functions ? true : undefined,
     });
-    history.push({ type: "model", response: [] });
-    const state = this.chatWrapper.generateContextState({ chatHistory: history });
     const tokens = state.contextText.tokenize(this.model.tokenizer).map(Number);
     const stopStrings: string[] = [];
     const stopTokens: number[] = [];
@@ -169,6 +181,23 @@ export class LlamaRuntime {
   /** Text of tokens, special tokens rendered as nothing (the generation path's decoder). */
   detokenize(tokens: readonly number[]): string {
     return this.model.detokenize(tokens as Token[], false);
+  }
+
+  /**
+   * One token's own text, special tokens written out, as log-probability entries name it. It is
+   * decoded after an ordinary token, so a SentencePiece word keeps its leading space (alone,
+   * llama.cpp drops it as the start of a text).
+   */
+  tokenPiece(token: number, special = true): string {
+    this.pieceContext ??= this.model.tokenize("a");
+    return this.model.detokenize([token as Token], special, this.pieceContext);
+  }
+
+  /** A token's UTF-8 bytes: a byte-fallback token (`<0xE2>`) is its one byte, not U+FFFD. */
+  tokenBytes(token: number, text: string): number[] {
+    const raw = this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.[token];
+    const byte = typeof raw === "string" ? /^<0x([0-9A-Fa-f]{2})>$/.exec(raw) : null;
+    return byte ? [parseInt(byte[1]!, 16)] : [...Buffer.from(text, "utf8")];
   }
 
   /**

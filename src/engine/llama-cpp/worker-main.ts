@@ -80,7 +80,7 @@ async function runJob(
       sequence,
       job,
       {
-        text: (text, ids, pending) => {
+        text: (text, ids, pending, logprobs) => {
           generatedTokens += ids.length;
           const message: WorkerMessage = {
             type: "token",
@@ -90,8 +90,11 @@ async function runJob(
             ids,
           };
           if (pending) message.pending = pending;
+          if (logprobs) message.logprobs = logprobs;
           send(message);
         },
+        prompt: ({ first, logprobs }) =>
+          send({ type: "prompt_logprobs", id: job.id, first, logprobs }),
         done: (result) => send({ type: "done", id: job.id, ...result }),
       },
       control,

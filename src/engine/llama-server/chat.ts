@@ -10,7 +10,8 @@
  * those results, so the token sequence follows node-llama-cpp's own assembly rules.
  */
 import type { ChatHistoryItem, ChatWrapper, LlamaText, Token, Tokenizer } from "node-llama-cpp";
-import type { ChatMessage, PreparedPrompt } from "../types.js";
+import type { ChatMessage, PreparedPrompt, ToolSpec } from "../types.js";
+import { chatContextOf, toolCallFormatOf } from "../chat-history.js";
 
 /** The tokenizer of the running server (POST /tokenize, never adding BOS). */
 export type RemoteTokenize = (text: string, parseSpecial: boolean) => Promise<number[]>;
@@ -129,13 +130,7 @@ export class PieceTokenizer {
 
 /** Chat messages as node-llama-cpp's chat history, ending with the model's turn to answer. */
 export function chatHistoryOf(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = messages.map((m) => {
-    if (m.role === "assistant") return { type: "model", response: [m.content] };
-    if (m.role === "user") return { type: "user", text: m.content };
-    return { type: "system", text: m.content };
-  });
-  history.push({ type: "model", response: [] });
-  return history;
+  return chatContextOf(messages, undefined, false).history;
 }
 
 /** The text a multi-token stop trigger ends with (special-token text written out). */
@@ -150,8 +145,14 @@ export async function renderChat(
   wrapper: ChatWrapper,
   pieces: PieceTokenizer,
   messages: readonly ChatMessage[],
+  tools?: readonly ToolSpec[],
 ): Promise<PreparedPrompt> {
-  const state = wrapper.generateContextState({ chatHistory: chatHistoryOf(messages) });
+  const chat = chatContextOf(messages, tools, toolCallFormatOf(wrapper) !== null);
+  const state = wrapper.generateContextState({
+    chatHistory: chat.history,
+    availableFunctions: chat.functions,
+    documentFunctionParams: chat.functions ? true : undefined,
+  });
   const triggers = state.stopGenerationTriggers;
   const [tokens, ...triggerTokens] = await pieces.tokenize([state.contextText, ...triggers]);
   const stopStrings: string[] = [];

@@ -32,6 +32,7 @@ import {
 } from "../types.js";
 import { apiKeyFrom, buildServerArgs } from "./args.js";
 import { loadChatWrapper, PieceTokenizer, renderChat } from "./chat.js";
+import { toolCallFormatOf } from "../chat-history.js";
 import { ServerClient, ServerHttpError } from "./client.js";
 import { jobErrorFrom, jsonGrammar, readCompletion } from "./completion.js";
 import { forwardOutput, rssOf, spawnServer } from "./process.js";
@@ -175,6 +176,12 @@ export class LlamaServerReplica implements EngineReplica {
         loadMs: Date.now() - startedAt,
         gpu: this.spec.gpu === "cpu" ? "cpu" : "llama-server",
         threads: this.spec.threads,
+        features: {
+          embeddings: false,
+          // llama-server reports no log-probabilities for prompt tokens.
+          promptLogprobs: false,
+          toolCallFormat: toolCallFormatOf(chat.wrapper),
+        },
       };
     } catch (err) {
       this.kill("load failed");
@@ -293,7 +300,7 @@ export class LlamaServerReplica implements EngineReplica {
         };
       case "chat":
         this.requireClient();
-        return renderChat(this.chatWrapper!, this.pieces!, input.messages);
+        return renderChat(this.chatWrapper!, this.pieces!, input.messages, input.tools);
     }
   }
 
@@ -315,6 +322,7 @@ export class LlamaServerReplica implements EngineReplica {
         stopTokens: new Set(job.prompt.stopTokens),
         stopStrings: [...job.stop, ...job.prompt.stopStrings],
         resume: job.resume,
+        logprobs: job.logprobs,
       }),
     };
     this.jobs.set(job.id, running);

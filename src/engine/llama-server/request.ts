@@ -50,10 +50,17 @@ export function completionBody(job: GenerationJob, jsonGrammar: string): Record<
     ignore_eos: job.ignoreEos,
     cache_prompt: true,
     return_tokens: true,
-    // One completion per request, never echoed, no per-token probabilities.
-    n_probs: 0,
+    // Log-probabilities as the node-llama-cpp worker gives them: after the sampler chain (its
+    // candidates' softmax), except at temperature 0, where llama.cpp's chain keeps only the top
+    // token; there the model's own distribution (before the chain) is what the worker reports.
+    n_probs: job.logprobs ?? 0,
     chat_parser: NO_CHAT_PARSER,
   };
+  if (job.logprobs !== undefined) {
+    // n_probs 0 reports nothing, not even the chosen token: ask for one (the list is cut after).
+    body.n_probs = Math.max(job.logprobs, 1);
+    body.post_sampling_probs = s.temperature > 0;
+  }
   if (s.seed !== undefined) body.seed = s.seed;
   const bias = logitBiasPairs(s.logitBias);
   if (bias.length > 0) body.logit_bias = bias;

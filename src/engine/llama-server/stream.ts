@@ -4,7 +4,7 @@
  * Bulwark's GenerationEvents (text with its token count, then done). Pure, unit tested.
  */
 import { StopMatcher } from "../text/index.js";
-import type { FinishReason, GenerationEvent } from "../types.js";
+import type { FinishReason, GenerationEvent, TokenAlternative, TokenLogprob } from "../types.js";
 
 /** Cuts a stream of UTF-8 bytes into the `data:` payloads of its events. */
 export class SseLineParser {
@@ -35,7 +35,36 @@ export interface CompletionChunk {
   tokens_predicted?: number;
   tokens_evaluated?: number;
   timings?: { cache_n?: number; prompt_ms?: number; predicted_ms?: number };
+  /** With n_probs: one entry per token of the chunk. */
+  completion_probabilities?: ServerTokenProbs[];
   error?: { code?: number; message?: string; type?: string };
+}
+
+/** One token's probabilities as llama-server reports them (`prob` after sampling, else `logprob`). */
+export interface ServerTokenProbs {
+  id: number;
+  token: string;
+  bytes?: number[];
+  logprob?: number;
+  prob?: number;
+  top_logprobs?: Omit<ServerTokenProbs, "top_logprobs" | "top_probs">[];
+  top_probs?: Omit<ServerTokenProbs, "top_logprobs" | "top_probs">[];
+}
+
+function alternativeOf(p: Omit<ServerTokenProbs, "top_logprobs" | "top_probs">): TokenAlternative {
+  return {
+    token: p.token,
+    bytes: p.bytes ?? [...Buffer.from(p.token, "utf8")],
+    logprob: p.logprob ?? Math.log(p.prob ?? 0),
+  };
+}
+
+/** llama-server's entry as Bulwark's, with at most `top` alternatives. */
+export function tokenLogprobOf(p: ServerTokenProbs, top: number): TokenLogprob {
+  return {
+    ...alternativeOf(p),
+    top: (p.top_logprobs ?? p.top_probs ?? []).slice(0, top).map(alternativeOf),
+  };
 }
 
 /** What one chunk means for the job. */
@@ -51,6 +80,8 @@ export interface CompletionStreamOptions {
   stopStrings: readonly string[];
   /** A resumed job: the tokens already sent, and the text the stop matcher still held. */
   resume?: { tokens: readonly number[]; pending: string };
+  /** job.logprobs: how many alternatives each token's entry lists; undefined: no entries. */
+  logprobs?: number;
 }
 
 /**
@@ -70,6 +101,7 @@ export class CompletionStream {
   private generated = 0;
   private heldIds: number[] = [];
   private heldCount = 0;
+  private heldLogprobs: TokenLogprob[] = [];
   private idsExact = true;
   private finished = false;
 
@@ -116,10 +148,19 @@ export class CompletionStream {
     this.generated += count;
     this.heldCount += count;
     this.heldIds.push(...ids);
+    this.holdLogprobs(chunk);
     const result = this.stopper.push(chunk.content ?? "");
     if (result.text) events.push(this.textEvent(result.text));
     if (result.stopped) return this.end("stop", chunk, events);
     return { kind: "events", events, finished: false };
+  }
+
+  private holdLogprobs(chunk: CompletionChunk): void {
+    const top = this.options.logprobs;
+    if (top === undefined) return;
+    for (const p of chunk.completion_probabilities ?? []) {
+      this.heldLogprobs.push(tokenLogprobOf(p, top));
+    }
   }
 
   /** The last chunk: llama-server ended the generation (end of generation or length). */
@@ -130,6 +171,7 @@ export class CompletionStream {
       // of the completion (the node-llama-cpp worker does not count it either).
       this.heldCount--;
       this.heldIds.pop();
+      if (this.heldLogprobs.length > this.heldCount) this.heldLogprobs.pop();
       this.generated--;
     }
     const rest = this.stopper.push(chunk.content ?? "");
@@ -141,7 +183,9 @@ export class CompletionStream {
   private textEvent(text: string, pending = this.stopper.held): GenerationEvent {
     const event: GenerationEvent = { type: "text", text, tokens: this.heldCount, pending };
     if (this.idsExact) event.ids = this.heldIds;
+    if (this.options.logprobs !== undefined) event.logprobs = this.heldLogprobs;
     this.heldIds = [];
+    this.heldLogprobs = [];
     this.heldCount = 0;
     return event;
   }

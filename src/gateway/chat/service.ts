@@ -1,18 +1,17 @@
 /** Chat completions: messages → the model's chat format → a generation. */
 import { BulwarkError } from "../../errors/index.js";
-import type { ChatMessage, FinishReason } from "../../engine/index.js";
+import type { ChatMessage } from "../../engine/index.js";
 import type { GatewayDeps, GenerationGate } from "../types.js";
 import { generationOptions, type GenerationOptions } from "../shared/sampling-params.js";
-import { resolveResponseFormat } from "../shared/response-format.js";
+import { resolveResponseFormat, type ResolvedFormat } from "../shared/response-format.js";
 import { refuseUnsupported } from "../shared/validation.js";
-import {
-  startGeneration,
-  type StartedGeneration,
-  type Usage,
-} from "../shared/generation-service.js";
+import { startGeneration, type StartedGeneration } from "../shared/generation-service.js";
 import type { ChunkRenderer } from "../shared/respond-generation.js";
 import { maxTokensCapsFor, resolveModel, testHookFor } from "../shared/models.js";
+import { checkLogprobsAllowed } from "../shared/logprobs.js";
 import type { ChatRequest } from "./schema.js";
+import { chatRenderer } from "./render.js";
+import { resolveTools } from "./tools.js";
 
 export interface StartedChat {
   started: StartedGeneration;
@@ -20,16 +19,46 @@ export interface StartedChat {
   renderer: ChunkRenderer;
 }
 
+type Content = ChatRequest["messages"][number]["content"];
+
+function textOf(content: Content | undefined): string {
+  if (content == null) return "";
+  return typeof content === "string" ? content : content.map((part) => part.text).join("");
+}
+
 function flatten(request: ChatRequest): ChatMessage[] {
-  return request.messages.map((m) => ({
-    role: m.role,
-    content:
-      m.content === null
-        ? ""
-        : typeof m.content === "string"
-          ? m.content
-          : m.content.map((part) => part.text).join(""),
-  }));
+  return request.messages.map((m): ChatMessage => {
+    if (m.role === "tool") {
+      return { role: "tool", content: textOf(m.content), toolCallId: m.tool_call_id };
+    }
+    if (m.role === "assistant") {
+      const calls = m.tool_calls ?? [];
+      return {
+        role: "assistant",
+        content: textOf(m.content),
+        ...(calls.length > 0
+          ? {
+              toolCalls: calls.map((c) => ({
+                id: c.id,
+                name: c.function.name,
+                arguments: c.function.arguments,
+              })),
+            }
+          : {}),
+      };
+    }
+    return { role: m.role, content: textOf(m.content) };
+  });
+}
+
+/** Characters of the messages as the bounds count them (tool-call arguments included). */
+function promptChars(messages: readonly ChatMessage[]): number {
+  let n = 0;
+  for (const m of messages) {
+    n += m.content.length;
+    for (const c of m.toolCalls ?? []) n += c.name.length + c.arguments.length;
+  }
+  return n;
 }
 
 /** Validates the request against the configured bounds and starts generating. */
@@ -40,8 +69,6 @@ export async function startChat(
   gate: GenerationGate | null = null,
 ): Promise<StartedChat> {
   const limits = deps.config.limits;
-  refuseUnsupported("tools", request.tools, (v) => Array.isArray(v) && v.length === 0);
-  refuseUnsupported("tool_choice", request.tool_choice, (v) => v === "none");
   refuseUnsupported("store", request.store, (v) => v === false);
   if (request.messages.length > limits.maxMessages) {
     throw new BulwarkError(
@@ -53,7 +80,7 @@ export async function startChat(
     );
   }
   const messages = flatten(request);
-  const chars = messages.reduce((n, m) => n + m.content.length, 0);
+  const chars = promptChars(messages);
   if (chars > limits.maxPromptChars) {
     throw new BulwarkError(
       "input_too_large",
@@ -68,68 +95,54 @@ export async function startChat(
       { param: "max_completion_tokens" },
     );
   }
+  if (request.top_logprobs != null && request.logprobs !== true) {
+    throw new BulwarkError("invalid_request", "top_logprobs needs logprobs: true.", {
+      param: "top_logprobs",
+    });
+  }
+  const logprobs = request.logprobs === true ? (request.top_logprobs ?? 0) : undefined;
+  if (logprobs !== undefined) checkLogprobsAllowed(gate, "logprobs");
   const body = { ...request, max_tokens: request.max_completion_tokens ?? request.max_tokens };
   const options = generationOptions(body, limits);
   const model = resolveModel(deps, request.model);
-  const format = await resolveResponseFormat(request.response_format, limits, deps.grammar);
+  const nativeFormat = (model.info()?.features.toolCallFormat ?? null) !== null;
+  const tools = await resolveTools(
+    request.tools,
+    request.tool_choice ?? undefined,
+    nativeFormat,
+    limits,
+    deps.grammar,
+  );
+  let format: ResolvedFormat;
+  if (tools && request.response_format && request.response_format.type !== "text") {
+    throw new BulwarkError(
+      "unsupported_parameter",
+      'response_format cannot be combined with tools the model may call; use tool_choice: "none" or leave one out.',
+      { param: "response_format" },
+    );
+  } else if (tools) {
+    format = { grammar: tools.grammar, stop: tools.stop };
+  } else {
+    format = await resolveResponseFormat(request.response_format, limits, deps.grammar);
+  }
   const started = await startGeneration({
     requestId,
     model,
-    input: { kind: "chat", messages },
+    input: { kind: "chat", messages, ...(tools ? { tools: tools.tools } : {}) },
     inputParam: "messages",
     options,
     format,
     maxTokensCaps: maxTokensCapsFor(deps, model),
+    logprobs,
     reserveTokens: gate?.reserveTokens,
     testHook: testHookFor(deps, messages.map((m) => m.content).join("\n")),
   });
-  return { started, options, renderer: chatRenderer(requestId, request.model) };
-}
-
-/** OpenAI's chat.completion and chat.completion.chunk objects. */
-export function chatRenderer(requestId: string, model: string): ChunkRenderer {
-  const id = `chatcmpl-${requestId}`;
-  const created = Math.floor(Date.now() / 1000);
-  const chunk = (delta: object, finishReason: FinishReason | null) => ({
-    id,
-    object: "chat.completion.chunk",
-    created,
-    model,
-    system_fingerprint: null,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+  const renderer = chatRenderer({
+    requestId,
+    model: request.model,
+    logprobs: logprobs !== undefined,
+    tools,
+    parallelToolCalls: request.parallel_tool_calls ?? true,
   });
-  return {
-    // The role goes out with the first token, never alone before it.
-    text: (text, first) =>
-      chunk(first ? { role: "assistant", content: text } : { content: text }, null),
-    finish: (reason, first) =>
-      first
-        ? [chunk({ role: "assistant", content: "" }, null), chunk({}, reason)]
-        : [chunk({}, reason)],
-    usage: (usage: Usage) => ({
-      id,
-      object: "chat.completion.chunk",
-      created,
-      model,
-      system_fingerprint: null,
-      choices: [],
-      usage,
-    }),
-    full: (result) => ({
-      id,
-      object: "chat.completion",
-      created,
-      model,
-      system_fingerprint: null,
-      choices: [
-        {
-          index: 0,
-          message: { role: "assistant", content: result.text, refusal: null },
-          logprobs: null,
-          finish_reason: result.finishReason,
-        },
-      ],
-      usage: result.usage,
-    }),
-  };
+  return { started, options, renderer };
 }

@@ -8,6 +8,7 @@ export const completionRequestSchema = z.strictObject({
   ...generationFields,
   prompt: z.union([z.string(), z.array(z.string()).min(1), tokenArray, z.array(tokenArray).min(1)]),
   echo: z.boolean().nullable().optional(),
+  logprobs: z.number().int().min(0).max(5).nullable().optional(),
   suffix: z.string().nullable().optional(),
 });
 

@@ -1,6 +1,6 @@
 /** Text completions: a prompt (text or token ids) → a generation. */
 import { BulwarkError } from "../../errors/index.js";
-import type { FinishReason, PromptInput } from "../../engine/index.js";
+import type { PromptInput } from "../../engine/index.js";
 import type { GatewayDeps, GenerationGate } from "../types.js";
 import { generationOptions, type GenerationOptions } from "../shared/sampling-params.js";
 import { resolveResponseFormat } from "../shared/response-format.js";
@@ -8,7 +8,9 @@ import { refuseUnsupported } from "../shared/validation.js";
 import { startGeneration, type StartedGeneration } from "../shared/generation-service.js";
 import type { ChunkRenderer } from "../shared/respond-generation.js";
 import { maxTokensCapsFor, resolveModel, testHookFor } from "../shared/models.js";
+import { checkLogprobsAllowed } from "../shared/logprobs.js";
 import type { CompletionRequest } from "./schema.js";
+import { completionRenderer } from "./render.js";
 
 export interface StartedCompletion {
   started: StartedGeneration;
@@ -39,7 +41,6 @@ export async function startCompletion(
   gate: GenerationGate | null = null,
 ): Promise<StartedCompletion> {
   const limits = deps.config.limits;
-  refuseUnsupported("echo", request.echo, (v) => v === false);
   refuseUnsupported("suffix", request.suffix, (v) => v === "");
   const input = promptInput(request.prompt);
   const size =
@@ -51,6 +52,9 @@ export async function startCompletion(
       { param: "prompt" },
     );
   }
+  const logprobs = request.logprobs ?? undefined;
+  if (logprobs !== undefined) checkLogprobsAllowed(gate, "logprobs");
+  const echo = request.echo === true;
   const options = generationOptions(request, limits);
   const model = resolveModel(deps, request.model);
   if (input.kind === "tokens") {
@@ -62,7 +66,20 @@ export async function startCompletion(
       });
     }
   }
+  const promptLogprobs = echo && logprobs !== undefined;
+  if (promptLogprobs && model.info()?.features.promptLogprobs === false) {
+    throw new BulwarkError(
+      "unsupported_parameter",
+      "This model's engine backend reports no log-probabilities for prompt tokens: echo with logprobs needs the node-llama-cpp backend.",
+      { param: "echo" },
+    );
+  }
   const format = await resolveResponseFormat(request.response_format, limits, deps.grammar);
+  const echoText = !echo
+    ? undefined
+    : input.kind === "text"
+      ? input.text
+      : await model.detokenize(input.kind === "tokens" ? input.tokens : []);
   const started = await startGeneration({
     requestId,
     model,
@@ -71,38 +88,15 @@ export async function startCompletion(
     options,
     format,
     maxTokensCaps: maxTokensCapsFor(deps, model),
+    logprobs,
+    promptLogprobs,
     reserveTokens: gate?.reserveTokens,
     testHook: testHookFor(deps, input.kind === "text" ? input.text : ""),
   });
   // OpenAI's legacy default is 16 tokens; Bulwark lets the context decide, like vLLM.
-  return { started, options, renderer: completionRenderer(requestId, request.model) };
-}
-
-export function completionRenderer(requestId: string, model: string): ChunkRenderer {
-  const id = `cmpl-${requestId}`;
-  const created = Math.floor(Date.now() / 1000);
-  const chunk = (text: string, finishReason: FinishReason | null) => ({
-    id,
-    object: "text_completion",
-    created,
-    model,
-    system_fingerprint: null,
-    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
-  });
   return {
-    text: (text) => chunk(text, null),
-    finish: (reason) => [chunk("", reason)],
-    usage: (usage) => ({ id, object: "text_completion", created, model, choices: [], usage }),
-    full: (result) => ({
-      id,
-      object: "text_completion",
-      created,
-      model,
-      system_fingerprint: null,
-      choices: [
-        { index: 0, text: result.text, logprobs: null, finish_reason: result.finishReason },
-      ],
-      usage: result.usage,
-    }),
+    started,
+    options,
+    renderer: completionRenderer({ requestId, model: request.model, logprobs, echo: echoText }),
   };
 }

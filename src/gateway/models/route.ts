@@ -6,8 +6,9 @@ import type { FastifyInstance } from "fastify";
 import { keyAllowsModel } from "../../auth/index.js";
 import { BulwarkError } from "../../errors/index.js";
 import type { CatalogEntry, GatewayDeps } from "../types.js";
+import { modelCapabilities } from "./capabilities.js";
 
-function modelObject(entry: CatalogEntry) {
+function modelObject(entry: CatalogEntry, limits: GatewayDeps["config"]["limits"]) {
   const info = entry.model.info();
   return {
     id: entry.model.name,
@@ -19,6 +20,7 @@ function modelObject(entry: CatalogEntry) {
     max_model_len: info?.contextSize ?? null,
     ready: entry.model.isReady(),
     ...(entry.description ? { description: entry.description } : {}),
+    ...modelCapabilities(info, limits),
   };
 }
 
@@ -29,7 +31,7 @@ export function registerModelsRoutes(app: FastifyInstance, deps: GatewayDeps): v
     data: deps.models
       .list()
       .filter((e) => keyAllowsModel(request, e.model.name))
-      .map(modelObject),
+      .map((e) => modelObject(e, deps.config.limits)),
   }));
   app.get<{ Params: { model: string } }>("/v1/models/:model", { config }, async (request) => {
     const entry = deps.models.get(request.params.model);
@@ -42,6 +44,6 @@ export function registerModelsRoutes(app: FastifyInstance, deps: GatewayDeps): v
         },
       );
     }
-    return modelObject(entry);
+    return modelObject(entry, deps.config.limits);
   });
 }

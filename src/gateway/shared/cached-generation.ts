@@ -33,18 +33,19 @@ export function replayGeneration(value: GenerationValue): StartedGeneration {
       };
     },
   };
-  return { stream, promptTokens: value.promptTokens, settle: () => undefined };
+  return { choices: [stream], promptTokens: value.promptTokens, settle: () => undefined };
 }
 
 /**
- * Wraps a live generation so that `done` hears its complete answer (finished by a stop or its
- * length), or undefined when it ended any other way (aborted, failed, cut short).
+ * Wraps a live generation of one choice so that `done` hears its complete answer (finished by a
+ * stop or its length), or undefined when it ended any other way (aborted, failed, cut short).
+ * Requests with several choices never reach the cache (`cacheableRequest`).
  */
 export function recordGeneration(
   started: StartedGeneration,
   done: (value: GenerationValue | undefined) => void,
 ): StartedGeneration {
-  const inner = started.stream;
+  const inner = started.choices[0]!;
   const stream: GenerationStream = {
     commit: () => inner.commit(),
     cancel: () => inner.cancel(),
@@ -55,7 +56,7 @@ export function recordGeneration(
         for await (const event of inner) {
           if (event.type === "restart") pieces = [];
           else if (event.type === "text") pieces.push(event.text);
-          else {
+          else if (event.type === "done") {
             ended = true;
             done(
               event.finishReason === "abort"
@@ -76,5 +77,5 @@ export function recordGeneration(
       }
     },
   };
-  return { ...started, stream };
+  return { ...started, choices: [stream] };
 }

@@ -36,6 +36,22 @@ export interface GenerationEndpoint {
   renderer(requestId: string, model: string): ChunkRenderer;
 }
 
+/**
+ * Whether a stored answer can stand for this request: one choice of plain text. Several choices
+ * (n), log-probabilities, an echoed prompt and tools the model may call need more than the
+ * cache keeps, so they always run on the model.
+ */
+export function cacheableRequest(body: Record<string, unknown>): boolean {
+  const tools = body.tools;
+  const callable = Array.isArray(tools) && tools.length > 0 && body.tool_choice !== "none";
+  return (
+    (body.n == null || body.n === 1) &&
+    (body.logprobs == null || body.logprobs === false) &&
+    body.echo !== true &&
+    !callable
+  );
+}
+
 export function registerGenerationRoute<S extends z.ZodType<GenerationBody>>(
   app: FastifyInstance,
   deps: GatewayDeps,
@@ -60,12 +76,9 @@ export function registerGenerationRoute<S extends z.ZodType<GenerationBody>>(
         timeoutMs: deps.config.server.requestTimeoutMs,
         observer: deps.observer,
       };
-      const plan = planCache(
-        deps,
-        request,
-        endpoint.cache,
-        body as Record<string, unknown> & GenerationBody,
-      );
+      const plan = cacheableRequest(body as Record<string, unknown>)
+        ? planCache(deps, request, endpoint.cache, body as Record<string, unknown> & GenerationBody)
+        : undefined;
       if (deps.cache) setCacheHeader(request, reply, plan ? "miss" : "bypass");
       const found = plan ? await lookup(plan) : undefined;
       if (found?.value?.kind === "generation") {

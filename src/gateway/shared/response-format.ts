@@ -35,7 +35,7 @@ export interface ResolvedFormat {
  * node-llama-cpp's schema grammars end the JSON with four newlines, the signal it stops on
  * (LlamaJsonSchemaGrammar's stopGenerationTriggers); Bulwark stops on it the same way.
  */
-const SCHEMA_GRAMMAR_END = "\n\n\n\n";
+export const SCHEMA_GRAMMAR_END = "\n\n\n\n";
 
 /** Resolves a response format to a grammar, enforcing the configured bounds first. */
 export async function resolveResponseFormat(
@@ -46,8 +46,18 @@ export async function resolveResponseFormat(
   if (!format || format.type === "text") return { stop: [] };
   if (format.type === "json_object") return { grammar: { kind: "json" }, stop: [] };
   const schema = format.json_schema.schema ?? {};
+  checkJsonSchemaBounds(schema, limits, "response_format.json_schema.schema");
+  const text = await compiler.compile(schema);
+  return { grammar: { kind: "gbnf", text }, stop: [SCHEMA_GRAMMAR_END] };
+}
+
+/** Refuses a JSON schema past the configured depth, size or property bounds (400). */
+export function checkJsonSchemaBounds(
+  schema: unknown,
+  limits: Config["limits"],
+  param: string,
+): void {
   const measure = measureJsonSchema(schema);
-  const param = "response_format.json_schema.schema";
   if (measure.depth > limits.maxJsonSchemaDepth) {
     throw new BulwarkError(
       "input_too_large",
@@ -69,6 +79,4 @@ export async function resolveResponseFormat(
       { param },
     );
   }
-  const text = await compiler.compile(schema);
-  return { grammar: { kind: "gbnf", text }, stop: [SCHEMA_GRAMMAR_END] };
 }

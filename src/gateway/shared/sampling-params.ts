@@ -38,10 +38,8 @@ export const generationFields = {
   user: optional(z.string().max(512)),
   stream: optional(z.boolean()),
   stream_options: optional(z.strictObject({ include_usage: optional(z.boolean()) })),
-  // Known OpenAI parameters accepted only with their neutral value.
-  n: optional(z.number().int()),
-  logprobs: z.unknown().optional(),
-  top_logprobs: z.unknown().optional(),
+  n: optional(z.number().int().min(1)),
+  // Known OpenAI parameter accepted only with its neutral value.
   best_of: z.unknown().optional(),
 } as const;
 
@@ -54,16 +52,20 @@ export interface GenerationOptions {
   ignoreEos: boolean;
   stream: boolean;
   includeUsage: boolean;
+  /** Choices to generate, each a sequence of its own (n). */
+  n: number;
 }
 
 type Limits = Config["limits"];
 
 /** Checks bounds and builds the engine-facing options. */
 export function generationOptions(body: GenerationFields, limits: Limits): GenerationOptions {
-  refuseUnsupported("n", body.n, (v) => v === 1);
-  refuseUnsupported("logprobs", body.logprobs, (v) => v === false || v === 0);
-  refuseUnsupported("top_logprobs", body.top_logprobs, (v) => v === 0);
   refuseUnsupported("best_of", body.best_of, (v) => v === 1);
+  if (body.n != null && body.n > limits.maxChoices) {
+    throw new BulwarkError("input_too_large", `n may be at most ${limits.maxChoices}.`, {
+      param: "n",
+    });
+  }
   if (body.stream_options && !body.stream) {
     throw new BulwarkError(
       "invalid_request",
@@ -125,5 +127,6 @@ export function generationOptions(body: GenerationFields, limits: Limits): Gener
     ignoreEos: body.ignore_eos ?? false,
     stream: body.stream ?? false,
     includeUsage: body.stream_options?.include_usage ?? false,
+    n: body.n ?? 1,
   };
 }

@@ -49,7 +49,7 @@ const longGreedy = {
 };
 
 /** What the default backend gives for the same requests, to compare with. */
-let reference: { chatTokens: number[]; long: any } | undefined;
+let reference: { chatTokens: number[]; long: any; logprobs: any } | undefined;
 /** A request that ends at once: EOS (id 2 in stories260K) is made certain by its bias. */
 const endsAtEos = {
   model: "stories",
@@ -91,7 +91,14 @@ before(async () => {
       max_tokens: 400,
       temperature: 0,
     });
-    reference = { chatTokens: tokens.json.tokens, long: long.json };
+    const logprobs = await postJson(`${nodeBackend.url}/v1/completions`, {
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 8,
+      temperature: 0,
+      logprobs: 5,
+    });
+    reference = { chatTokens: tokens.json.tokens, long: long.json, logprobs: logprobs.json };
   } finally {
     await nodeBackend.close();
   }
@@ -250,6 +257,84 @@ test("llama-server backend: chat and completions through the openai client, plai
   }
   assert.equal(text, STORIES_GREEDY_64);
   assert.equal(finish, "length");
+});
+
+test("llama-server backend: logprobs are the node-llama-cpp backend's; n and tool calls work", async (t) => {
+  if (!requireFixtures(t)) return;
+  const res = await postJson(`${server.url}/v1/completions`, {
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 8,
+    temperature: 0,
+    logprobs: 5,
+  });
+  assert.equal(res.status, 200, res.text);
+  const mine = res.json.choices[0].logprobs;
+  const theirs = reference!.logprobs.choices[0].logprobs;
+  assert.deepEqual(mine.tokens, theirs.tokens);
+  mine.token_logprobs.forEach((v: number, i: number) => {
+    assert.ok(Math.abs(v - theirs.token_logprobs[i]) < 1e-2, `${v} vs ${theirs.token_logprobs[i]}`);
+    assert.deepEqual(Object.keys(mine.top_logprobs[i]), Object.keys(theirs.top_logprobs[i]));
+  });
+  // Sampled: the values are of the distribution sampled from (after the sampler chain).
+  const stream = await client.chat.completions.create({
+    model: "stories",
+    messages: chatMessages,
+    max_tokens: 12,
+    temperature: 1,
+    seed: 5,
+    logprobs: true,
+    top_logprobs: 3,
+    stream: true,
+  });
+  const entries: OpenAI.Chat.ChatCompletionTokenLogprob[] = [];
+  for await (const chunk of stream) entries.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+  assert.equal(entries.length, 12);
+  for (const e of entries) {
+    assert.ok(e.logprob <= 0 && e.top_logprobs.length <= 3);
+    assert.ok(e.top_logprobs.reduce((sum, x) => sum + Math.exp(x.logprob), 0) <= 1 + 1e-6);
+  }
+  const echo = await postJson(`${server.url}/v1/completions`, {
+    model: "stories",
+    prompt: "Once",
+    max_tokens: 2,
+    logprobs: 1,
+    echo: true,
+  });
+  assert.equal(echo.status, 400, echo.text);
+  assert.equal(echo.json.error.code, "unsupported_parameter");
+  const two = await client.completions.create({
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 8,
+    temperature: 0,
+    n: 2,
+  });
+  assert.equal(two.choices[0]!.text, two.choices[1]!.text);
+  assert.equal(two.usage!.completion_tokens, 16);
+  const call = await client.chat.completions.create({
+    model: "stories",
+    messages: [{ role: "user", content: "Weather in Paris?" }],
+    tools: [
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          parameters: {
+            type: "object",
+            properties: { city: { type: "string", enum: ["Paris", "Oslo"] } },
+            required: ["city"],
+          },
+        },
+      },
+    ],
+    tool_choice: "required",
+    max_tokens: 64,
+    temperature: 0,
+  });
+  const toolCall = call.choices[0]!.message
+    .tool_calls![0] as OpenAI.Chat.ChatCompletionMessageFunctionToolCall;
+  assert.ok(["Paris", "Oslo"].includes(JSON.parse(toolCall.function.arguments).city));
 });
 
 test("llama-server backend: stop strings end the text before them; max_tokens gives length", async (t) => {

@@ -99,6 +99,35 @@ test("sampled requests bypass the cache; a seed makes a request determined", asy
   assert.equal((await chat(seeded)).headers.get("x-bulwark-cache"), "hit");
 });
 
+test("n > 1, logprobs, echo and callable tools bypass the cache: a stored answer is plain text", async () => {
+  const weather = { type: "function", function: { name: "get_weather" } };
+  const bodies = [
+    fresh({ n: 2 }),
+    fresh({ logprobs: true }),
+    fresh({ tools: [weather] }),
+    fresh({ tools: [weather], tool_choice: "required" }),
+  ];
+  for (const body of bodies) {
+    for (let i = 0; i < 2; i++) {
+      const res = await chat(body);
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.headers.get("x-bulwark-cache"), "bypass", JSON.stringify(body));
+    }
+  }
+  const twice = await chat(fresh({ n: 2 }));
+  assert.equal(twice.json.choices.length, 2);
+  const echo = { model: "fake", prompt: `echo ${++n}`, max_tokens: 2, temperature: 0, echo: true };
+  for (let i = 0; i < 2; i++) {
+    const res = await gateway.request("POST", "/v1/completions", echo);
+    assert.equal(res.headers.get("x-bulwark-cache"), "bypass");
+    assert.ok(res.json.choices[0].text.startsWith(echo.prompt));
+  }
+  // tool_choice "none": the answer is text, and cached as usual.
+  const none = fresh({ tools: [weather], tool_choice: "none" });
+  assert.equal((await chat(none)).headers.get("x-bulwark-cache"), "miss");
+  assert.equal((await chat(none)).headers.get("x-bulwark-cache"), "hit");
+});
+
 test("a new model digest (a promoted or rolled-back version) misses", async () => {
   const body = fresh();
   await chat(body);
