@@ -175,14 +175,19 @@ export function registerBackup(program: Command): void {
       "Check every digest, restore onto an empty home, then verify the audit chain and the models.",
     )
     .requiredOption("--home <dir>", "the home to restore into (empty, or --force)")
-    .option(...fromOption)
+    .option(
+      "--from <dir>",
+      "backup folder (default: backup.dir, else the backups folder of the configured home, " +
+        "not of --home)",
+    )
     .option("--force", "restore into a home that is not empty (replaces what it restores)")
     .option(...configOption)
     .action(async (id: string, flags: Common & { from?: string; force?: boolean }) => {
       const started = Date.now();
       const config = load(flags);
       const result = await restoreBackup({
-        dir: flags.from ? resolve(flags.from) : backupDir(config),
+        // The new home holds no backup: the default is the configured home's folder.
+        dir: flags.from ? resolve(flags.from) : backupDir(loadConfig({ file: flags.config })),
         id,
         home: config.home,
         registryDir: registryDir(config),
