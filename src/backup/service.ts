@@ -10,7 +10,7 @@ import { BulwarkError } from "../errors/index.js";
 import type { BackupObserver, Logger } from "../observability/index.js";
 import { listBackups, pruneBackups, type BackupListing } from "./catalog.js";
 import { createBackup, type CreateResult } from "./create.js";
-import { requireDataKey } from "./data-key.js";
+import { requireDataKey, type DataKey } from "./data-key.js";
 
 /** The backup folder: backup.dir, else <home>/backups. */
 export function backupDir(config: Readonly<Config>): string {
@@ -46,6 +46,7 @@ export class BackupService {
   private lastSuccessAt: number | null = null;
   /** When the stale clock started, while no backup succeeded yet. */
   private readonly staleSince: number;
+  private readonly key: DataKey | undefined;
   private closed = false;
   private readonly now: () => number;
   private readonly log: Logger;
@@ -55,6 +56,8 @@ export class BackupService {
     this.now = o.now ?? Date.now;
     this.log = o.logger.child({ component: "backup" });
     this.staleSince = this.now();
+    // With backup.encrypt, a missing or bad data key stops the start, not every later backup.
+    this.key = o.config.backup.encrypt ? requireDataKey() : undefined;
   }
 
   /** Takes a backup now; refused with backup_in_progress while one runs. */
@@ -80,7 +83,7 @@ export class BackupService {
         registryDir: this.o.registryDir,
         dir: this.dir,
         includeModels: b.includeModels,
-        key: b.encrypt ? requireDataKey() : undefined,
+        key: this.key,
         configFile: this.o.configFile,
         effectiveConfig: this.o.config,
         now: () => new Date(this.now()),

@@ -115,3 +115,21 @@ test("the data key: hex, base64 or raw bytes in a file; a bad one is refused", (
     (e: BulwarkError) => e.code === "backup_key_unavailable" && !e.message.includes("short"),
   );
 });
+
+test("with backup.encrypt and no data key the server's backups refuse to start", async (t) => {
+  const root = tempDir("bulwark-nokey-");
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const config = homeConfig(join(root, "home"), { backup: { encrypt: true } });
+  const saved = { file: process.env.BULWARK_DATA_KEY_FILE, key: process.env.BULWARK_DATA_KEY };
+  delete process.env.BULWARK_DATA_KEY_FILE;
+  delete process.env.BULWARK_DATA_KEY;
+  try {
+    assert.throws(
+      () => new BackupService({ config, registryDir: registryDir(config), logger: silentLogger() }),
+      (e: BulwarkError) => e.code === "backup_key_unavailable",
+    );
+  } finally {
+    if (saved.file !== undefined) process.env.BULWARK_DATA_KEY_FILE = saved.file;
+    if (saved.key !== undefined) process.env.BULWARK_DATA_KEY = saved.key;
+  }
+});
