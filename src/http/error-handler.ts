@@ -80,10 +80,13 @@ export function connectionErrorOptions(logger: Logger) {
       _request: FastifyRequest,
       reply: FastifyReply,
     ): void {
+      // A path segment over the router's maxParamLength (100) was a 500 before this.
       const error =
         err.code === "FST_ERR_BAD_URL"
           ? new BulwarkError("invalid_request", "The URL is not valid.")
-          : toClientError(err);
+          : err.code === "FST_ERR_MAX_PARAM_LENGTH"
+            ? new BulwarkError("invalid_request", "A segment of the URL is too long.")
+            : toClientError(err);
       if (error.code === "internal_error") logger.error({ err }, "request failed before routing");
       void reply.status(error.status).headers(error.responseHeaders()).send(error.toBody());
     },

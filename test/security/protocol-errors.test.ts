@@ -95,3 +95,14 @@ test("a path's escaped spelling gets the plain path's permission (hole 4)", asyn
     assert.doesNotMatch(res.body, /bulwark_/, `${path} leaked metrics`);
   }
 });
+
+test("a path segment over the router's length bound is a 400, not a 500", async () => {
+  for (const method of ["GET", "HEAD"]) {
+    const res = await fetch(`${s.server.url}/v1/models/${"x".repeat(3000)}`, {
+      method,
+      headers: { authorization: `Bearer ${s.adminKey}` },
+    });
+    assert.equal(res.status, 400, method);
+    if (method === "GET") assert.ok(isOpenAiError(await res.text()));
+  }
+});
