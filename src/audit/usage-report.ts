@@ -45,7 +45,10 @@ export function summarize(rows: UsageRow[]): { object: "list"; data: KeyUsage[] 
   for (const r of rows) {
     let k = byKey.get(r.keyId);
     if (!k) {
-      k = { key: r.keyId, ...zero(), by_model: {}, by_day: {} };
+      // Null-prototype maps: a model named "__proto__" (any client may ask for one, and its
+      // usage row is recorded) would otherwise add its counts to Object.prototype, and the next
+      // metrics update, which walks label objects with for…in, threw and stopped the server.
+      k = { key: r.keyId, ...zero(), by_model: Object.create(null), by_day: Object.create(null) };
       byKey.set(r.keyId, k);
     }
     add(k, r);
