@@ -65,7 +65,15 @@ export function keyRoutes(ctx: AdminContext): AdminRoutes {
       "/admin/keys/:id",
       { config: { permission: "keys.admin" } },
       async (request) => {
-        const role = body(request).role;
+        const fields = body(request);
+        // Only the role changes here; another field is refused, not silently dropped.
+        const extra = Object.keys(fields).find((f) => f !== "role");
+        if (extra !== undefined) {
+          throw new BulwarkError("invalid_request", `${extra} cannot be changed here.`, {
+            param: extra,
+          });
+        }
+        const role = fields.role;
         if (typeof role !== "string" || !isRole(role)) {
           throw new BulwarkError(
             "invalid_request",

@@ -1,6 +1,13 @@
 /** Key operations with their audit entries, shared by the admin API and `bulwark keys`. */
 import { BulwarkError } from "../errors/index.js";
-import { can, type KeyRecord, type KeyStore, type NewKey, type Role } from "../auth/index.js";
+import {
+  can,
+  publicKey,
+  type KeyRecord,
+  type KeyStore,
+  type NewKey,
+  type Role,
+} from "../auth/index.js";
 import type { AuditLog } from "../audit/index.js";
 
 /** Who acts: a key (admin API) or the local CLI (which has the store file, so full rights). */
@@ -26,10 +33,11 @@ export class KeyService {
     }
   }
 
+  /** The key without its digests: what is returned to callers (it was the stored row). */
   private existing(id: string): KeyRecord {
     const key = this.keys.get(id);
     if (!key) throw new BulwarkError("key_not_found", `No API key with id "${id}".`);
-    return key;
+    return publicKey(key);
   }
 
   create(actor: Actor, input: NewKey, fullKey?: string): { key: string; record: KeyRecord } {
