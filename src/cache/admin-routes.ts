@@ -6,10 +6,13 @@ import type { FastifyInstance } from "fastify";
 import { BulwarkError } from "../errors/index.js";
 import type { KeyCacheStore } from "./key-settings.js";
 import type { ResponseCache } from "./response-cache.js";
+import type { SemanticIndexes } from "./semantic-index.js";
 import { namespaceTenant } from "./tenant.js";
 
 export interface CacheAdminDeps {
   cache: ResponseCache | undefined;
+  /** The semantic cache's indexes (their answers live in `cache`). */
+  semantic?: SemanticIndexes;
   keys: KeyCacheStore;
   /** True when an API key with this id exists. */
   keyExists(id: string): boolean;
@@ -33,6 +36,7 @@ export function registerCacheAdminRoutes(app: FastifyInstance, deps: CacheAdminD
   app.get("/admin/cache", { config: { permission: "cache.read" } }, async () => ({
     enabled: deps.cache !== undefined,
     ...(deps.cache?.stats() ?? { entries: 0, bytes: 0, maxBytes: 0, inFlight: 0 }),
+    semanticQuestions: deps.semantic?.size() ?? 0,
   }));
   app.delete(
     "/admin/cache",
@@ -40,11 +44,10 @@ export function registerCacheAdminRoutes(app: FastifyInstance, deps: CacheAdminD
     async (request) => {
       const model = queryString(request.query, "model");
       const namespace = queryString(request.query, "namespace");
-      const removed =
-        deps.cache?.clear({
-          model,
-          tenant: namespace === undefined ? undefined : namespaceTenant(namespace),
-        }) ?? 0;
+      const tenant = namespace === undefined ? undefined : namespaceTenant(namespace);
+      // By model, the questions whose answers are gone are forgotten at their next lookup.
+      if (model === undefined) deps.semantic?.clear(tenant);
+      const removed = deps.cache?.clear({ model, tenant }) ?? 0;
       return { removed, model: model ?? null, namespace: namespace ?? null };
     },
   );

@@ -99,6 +99,16 @@ export class ResponseCache {
     return stored?.value;
   }
 
+  /** The stored value, without counting a lookup (the semantic cache's answers). */
+  find(key: string): CachedValue | undefined {
+    return this.lru.get(key)?.value;
+  }
+
+  /** Counts a semantic lookup (its index lives beside this tier). */
+  semanticLookup(hit: boolean): void {
+    this.options.observer?.lookup("semantic", hit);
+  }
+
   /** Stores a value for `ttlMs`; false when it is larger than one entry may be. */
   set(key: string, value: CachedValue, meta: { model: string; tenant: string; ttlMs: number }) {
     const bytes = sizeOf(value, key);

@@ -105,17 +105,34 @@ export function registerCache(program: Command): void {
       .description("Show or change a key's cache settings (in the local store).")
       .option("--mode <mode>", "on, off or read-only")
       .option("--namespace <ns>", "share entries with the keys of this namespace ('' for its own)")
+      .option(
+        "--semantic-model <name>",
+        "turn the semantic cache on with this embedding model ('' turns it off)",
+      )
+      .option("--semantic-threshold <t>", "cosine similarity a close question needs, 0..1", "0.95")
       .option("--json", "print the settings as JSON"),
   ).action(
     async (
       id: string,
-      flags: StoreFlags & { mode?: string; namespace?: string; json?: boolean },
+      flags: StoreFlags & {
+        mode?: string;
+        namespace?: string;
+        semanticModel?: string;
+        semanticThreshold: string;
+        json?: boolean;
+      },
     ) => {
       await withStores(flags, (stores) => {
         if (!stores.keys.get(id)) throw new CliError(`No API key with id "${id}".`, 1);
         const settings = new KeyCacheStore(stores.db);
         const change: Record<string, unknown> = {};
         if (flags.mode !== undefined) change.mode = flags.mode;
+        if (flags.semanticModel !== undefined) {
+          change.semantic =
+            flags.semanticModel === ""
+              ? null
+              : { model: flags.semanticModel, threshold: Number(flags.semanticThreshold) };
+        }
         if (flags.namespace !== undefined)
           change.namespace = flags.namespace === "" ? null : flags.namespace;
         const now = Object.keys(change).length > 0 ? settings.update(id, change) : settings.get(id);

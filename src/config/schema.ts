@@ -644,6 +644,22 @@ const cacheSchema = z
         "Also cache sampled generations (temperature above 0 and no seed). Off (default): only " +
           "requests whose output is determined (temperature 0, or a seed) are cached.",
       ),
+    semanticMinThreshold: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.9)
+      .describe(
+        "The floor of every key's semantic-cache threshold (cosine similarity, 0..1): a key's " +
+          "`cache.semantic.threshold` below it counts as this; a request may only raise it " +
+          "(`x-bulwark-semantic-threshold`).",
+      ),
+    semanticMaxEntries: count()
+      .default(10_000)
+      .describe(
+        "Questions the semantic cache remembers per namespace (each key without one is its own); " +
+          "the oldest leave first.",
+      ),
     countHitTokens: z
       .boolean()
       .default(false)

@@ -7,7 +7,12 @@ import type { Netfilter } from "../netfilter/index.js";
 import type { AuthHookOptions } from "../auth/index.js";
 import type { RateLimitHookOptions } from "../limits/index.js";
 import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
-import type { KeyCacheSettings, ModelDigests, ResponseCache } from "../cache/index.js";
+import type {
+  KeyCacheSettings,
+  ModelDigests,
+  ResponseCache,
+  SemanticIndexes,
+} from "../cache/index.js";
 
 /** The gateway's request figures go out through these (declared low, in observability). */
 export type { GatewayObserver, RequestObservation };
@@ -67,6 +72,8 @@ export interface GatewayCache {
   digests: ModelDigests;
   /** Each key's cache settings; without a store every key has the defaults. */
   keys?: { get(keyId: string): KeyCacheSettings };
+  /** The semantic cache's per-tenant indexes; without them no key has a semantic cache. */
+  semantic?: SemanticIndexes;
   settings: Readonly<Config["cache"]>;
 }
 

@@ -12,6 +12,7 @@ import type { RegistryServing } from "../registry/index.js";
 import {
   KeyCacheStore,
   ResponseCache,
+  SemanticIndexes,
   ServedModelDigests,
   registerCacheAdminRoutes,
   type DigestSource,
@@ -49,6 +50,7 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
         observer: o.observer,
       })
     : undefined;
+  const semantic = cache ? new SemanticIndexes(settings.semanticMaxEntries) : undefined;
   const manifests = new Map<string, string>();
   const source = (model: string): DigestSource | undefined => {
     const serving = o.serving();
@@ -78,8 +80,11 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
     ),
   );
   return {
-    gateway: cache ? { cache, digests, keys, settings } : undefined,
-    clear: () => cache?.clear() ?? 0,
+    gateway: cache ? { cache, digests, keys, semantic, settings } : undefined,
+    clear: () => {
+      semantic?.clear();
+      return cache?.clear() ?? 0;
+    },
     start: () => {
       if (cache) for (const m of o.models()) digests.digest(m.name);
     },
@@ -89,6 +94,6 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
       }
     },
     registerAdminRoutes: (app) =>
-      registerCacheAdminRoutes(app, { cache, keys, keyExists: o.keyExists }),
+      registerCacheAdminRoutes(app, { cache, semantic, keys, keyExists: o.keyExists }),
   };
 }

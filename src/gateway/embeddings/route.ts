@@ -17,8 +17,8 @@ export function registerEmbeddingsRoute(app: FastifyInstance, deps: GatewayDeps)
       if (deps.cache) setCacheHeader(request, reply, plan ? "miss" : "bypass");
       const found = plan ? await lookup(plan) : undefined;
       let computed: ComputedEmbeddings;
-      if (found?.value?.kind === "embeddings") {
-        setCacheHeader(request, reply, "hit");
+      if (found && "outcome" in found && found.value.kind === "embeddings") {
+        setCacheHeader(request, reply, found.outcome);
         await chargeHit(deps, request, found.value.promptTokens);
         computed = found.value;
       } else {

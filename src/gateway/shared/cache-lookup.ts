@@ -18,6 +18,7 @@ import {
   type RequestCachePolicy,
 } from "../../cache/index.js";
 import type { GatewayCache, GatewayDeps } from "../types.js";
+import type { SemanticStep } from "./semantic-lookup.js";
 
 /** What a request may do with the cache, and under which key. */
 export interface CachePlan {
@@ -84,16 +85,22 @@ export function planCache(
  */
 export async function lookup(
   plan: CachePlan,
-): Promise<{ value: CachedValue } | { value: undefined; finish?: (v?: CachedValue) => void }> {
+  semantic?: SemanticStep,
+): Promise<
+  | { value: CachedValue; outcome: "hit" | "semantic-hit" }
+  | { value: undefined; finish?: (v?: CachedValue) => void }
+> {
   const { cache } = plan.cache;
   if (plan.policy.lookup) {
     const found = cache.get(plan.key);
-    if (found) return { value: found };
+    if (found) return { value: found, outcome: "hit" };
     const flight = cache.join(plan.key);
     if (flight) {
       const value = await flight;
-      if (value) return { value };
+      if (value) return { value, outcome: "hit" };
     }
+    const close = await semantic?.find();
+    if (close) return { value: close, outcome: "semantic-hit" };
   }
   if (!plan.policy.store) return { value: undefined };
   // With no-cache this request generates anew; it does not make identical ones wait for it.
@@ -103,11 +110,12 @@ export async function lookup(
     finish: (value?: CachedValue) => {
       // A model swapped while this answer was generated: it is not stored under the old one.
       if (value && plan.cache.digests.digest(plan.model) === plan.digest) {
-        plan.cache.cache.set(plan.key, value, {
+        const stored = plan.cache.cache.set(plan.key, value, {
           model: plan.model,
           tenant: plan.tenant,
           ttlMs: plan.policy.ttlMs,
         });
+        if (stored) semantic?.stored();
       }
       finish?.(value);
     },

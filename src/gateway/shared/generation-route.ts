@@ -13,6 +13,7 @@ import type { GenerationOptions } from "./sampling-params.js";
 import { parseBody } from "./validation.js";
 import { chargeHit, lookup, planCache, setCacheHeader } from "./cache-lookup.js";
 import { recordGeneration, replayGeneration } from "./cached-generation.js";
+import { planSemantic } from "./semantic-lookup.js";
 
 /** What an endpoint's service returns for a started generation. */
 interface Started {
@@ -80,10 +81,14 @@ export function registerGenerationRoute<S extends z.ZodType<GenerationBody>>(
         ? planCache(deps, request, endpoint.cache, body as Record<string, unknown> & GenerationBody)
         : undefined;
       if (deps.cache) setCacheHeader(request, reply, plan ? "miss" : "bypass");
-      const found = plan ? await lookup(plan) : undefined;
-      if (found?.value?.kind === "generation") {
+      const semantic =
+        plan && endpoint.cache === "chat"
+          ? planSemantic(deps, request, plan, body as Record<string, unknown>)
+          : undefined;
+      const found = plan ? await lookup(plan, semantic) : undefined;
+      if (found && "outcome" in found && found.value.kind === "generation") {
         const value = found.value;
-        setCacheHeader(request, reply, "hit");
+        setCacheHeader(request, reply, found.outcome);
         await chargeHit(deps, request, value.promptTokens + value.completionTokens);
         return respondGeneration(
           request,

@@ -22,6 +22,8 @@ const settings: GatewayCache["settings"] = {
   ttlMs: 3_600_000,
   maxTtlMs: 86_400_000,
   sampled: false,
+  semanticMinThreshold: 0.9,
+  semanticMaxEntries: 100,
   countHitTokens: false,
 };
 

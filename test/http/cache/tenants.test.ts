@@ -128,6 +128,7 @@ test("usage counts hits as cached requests; metrics count lookups, hits and stor
   const stats = await call(`${s.server.adminUrl}/admin/cache`, s.adminKey);
   assert.equal(stats.json.enabled, true);
   assert.ok(stats.json.entries > 0 && stats.json.bytes > 0);
+  assert.equal(stats.json.semanticQuestions, 0, "no key here has a semantic cache");
   const metrics = await call(`${s.server.url}/metrics`, s.adminKey);
   for (const name of [
     'bulwark_response_cache_lookups_total{kind="exact"}',
