@@ -4,7 +4,8 @@
  * stack of resources, on shutdown and on a start that fails halfway. The steps live in
  * src/start/; this file says their order.
  */
-import { availableParallelism } from "node:os";
+import { availableParallelism, hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 import { checkBinding, type Config, type ModelEntry } from "./config/index.js";
 import { createLogger, registerAlertAdminRoutes, type Logger } from "./observability/index.js";
 import type { ReplicaFactory } from "./engine/index.js";
@@ -98,6 +99,8 @@ async function start(
   resources: ResourceStack,
 ): Promise<RunningServer> {
   const startedAt = Date.now();
+  const instance = instanceId(config);
+  logger = logger.child({ instance });
   checkBinding(config, options.insecure ?? false);
   const planned = await planModels(
     config,
@@ -108,6 +111,7 @@ async function start(
   let draining = false;
   let drainMs = 0; // a failed start stops its models at once
   const live = new LiveHosts();
+  let stateUp: () => boolean = () => true;
   // Holds no thread until its first use; it closes after the API's connections.
   const grammar = new GrammarCompiler(config.limits.grammarTimeoutMs, (hit) =>
     telemetry.metrics.cacheLookup("grammar", hit),
@@ -126,14 +130,23 @@ async function start(
       memorySource: options.memorySource,
       processProbe: options.processProbe,
       memoryEstimator: options.memoryEstimator,
+      instanceId: instance,
+      stateUp: () => stateUp(),
     },
     resources,
   );
   const access = openAccess(
     config,
-    { logger, adminKey: options.adminKey, adminRoutes: options.adminRoutes ?? [] },
+    {
+      logger,
+      adminKey: options.adminKey,
+      adminRoutes: options.adminRoutes ?? [],
+      instance,
+      onStateFallback: (op, policy) => telemetry.metrics.stateFallback(op, policy),
+    },
     resources,
   );
+  stateUp = () => access.state.up();
   resources.push("grammar compiler", () => grammar.close());
   // The models are known once the registry resolved them; the cache reads them at each use.
   const served: {
@@ -243,6 +256,7 @@ async function start(
     },
     resources,
   );
+  await access.state.settled();
   address = await api.listen();
   const adminAddress = await access.admin.listen({
     host: config.server.adminHost,
@@ -272,6 +286,16 @@ async function start(
     registry: registry.serving,
     close,
   };
+}
+
+/**
+ * This instance's id: instance.id, else hostname:port (with a random suffix when the port is
+ * chosen by the system, so that two such instances on one host still differ).
+ */
+export function instanceId(config: Readonly<Config>): string {
+  if (config.instance.id) return config.instance.id;
+  const port = config.server.port || `0-${randomBytes(3).toString("hex")}`;
+  return `${hostname()}:${port}`;
 }
 
 /** Runs the server until SIGTERM or SIGINT, then drains; resolves to the exit code. */

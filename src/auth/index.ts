@@ -7,6 +7,7 @@ export {
   type KeyLimits,
   type MaskPolicy,
   type NewKey,
+  type ReplicatedKey,
 } from "./key-store.js";
 export { roles, isRole, can, type Role, type Permission } from "./roles.js";
 export { Authenticator, presentedKey } from "./authenticator.js";

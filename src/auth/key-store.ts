@@ -117,9 +117,17 @@ export function publicKey(k: StoredKey): KeyRecord {
   return rest;
 }
 
+/** A key's record as other instances receive it: everything but its last use. */
+export type ReplicatedKey = Omit<StoredKey, "digest" | "previousDigest" | "lastUsedAt"> & {
+  digest: string;
+  previousDigest: string | null;
+};
+
 export class KeyStore {
   private readonly byId;
   private readonly touchStmt;
+  /** Told about each change made here (not about replicated ones), by key id. */
+  onChange: (id: string) => void = () => undefined;
 
   constructor(
     private readonly db: Db,
@@ -154,6 +162,7 @@ export class KeyStore {
         this.now(),
         input.expiresAt ?? null,
       );
+    this.onChange(generated.id);
     return { key: generated.full, record: publicKey(this.get(generated.id)!) };
   }
 
@@ -176,6 +185,7 @@ export class KeyStore {
     const res = this.db
       .prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
       .run(this.now(), id);
+    if (res.changes > 0) this.onChange(id);
     return res.changes > 0;
   }
 
@@ -190,6 +200,7 @@ export class KeyStore {
          WHERE id = ?`,
       )
       .run(this.now() + graceMs, digestKey(next.full), id);
+    this.onChange(id);
     return { key: next.full, record: publicKey(this.get(id)!) };
   }
 
@@ -198,7 +209,56 @@ export class KeyStore {
     const current = this.get(id);
     if (!current) return undefined;
     this.db.prepare("UPDATE api_keys SET role = ? WHERE id = ?").run(role, id);
+    this.onChange(id);
     return current.role;
+  }
+
+  /** The key as it is sent to the other instances of a fleet. */
+  replica(id: string): ReplicatedKey | undefined {
+    const k = this.get(id);
+    if (!k) return undefined;
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { lastUsedAt, digest, previousDigest, ...rest } = k;
+    return {
+      ...rest,
+      digest: digest.toString("hex"),
+      previousDigest: previousDigest?.toString("hex") ?? null,
+    };
+  }
+
+  /** Writes a key received from another instance (created, revoked, rotated or re-roled there). */
+  applyReplica(k: ReplicatedKey): void {
+    this.db
+      .prepare(
+        `INSERT INTO api_keys (id, name, role, digest, previous_digest, previous_valid_until,
+           models, ips, mask, rpm, tpm, concurrency, daily_budget, created_at, expires_at,
+           revoked_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role,
+           digest = excluded.digest, previous_digest = excluded.previous_digest,
+           previous_valid_until = excluded.previous_valid_until, models = excluded.models,
+           ips = excluded.ips, mask = excluded.mask, rpm = excluded.rpm, tpm = excluded.tpm,
+           concurrency = excluded.concurrency, daily_budget = excluded.daily_budget,
+           expires_at = excluded.expires_at, revoked_at = excluded.revoked_at`,
+      )
+      .run(
+        k.id,
+        k.name,
+        k.role,
+        Buffer.from(k.digest, "hex"),
+        k.previousDigest === null ? null : Buffer.from(k.previousDigest, "hex"),
+        k.previousValidUntil,
+        JSON.stringify(k.models),
+        JSON.stringify(k.ips),
+        k.mask,
+        k.rpm,
+        k.tpm,
+        k.concurrency,
+        k.dailyBudget,
+        k.createdAt,
+        k.expiresAt,
+        k.revokedAt,
+      );
   }
 
   touch(id: string, at: number): void {

@@ -46,6 +46,8 @@ interface ServeFlags {
   insecure?: boolean;
   adminHost?: string;
   adminPort?: number;
+  state?: string;
+  instanceId?: string;
 }
 
 /** The built-in demo model, generated under <home>/models on first use. */
@@ -89,6 +91,12 @@ export function registerServe(program: Command): void {
       "--engine-backend <backend>",
       "node-llama-cpp or llama-server (default node-llama-cpp; llama-server needs `bulwark engine build`)",
     )
+    .option(
+      "--state <url>",
+      "share limits, bans and key changes with other instances through this Redis " +
+        "(redis://host:port or rediss://…); sets state.backend redis",
+    )
+    .option("--instance-id <id>", "this instance's id (default: hostname:port)")
     .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
     .option(
       "--insecure",
@@ -111,6 +119,8 @@ export function registerServe(program: Command): void {
           backend: flags.engineBackend,
         },
         log: { level: flags.logLevel },
+        state: flags.state ? { backend: "redis", redisUrl: flags.state } : {},
+        instance: { id: flags.instanceId },
       };
       if (flags.model.length > 0) overrides.models = flags.model.map(parseModelFlag);
       const config = loadConfig({ file: flags.config, overrides });

@@ -100,3 +100,10 @@ export function planThreads(
   }
   return planned;
 }
+
+/** The Redis backend needs a URL. */
+export function checkState(state: Readonly<Config["state"]>): void {
+  if (state.backend === "redis" && !state.redisUrl) {
+    throw invalidField("state.redisUrl", "state.backend is redis but no redis:// URL is given");
+  }
+}

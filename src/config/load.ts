@@ -9,7 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { configSchema, type Config } from "./schema.js";
 import { listConfigFields, type ConfigField } from "./fields.js";
 import { ConfigError, invalidConfig } from "./config-error.js";
-import { checkModelNames } from "./checks.js";
+import { checkModelNames, checkState } from "./checks.js";
 
 export { ConfigError };
 
@@ -167,5 +167,6 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
     config.registry.backupDir = expandHome(config.registry.backupDir, env);
   }
   checkModelNames(config.models);
+  checkState(config.state);
   return deepFreeze(config);
 }

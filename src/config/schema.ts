@@ -75,6 +75,14 @@ const serverSchema = z
     drainTimeoutMs: ms(0)
       .default(30_000)
       .describe("On SIGTERM, how long in-flight requests may finish before workers stop, in ms."),
+    shutdownDelayMs: ms(0)
+      .default(0)
+      .describe(
+        "On SIGTERM, how long /readyz answers 503 while requests are still served (each reply " +
+          "with Connection: close) before the listener closes and the drain starts, in ms: time " +
+          "for a load balancer to take the instance out. 0: close at once. Behind nginx or a " +
+          "Kubernetes Service, a few seconds (docs/operations.md).",
+      ),
     requestTimeoutMs: ms()
       .default(600_000)
       .describe("Longest time one generation may run end to end, in ms."),
@@ -698,6 +706,78 @@ const dashboardSchema = z
   })
   .prefault({});
 
+const stateSchema = z
+  .strictObject({
+    backend: z
+      .enum(["memory", "redis"])
+      .default("memory")
+      .describe(
+        "Where limits, reservations, in-flight counts, daily budgets, offence counters, and the " +
+          "change feed of bans and keys live: memory (this process only) or redis (shared by " +
+          "every instance that names the same state.redisUrl). Flag: serve --state URL.",
+      ),
+    redisUrl: z
+      .string()
+      .default("")
+      .refine((v) => v === "" || /^rediss?:\/\//.test(v), "must start with redis:// or rediss://")
+      .describe(
+        "Redis URL for state.backend redis: redis://[user:pass@]host:port[/db] or rediss://.",
+      ),
+    keyPrefix: z
+      .string()
+      .default("bulwark:")
+      .describe("Prefix of every Redis key and channel, so that fleets can share one Redis."),
+    commandTimeoutMs: ms()
+      .max(10_000)
+      .default(50)
+      .describe("A Redis call with no answer after this long counts as failed, in ms."),
+    connectTimeoutMs: ms()
+      .default(1_000)
+      .describe("Time to open a connection to Redis before it counts as down, in ms."),
+    onRedisDown: z
+      .enum(["closed", "open"])
+      .default("closed")
+      .describe(
+        "While Redis cannot be reached: closed refuses limited requests with 503 " +
+          "state_unavailable and Retry-After (and /readyz is 503); open admits them through " +
+          "this instance's own limiter, each such decision counted and logged.",
+      ),
+    breakerFailures: count()
+      .default(3)
+      .describe(
+        "Consecutive failed Redis calls that open the circuit (no more calls for a while).",
+      ),
+    breakerCooldownMs: ms()
+      .default(1_000)
+      .describe("How long an open circuit stays open before one call tries Redis again, in ms."),
+    syncIntervalMs: ms(100)
+      .default(1_000)
+      .describe(
+        "Backstop of the ban and key change feed: each instance rereads the shared records " +
+          "this often, in ms, in case it missed a published change.",
+      ),
+    leaseMs: ms(1_000)
+      .default(660_000)
+      .describe(
+        "A request's hold on its key's in-flight count expires after this long, in ms, so " +
+          "that an instance killed mid-request does not hold the count forever.",
+      ),
+  })
+  .prefault({});
+
+const instanceSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^$|^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, "letters, digits, '.', '_', ':' and '-' only")
+      .default("")
+      .describe(
+        "This instance's name in /health, logs, metric labels and audit entries. Empty: " +
+          "hostname:port of the public API.",
+      ),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -715,6 +795,8 @@ export const configSchema = z
     security: securitySchema,
     rateLimits: rateLimitsSchema,
     accessLog: accessLogSchema,
+    state: stateSchema,
+    instance: instanceSchema,
     registry: registrySchema,
     backup: backupSchema,
     cache: cacheSchema,

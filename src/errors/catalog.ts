@@ -102,6 +102,12 @@ export const errorCatalog = {
   ),
   model_not_ready: spec(503, "service_unavailable", "The model has no ready worker yet."),
   shutting_down: spec(503, "service_unavailable", "The server is shutting down."),
+  state_unavailable: spec(
+    503,
+    "service_unavailable",
+    "The shared limit store cannot be reached, and this server refuses limited requests " +
+      "until it can. Retry later.",
+  ),
   memory_pressure: spec(
     503,
     "service_unavailable",

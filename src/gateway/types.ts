@@ -63,6 +63,17 @@ export interface GatewayDeps {
   usage?: UsageStore;
   /** The exact response cache; without it every request goes to the engine. */
   cache?: GatewayCache;
+  /** This instance's id (instance.id, else hostname:port), shown in /health. */
+  instance?: string;
+  /** The shared state backend, for /health and /readyz (a gateway that fails closed is not ready). */
+  state?: GatewayState;
+}
+
+/** The state backend as the probes see it. */
+export interface GatewayState {
+  kind: "memory" | "redis";
+  up(): boolean;
+  failingClosed(): boolean;
 }
 
 /** The response cache as the gateway uses it (src/cache/). */

@@ -16,3 +16,4 @@ export {
   type TokenReservation,
 } from "./rate-limiter.js";
 export { rateLimitHook, installRateLimit, type RateLimitHookOptions } from "./hook.js";
+export { FailoverLimitStore, type FailoverOptions, type OnStateDown } from "./failover-store.js";

@@ -25,6 +25,13 @@ export interface LimitStore {
   addWithin(key: string, amount: number, limit: number): Promise<{ ok: boolean; value: number }>;
   /** Subtracts from a counter (never below 0). */
   subtract(key: string, amount: number): Promise<void>;
+  /**
+   * Takes one of `limit` places under `key` for `token` (a request in flight), held until
+   * released or until `leaseMs` passes (so that a process killed mid-request frees its place).
+   */
+  acquire(key: string, token: string, limit: number, leaseMs: number): Promise<{ ok: boolean }>;
+  /** Gives the place back. */
+  release(key: string, token: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -35,6 +42,7 @@ export class MemoryLimitStore implements LimitStore {
   private readonly tats = new Map<string, number>();
   private readonly buckets = new Map<string, BucketState>();
   private readonly counters = new Map<string, number>();
+  private readonly holders = new Map<string, Set<string>>();
 
   constructor(private readonly baseline: (key: string) => number = () => 0) {}
 
@@ -82,7 +90,24 @@ export class MemoryLimitStore implements LimitStore {
     this.counters.set(key, Math.max(0, value - amount));
   }
 
+  // One process: a place ends with the process, so the lease is not needed.
+  async acquire(key: string, token: string, limit: number, _leaseMs?: number) {
+    const held = this.holders.get(key) ?? new Set<string>();
+    if (held.size >= limit) return { ok: false };
+    held.add(token);
+    this.holders.set(key, held);
+    return { ok: true };
+  }
+
+  async release(key: string, token: string) {
+    const held = this.holders.get(key);
+    if (!held) return;
+    held.delete(token);
+    if (held.size === 0) this.holders.delete(key);
+  }
+
   async close(): Promise<void> {
+    this.holders.clear();
     this.tats.clear();
     this.buckets.clear();
     this.counters.clear();

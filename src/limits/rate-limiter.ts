@@ -3,12 +3,15 @@
  * key, tokens per minute per key (reserve, then reconcile) and tokens per UTC day per key.
  * Refusals are 429s with Retry-After and OpenAI's x-ratelimit-* headers.
  */
+import { randomUUID } from "node:crypto";
 import { BulwarkError, type ErrorCode } from "../errors/index.js";
 import type { LimitStore } from "./limit-store.js";
 import { formatReset } from "./token-bucket.js";
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
+/** The longest generation (server.requestTimeoutMs' default) and a minute more. */
+const DEFAULT_LEASE_MS = 660_000;
 
 export interface KeyLimitsView {
   id: string;
@@ -21,6 +24,8 @@ export interface KeyLimitsView {
 export interface RateLimiterOptions {
   /** Requests per minute per client IP; 0 is off. */
   ipRpm: number;
+  /** How long a request's in-flight place is held at most, in ms (state.leaseMs). */
+  leaseMs?: number;
 }
 
 /** What an admitted request holds until it ends. */
@@ -97,8 +102,14 @@ export class RateLimiter {
       }
     }
     let released = key.concurrency <= 0;
+    const token = randomUUID();
     if (key.concurrency > 0) {
-      const c = await this.store.addWithin(`conc:${key.id}`, 1, key.concurrency);
+      const c = await this.store.acquire(
+        `conc:${key.id}`,
+        token,
+        key.concurrency,
+        this.options.leaseMs ?? DEFAULT_LEASE_MS,
+      );
       if (!c.ok) {
         throw refuse(
           "concurrency_limit_exceeded",
@@ -113,7 +124,7 @@ export class RateLimiter {
       release: () => {
         if (released) return;
         released = true;
-        void this.store.subtract(`conc:${key.id}`, 1);
+        void this.store.release(`conc:${key.id}`, token).catch(() => undefined);
       },
     };
   }
@@ -174,8 +185,11 @@ export class RateLimiter {
         settled = true;
         const unused = Math.max(0, amount - Math.max(0, used));
         if (unused === 0) return;
-        if (key.tpm > 0) void this.store.refundTokens(`tpm:${key.id}`, unused, bucket, this.now());
-        if (key.dailyBudget > 0) void this.store.subtract(budgetKey, unused);
+        const ignore = () => undefined; // a lost refund only errs on the safe side
+        if (key.tpm > 0) {
+          void this.store.refundTokens(`tpm:${key.id}`, unused, bucket, this.now()).catch(ignore);
+        }
+        if (key.dailyBudget > 0) void this.store.subtract(budgetKey, unused).catch(ignore);
       },
     };
   }

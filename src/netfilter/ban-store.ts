@@ -52,7 +52,14 @@ const toBan = (r: Row): Ban => ({
 /** How often the in-memory bans look for another process's changes, in ms. */
 const REFRESH_MS = 1_000;
 
+/** A ban's row as other instances receive it (a lifted ban keeps its row). */
+export interface ReplicatedBan extends Ban {
+  liftedAt: number | null;
+}
+
 export class BanStore {
+  /** Told about each ban added or lifted here (not about replicated ones), by IP. */
+  onChange: (ip: string) => void = () => undefined;
   private readonly activeStmt;
   private readonly rowStmt;
   private readonly listStmt;
@@ -130,6 +137,7 @@ export class BanStore {
       )
       .run(ip, reason, source, now, durationMs === null ? null : now + durationMs, offences);
     this.inForce = undefined;
+    this.onChange(ip);
     return toBan(this.activeStmt.get(ip, now) as Row);
   }
 
@@ -143,7 +151,28 @@ export class BanStore {
       )
       .run(this.now(), ip, this.now());
     this.inForce = undefined;
+    if (res.changes > 0) this.onChange(ip);
     return res.changes > 0;
+  }
+
+  /** The row of `ip`, lifted or not, as it is sent to the other instances of a fleet. */
+  replica(ip: string): ReplicatedBan | undefined {
+    const row = this.rowStmt.get(ip) as Row | undefined;
+    return row ? { ...toBan(row), liftedAt: row.lifted_at } : undefined;
+  }
+
+  /** Writes a ban added or lifted on another instance; the check sees it at once. */
+  applyReplica(b: ReplicatedBan): void {
+    this.db
+      .prepare(
+        `INSERT INTO bans (ip, reason, source, created_at, expires_at, lifted_at, offences)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(ip) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+           created_at = excluded.created_at, expires_at = excluded.expires_at,
+           lifted_at = excluded.lifted_at, offences = excluded.offences`,
+      )
+      .run(b.ip, b.reason, b.source, b.createdAt, b.expiresAt, b.liftedAt, b.offences);
+    this.inForce = undefined;
   }
 
   /** Bans in force now. */

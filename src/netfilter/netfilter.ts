@@ -6,7 +6,13 @@ import { BulwarkError } from "../errors/index.js";
 import { CidrList } from "./cidr.js";
 import type { BanStore } from "./ban-store.js";
 import { type Ban } from "./ban-store.js";
-import { OffenceCounter, banDuration, type BanPolicy, type OffenceKind } from "./offences.js";
+import {
+  OffenceCounter,
+  banDuration,
+  type BanPolicy,
+  type OffenceKind,
+  type OffenceStore,
+} from "./offences.js";
 
 export interface NetfilterOptions {
   allow: readonly string[];
@@ -22,19 +28,22 @@ export class Netfilter {
   private readonly allow: CidrList;
   private readonly deny: CidrList;
   private readonly neverBan: CidrList;
-  private readonly counter: OffenceCounter;
+  private readonly counter: OffenceStore;
 
   constructor(
     private readonly options: NetfilterOptions,
     readonly bans: BanStore,
     private readonly onBan: (ban: Ban) => void = () => undefined,
     private readonly now: () => number = Date.now,
+    /** Where offences are counted; this process's own counters by default. */
+    counter?: OffenceStore,
   ) {
     this.allow = new CidrList(options.allow);
     this.deny = new CidrList(options.deny);
     this.trusted = new CidrList(options.trustedProxies);
     this.neverBan = new CidrList(options.neverBan);
-    this.counter = new OffenceCounter(options.autoBan);
+    const local = new OffenceCounter(options.autoBan);
+    this.counter = counter ?? { record: async (ip, kind, now) => local.record(ip, kind, now) };
   }
 
   /** Throws ip_denied or ip_banned. */
@@ -50,12 +59,12 @@ export class Netfilter {
   }
 
   /** Counts an offence; bans the IP when it crosses the threshold. */
-  offence(ip: string, kind: OffenceKind): Ban | undefined {
+  async offence(ip: string, kind: OffenceKind): Promise<Ban | undefined> {
     const policy = this.options.autoBan;
     if (!policy.enabled || ip === "unknown" || this.neverBan.has(ip)) return undefined;
     const now = this.now();
     // Counted by what a ban would cover: an IPv6 client rotating in its /64 is one offender.
-    if (!this.counter.record(this.bans.subject(ip), kind, now)) return undefined;
+    if (!(await this.counter.record(this.bans.subject(ip), kind, now))) return undefined;
     const n = this.bans.priorOffences(ip, now - policy.forgetAfterMs) + 1;
     const ban = this.bans.add(ip, kind, "auto", banDuration(policy, n), n);
     this.onBan(ban);

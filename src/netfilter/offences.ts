@@ -16,6 +16,17 @@ export interface BanPolicy {
 
 export type OffenceKind = "auth_failure" | "rate_limited";
 
+/** Where offences are counted: this process (OffenceCounter) or a fleet's shared store. */
+export interface OffenceStore {
+  /** Records one offence; true when the IP has now reached the threshold (and resets it). */
+  record(ip: string, kind: OffenceKind, now: number): Promise<boolean>;
+}
+
+/** The threshold of an offence kind under a policy (0: that kind never bans). */
+export function offenceThreshold(policy: BanPolicy, kind: OffenceKind): number {
+  return kind === "auth_failure" ? policy.authFailures : policy.rateLimitRefusals;
+}
+
 /** Sliding-window counters; memory per IP is bounded by the threshold. */
 export class OffenceCounter {
   private readonly seen = new Map<string, number[]>();
@@ -23,7 +34,7 @@ export class OffenceCounter {
   constructor(private readonly policy: BanPolicy) {}
 
   private threshold(kind: OffenceKind): number {
-    return kind === "auth_failure" ? this.policy.authFailures : this.policy.rateLimitRefusals;
+    return offenceThreshold(this.policy, kind);
   }
 
   /** Records one offence; true when the IP has now reached the threshold (and resets it). */

@@ -36,6 +36,8 @@ export interface MetricsState {
       }
     | undefined;
   guardLevel(): number;
+  /** 1 while the state backend (limits, bans, revocations) can be reached; memory is always 1. */
+  stateBackendUp?(): number;
   degradationSteps(): { model: string; step: number }[];
   alerts(): { name: string; firing: boolean }[];
   /** The server's last successful backup, if it took one (or found one at start). */
@@ -230,6 +232,12 @@ const EVENT_METRICS = {
     labels: [],
     buckets: LOAD_BUCKETS,
   },
+  stateFallback: {
+    name: "bulwark_state_fallback_decisions_total",
+    type: "counter",
+    help: "Limit decisions the shared state backend could not take, by operation and by policy (closed: refused with state_unavailable; open: taken by this instance's own limits).",
+    labels: ["operation", "policy"],
+  },
   alertEvents: {
     name: "bulwark_alert_events_total",
     type: "counter",
@@ -359,6 +367,11 @@ const GAUGES: readonly GaugeMetric[] = [
     read: (state) => state.backup?.().lastBytes ?? undefined,
   },
   {
+    name: "bulwark_state_backend_up",
+    help: "1 while the state backend (state.backend) can be reached, 0 while it cannot.",
+    read: (state) => state.stateBackendUp?.() ?? 1,
+  },
+  {
     name: "bulwark_alert_firing",
     help: "1 while the alert fires, 0 otherwise.",
     labels: ["alert"],
@@ -404,7 +417,20 @@ export class Metrics {
   /** Set by the response cache as it changes (it is not state the scrape can read). */
   private readonly responseCacheBytesGauge: Gauge;
 
-  constructor(state: MetricsState) {
+  /**
+   * `instance`: this instance's id, the `bulwark_instance` label of bulwark_instance_info (an
+   * info metric: a query joins it on the scrape target to name the instance, and the other
+   * series keep their label sets, which dashboards and rules match exactly).
+   */
+  constructor(state: MetricsState, instance?: string) {
+    if (instance) {
+      new Gauge({
+        name: "bulwark_instance_info",
+        help: "Always 1; its bulwark_instance label is this instance's id (instance.id).",
+        labelNames: ["bulwark_instance"],
+        registers: [this.registry],
+      }).set({ bulwark_instance: instance }, 1);
+    }
     collectDefaultMetrics({ register: this.registry, prefix: "bulwark_gateway_" });
     const built: Record<string, unknown> = {};
     for (const [key, metric] of Object.entries(EVENT_METRICS)) {
@@ -490,6 +516,10 @@ export class Metrics {
 
   levelChanged(to: string): void {
     this.m.levelChanges.inc({ to });
+  }
+
+  stateFallback(operation: string, policy: string): void {
+    this.m.stateFallback.inc({ operation, policy });
   }
 
   alertEvent(alert: string, state: string): void {

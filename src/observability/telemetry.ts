@@ -36,6 +36,8 @@ export interface TelemetryOptions {
   ready: () => boolean;
   /** The API's address, for the `instance` field of alert events. */
   instance: () => string;
+  /** This instance's id, the label of the bulwark_instance_info metric. */
+  instanceId?: string;
 }
 
 /** Error codes that mean a request was refused to protect the server. */
@@ -121,11 +123,14 @@ export class Telemetry {
         instance: o.instance,
       });
     }
-    this.metrics = new Metrics({
-      ...o.state,
-      alerts: () => (this.alerts?.all() ?? []).map((x) => ({ name: x.alert, firing: x.firing })),
-      backup: () => this.lastBackup,
-    });
+    this.metrics = new Metrics(
+      {
+        ...o.state,
+        alerts: () => (this.alerts?.all() ?? []).map((x) => ({ name: x.alert, firing: x.firing })),
+        backup: () => this.lastBackup,
+      },
+      o.instanceId,
+    );
   }
 
   /** What the model hosts report: queue time, load time, restarts. */

@@ -1,6 +1,6 @@
 /**
  * Start step: access protection, from the config. Chooses the SQLite store under `home`, the
- * in-memory limit store, the access log file, and builds the IP filter, the rate limiter, the
+ * state backend (state.ts), the access log file, and builds the IP filter, the rate limiter, the
  * authenticator and the admin listener's app over them. Each part that holds a resource goes
  * on the stack.
  */
@@ -11,7 +11,7 @@ import type { Logger } from "../observability/index.js";
 import type { BulwarkError } from "../errors/index.js";
 import { Authenticator } from "../auth/index.js";
 import { Netfilter } from "../netfilter/index.js";
-import { MemoryLimitStore, RateLimiter } from "../limits/index.js";
+import { RateLimiter } from "../limits/index.js";
 import { AccessLog, utcDay, type AccessLogHookOptions, type AuditLog } from "../audit/index.js";
 import {
   bootstrapAdmin,
@@ -22,6 +22,7 @@ import {
 } from "../admin/index.js";
 import type { GatewayDeps } from "../gateway/index.js";
 import type { ResourceStack } from "./resources.js";
+import { openState, type StateBackend } from "./state.js";
 
 export interface AccessStepOptions {
   logger: Logger;
@@ -29,12 +30,19 @@ export interface AccessStepOptions {
   adminKey?: string;
   /** Admin routes of other subsystems. */
   adminRoutes: readonly AdminRoutes[];
+  /** This instance's id (instance.id, else hostname:port). */
+  instance: string;
+  /** Told about each limit decision taken while the shared state was down. */
+  onStateFallback?: (op: string, policy: string) => void;
   now?: () => number;
 }
 
 export interface Access {
   /** The edge parts of the public API. */
-  gateway: Pick<GatewayDeps, "netfilter" | "auth" | "rateLimits" | "accessLog" | "usage">;
+  gateway: Pick<
+    GatewayDeps,
+    "netfilter" | "auth" | "rateLimits" | "accessLog" | "usage" | "state" | "instance"
+  >;
   /** The admin listener's app; other subsystems add their routes before it listens. */
   admin: FastifyInstance;
   audit: AuditLog;
@@ -42,6 +50,7 @@ export interface Access {
   db: Stores["db"];
   /** True when an API key with this id exists. */
   keyExists(id: string): boolean;
+  state: StateBackend;
 }
 
 export function openAccess(
@@ -57,15 +66,28 @@ export function openAccess(
   });
   bootstrapAdmin(stores, options);
   const sec = config.security;
-  const netfilter = ipFilter(config, stores, logger, now);
+  const state = openState(
+    config,
+    {
+      logger,
+      instance: options.instance,
+      baseline: budgetBaseline(stores),
+      onFallback: options.onStateFallback ?? (() => undefined),
+    },
+    resources,
+  );
+  state.replicate(stores);
+  const netfilter = ipFilter(config, stores, logger, now, state);
   const accessLog = accessLogFor(config, stores, now);
   resources.push("access log", () => accessLog.log?.close());
-  const limitStore = limitStoreOver(stores);
-  resources.push("limit store", () => limitStore.close());
-  const limiter = new RateLimiter(limitStore, { ipRpm: config.rateLimits.ipRpm }, now);
+  const limiter = new RateLimiter(
+    state.limits,
+    { ipRpm: config.rateLimits.ipRpm, leaseMs: config.state.leaseMs },
+    now,
+  );
   const authenticator = new Authenticator(stores.keys, now);
   const countFailure = (ip: string, error: BulwarkError) => {
-    if (error.status === 401) netfilter.offence(ip, "auth_failure");
+    if (error.status === 401) void netfilter.offence(ip, "auth_failure");
   };
   const admin = buildAdminListener({
     config,
@@ -92,16 +114,19 @@ export function openAccess(
       },
       rateLimits: {
         limiter,
-        onRefused: (ip) => netfilter.offence(ip, "rate_limited"),
+        onRefused: (ip) => void netfilter.offence(ip, "rate_limited"),
         ipSubject: (ip) => stores.bans.subject(ip),
       },
       accessLog,
       usage: stores.usage,
+      state,
+      instance: options.instance,
     },
     admin,
     audit: stores.audit,
     db: stores.db,
     keyExists: (id) => stores.keys.get(id) !== undefined,
+    state,
   };
 }
 
@@ -111,6 +136,7 @@ function ipFilter(
   stores: Stores,
   logger: Logger,
   now: () => number,
+  state: StateBackend,
 ): Netfilter {
   const sec = config.security;
   return new Netfilter(
@@ -132,6 +158,7 @@ function ipFilter(
       });
     },
     now,
+    state.offences,
   );
 }
 
@@ -154,12 +181,12 @@ function accessLogFor(
   };
 }
 
-/** The limits in memory; a daily budget starts from what the usage table already counted today
- * (it survives restarts). */
-function limitStoreOver(stores: Stores): MemoryLimitStore {
-  return new MemoryLimitStore((key) => {
+/** A daily budget starts from what the usage table already counted that day (it survives
+ * restarts). */
+function budgetBaseline(stores: Stores): (key: string) => number {
+  return (key) => {
     const m = /^budget:([^:]+):(\d+)$/.exec(key);
     if (!m) return 0;
     return stores.usage.tokensOn(m[1]!, utcDay(Number(m[2]) * 86_400_000));
-  });
+  };
 }

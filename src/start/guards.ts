@@ -31,6 +31,10 @@ export interface GuardStepOptions {
   memorySource?: MemorySource;
   processProbe?: ProcessProbe;
   memoryEstimator?: MemoryEstimator;
+  /** This instance's id, the label of the bulwark_instance_info metric. */
+  instanceId?: string;
+  /** Whether the state backend can be reached (the bulwark_state_backend_up gauge). */
+  stateUp?: () => boolean;
 }
 
 export interface Watch {
@@ -55,6 +59,7 @@ export function buildWatch(
     memoryWarnPercent: g.warnPercent,
     logger: o.logger,
     instance: o.address,
+    instanceId: o.instanceId,
     ready: () => {
       const all = o.hosts();
       return all.length > 0 && all.every((h) => h.isReady() || h.isUnloaded());
@@ -74,6 +79,7 @@ export function buildWatch(
           };
         }),
       ...guardGauges(g, () => guards),
+      stateBackendUp: () => ((o.stateUp?.() ?? true) ? 1 : 0),
     },
   });
   resources.push("telemetry", () => telemetry.close());

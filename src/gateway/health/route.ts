@@ -1,6 +1,7 @@
 /**
  * GET /livez: the process is up. GET /readyz: 503 until every configured model has a ready
- * worker; a model unloaded to free memory counts as ready, since its next request loads it.
+ * worker (a model unloaded to free memory counts as ready, since its next request loads it),
+ * while the server drains, and while the shared state is down with state.onRedisDown closed.
  * GET /health: workers, slots, queues and model load times, as JSON.
  */
 import type { FastifyInstance } from "fastify";
@@ -25,10 +26,11 @@ export function registerHealthRoutes(
     const notReady = models
       .filter((e) => !e.model.isReady() && !e.model.isUnloaded())
       .map((e) => e.model.name);
-    if (extras.draining() || notReady.length > 0 || models.length === 0) {
+    const stateDown = deps.state?.failingClosed() ?? false;
+    if (extras.draining() || stateDown || notReady.length > 0 || models.length === 0) {
       void reply.status(503).header("retry-after", "1");
       return {
-        status: extras.draining() ? "draining" : "not_ready",
+        status: extras.draining() ? "draining" : stateDown ? "state_unavailable" : "not_ready",
         models_not_ready: notReady,
       };
     }
@@ -44,6 +46,8 @@ export function registerHealthRoutes(
     return {
       status: extras.draining() ? "draining" : ready ? "ok" : "degraded",
       uptime_seconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      ...(deps.instance ? { instance: deps.instance } : {}),
+      ...(deps.state ? { state: { backend: deps.state.kind, up: deps.state.up() } } : {}),
       models: all.filter((m) => keyAllowsModel(request, m.name)),
       ...(deps.guard && !limited ? { guard: deps.guard.health() } : {}),
       ...(deps.alerts && !limited ? { alerts: deps.alerts.active() } : {}),

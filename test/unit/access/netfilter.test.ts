@@ -67,7 +67,7 @@ test("offences in a sliding window trigger a ban; repeat bans escalate up to a c
   );
 });
 
-test("the netfilter bans, persists, lifts and exempts", () => {
+test("the netfilter bans, persists, lifts and exempts", async () => {
   let now = 1_000_000;
   const db = openDatabase(":memory:");
   const bans = new BanStore(db, () => now);
@@ -85,13 +85,13 @@ test("the netfilter bans, persists, lifts and exempts", () => {
     () => now,
   );
   assert.throws(() => nf.check("198.51.100.3"), /not allowed/);
-  for (let i = 0; i < 3; i++) nf.offence("203.0.113.1", "auth_failure");
-  for (let i = 0; i < 3; i++) nf.offence("127.0.0.1", "auth_failure");
+  for (let i = 0; i < 3; i++) await nf.offence("203.0.113.1", "auth_failure");
+  for (let i = 0; i < 3; i++) await nf.offence("127.0.0.1", "auth_failure");
   assert.deepEqual(banned, ["203.0.113.1"]);
   assert.throws(() => nf.check("203.0.113.1"), /banned/);
   now += 100;
   nf.check("203.0.113.1"); // expired
-  for (let i = 0; i < 3; i++) nf.offence("203.0.113.1", "auth_failure");
+  for (let i = 0; i < 3; i++) await nf.offence("203.0.113.1", "auth_failure");
   assert.equal(bans.active("203.0.113.1")!.expiresAt! - now, 300);
   assert.ok(bans.lift("203.0.113.1"));
   assert.equal(bans.list().length, 0);

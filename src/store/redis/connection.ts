@@ -1,0 +1,141 @@
+/**
+ * The connection to the Redis that a fleet shares, with the failure policy's first half: every
+ * command has a timeout, nothing queues while the connection is down (a command fails at once
+ * instead of hanging), and a circuit breaker stops trying after consecutive failures. A probe
+ * PINGs once per breaker cooldown, so the instance notices Redis come back without traffic.
+ */
+import { Redis } from "ioredis";
+import { CircuitBreaker } from "./circuit-breaker.js";
+import { SCRIPTS, type ScriptName } from "./lua.js";
+
+export interface RedisConnectionOptions {
+  url: string;
+  keyPrefix: string;
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+  breakerFailures: number;
+  breakerCooldownMs: number;
+  /** Told when the backend goes down or comes back. */
+  onChange?(up: boolean, reason: string): void;
+}
+
+/** Thrown when the circuit is open: the call was not tried. */
+export class StateDownError extends Error {
+  constructor(readonly retryInMs: number) {
+    super("the shared state backend is unavailable");
+  }
+}
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+export class RedisConnection {
+  readonly client: Redis;
+  readonly prefix: string;
+  private readonly breaker: CircuitBreaker;
+  private readonly probe: NodeJS.Timeout;
+  private wasUp = false;
+  private closed = false;
+
+  constructor(private readonly options: RedisConnectionOptions) {
+    this.prefix = options.keyPrefix;
+    this.breaker = new CircuitBreaker({
+      failures: options.breakerFailures,
+      cooldownMs: options.breakerCooldownMs,
+    });
+    this.client = new Redis(options.url, redisClientOptions(options));
+    for (const [name, lua] of Object.entries(SCRIPTS)) {
+      this.client.defineCommand(name, { numberOfKeys: 1, lua });
+    }
+    this.client.on("error", () => undefined); // reported through the breaker and the probe
+    this.client.on("ready", () => this.report());
+    this.client.on("close", () => this.report("connection closed"));
+    this.probe = setInterval(() => void this.ping(), options.breakerCooldownMs);
+    this.probe.unref();
+  }
+
+  /** Whether calls reach Redis now: connected and the circuit closed. */
+  up(): boolean {
+    return this.client.status === "ready" && this.breaker.state === "closed";
+  }
+
+  /** ms until the next try at Redis. */
+  retryInMs(): number {
+    return Math.max(this.breaker.retryInMs(), 100);
+  }
+
+  /** Runs `fn` unless the circuit is open; its outcome feeds the breaker. */
+  async run<T>(fn: (client: Redis) => Promise<T>): Promise<T> {
+    if (!this.breaker.allow()) throw new StateDownError(this.breaker.retryInMs());
+    try {
+      const result = await fn(this.client);
+      this.breaker.success();
+      this.report();
+      return result;
+    } catch (err) {
+      this.breaker.failure();
+      this.report((err as Error).message);
+      throw err;
+    }
+  }
+
+  /** Runs one of the scripts in lua.ts on `key` (prefixed here). */
+  script(name: ScriptName, key: string, ...args: (string | number)[]): Promise<unknown> {
+    return this.run((c) =>
+      (c as unknown as Record<ScriptName, ScriptCall>)[name](this.key(key), ...args),
+    );
+  }
+
+  key(name: string): string {
+    return this.prefix + name;
+  }
+
+  /** Resolves once connected, or after `ms` (a start does not wait on a Redis that is down). */
+  async waitConnected(ms: number): Promise<boolean> {
+    if (this.client.status === "ready") return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.client.once("ready", () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private async ping(): Promise<void> {
+    if (this.closed) return;
+    await this.run((c) => c.ping()).catch(() => undefined);
+  }
+
+  private report(reason = ""): void {
+    const up = this.up();
+    if (up === this.wasUp) return;
+    this.wasUp = up;
+    this.options.onChange?.(up, reason);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.probe);
+    this.client.disconnect();
+  }
+}
+
+/**
+ * No offline queue and no retry of a command: a command while the connection is down fails at
+ * once, so that no request waits on Redis longer than the command timeout. The connection
+ * itself is retried every 200 ms to 1 s, for as long as the process runs.
+ */
+export function redisClientOptions(options: {
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+}) {
+  return {
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: options.connectTimeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (times: number) => Math.min(1_000, 200 * times),
+    lazyConnect: false,
+  };
+}

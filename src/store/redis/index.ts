@@ -1,0 +1,11 @@
+export { CircuitBreaker, type BreakerOptions, type BreakerState } from "./circuit-breaker.js";
+export {
+  RedisConnection,
+  StateDownError,
+  redisClientOptions,
+  type RedisConnectionOptions,
+} from "./connection.js";
+export { RedisLimitStore } from "./redis-limit-store.js";
+export { RedisOffenceStore } from "./redis-offences.js";
+export { RecordFeed, type RecordKind, type RecordFeedOptions } from "./record-feed.js";
+export { SCRIPTS, type ScriptName } from "./lua.js";

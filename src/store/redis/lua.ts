@@ -1,0 +1,129 @@
+/**
+ * The Lua scripts behind the shared limits. Each decision is one script, so it is atomic in
+ * Redis, and each reads Redis's own clock (TIME), so that clock skew between the hosts of a
+ * fleet does not move a limit. They mirror the pure algorithms in src/limits (gcra.ts,
+ * token-bucket.ts) and return integers only (Redis truncates Lua numbers).
+ */
+
+/** Milliseconds on Redis's clock, with microseconds as the fraction. */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+`;
+
+/** KEYS[1] TAT; ARGV limit, periodMs, burst → {allowed, remaining, resetMs, retryAfterMs}. */
+export const GCRA = `${NOW}
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local interval = period / limit
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local start = math.max(tat, now)
+local nxt = start + interval
+local allowAt = nxt - burst * interval
+if now < allowAt then
+  return {0, 0, math.ceil(start - now), math.ceil(allowAt - now)}
+end
+redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(nxt - now) + 1000)
+return {1, math.max(0, math.floor((now - allowAt) / interval)), math.ceil(nxt - now), 0}
+`;
+
+const REFILL = `${NOW}
+local limit = tonumber(ARGV[2])
+local period = tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 'l', 'a')
+local level = limit
+if v[1] then
+  level = math.min(limit, tonumber(v[1]) + math.max(0, now - tonumber(v[2])) * limit / period)
+end
+local function store(l)
+  redis.call('HSET', KEYS[1], 'l', string.format('%.3f', l), 'a', string.format('%.3f', now))
+  redis.call('PEXPIRE', KEYS[1], period + 1000)
+end
+local function resetMs(l) return math.ceil((limit - l) * period / limit) end
+`;
+
+/**
+ * KEYS[1] bucket; ARGV amount, limit, periodMs →
+ * {allowed, never, remaining, resetMs, retryAfterMs}.
+ */
+export const RESERVE = `${REFILL}
+local amount = tonumber(ARGV[1])
+if amount > limit then
+  return {0, 1, math.floor(level), resetMs(level), 0}
+end
+if level < amount then
+  return {0, 0, math.floor(level), resetMs(level), math.ceil((amount - level) * period / limit)}
+end
+level = level - amount
+store(level)
+return {1, 0, math.floor(level), resetMs(level), 0}
+`;
+
+/** KEYS[1] bucket; ARGV amount, limit, periodMs: gives tokens back. */
+export const REFUND = `${REFILL}
+store(math.min(limit, level + math.max(0, tonumber(ARGV[1]))))
+return 1
+`;
+
+/**
+ * KEYS[1] counter; ARGV amount, limit, baseline, ttlMs → {ok, value}. The baseline seeds a
+ * counter the first time it is seen.
+ */
+export const ADD_WITHIN = `
+local v = redis.call('GET', KEYS[1])
+local value = tonumber(v or ARGV[3])
+local amount = tonumber(ARGV[1])
+if value + amount > tonumber(ARGV[2]) then return {0, value} end
+redis.call('SET', KEYS[1], value + amount, 'PX', tonumber(ARGV[4]))
+return {1, value + amount}
+`;
+
+/** KEYS[1] counter; ARGV amount: subtracts, never below 0, keeping the expiry. */
+export const SUBTRACT = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+redis.call('SET', KEYS[1], math.max(0, tonumber(v) - tonumber(ARGV[1])), 'KEEPTTL')
+return 1
+`;
+
+/**
+ * KEYS[1] sorted set of holders by expiry; ARGV token, limit, leaseMs → {ok, held}. Expired
+ * leases are dropped first.
+ */
+export const ACQUIRE = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local held = redis.call('ZCARD', KEYS[1])
+if held >= tonumber(ARGV[2]) then return {0, held} end
+local lease = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], string.format('%.3f', now + lease), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], lease)
+return {1, held + 1}
+`;
+
+/**
+ * KEYS[1] sorted set of offence times; ARGV limit, windowMs, member → 1 when the threshold is
+ * reached within the window (and the count starts over), else 0.
+ */
+export const OFFENCE = `${NOW}
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZADD', KEYS[1], string.format('%.3f', now), ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
+`;
+
+export const SCRIPTS = {
+  bwGcra: GCRA,
+  bwReserve: RESERVE,
+  bwRefund: REFUND,
+  bwAddWithin: ADD_WITHIN,
+  bwSubtract: SUBTRACT,
+  bwAcquire: ACQUIRE,
+  bwOffence: OFFENCE,
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
