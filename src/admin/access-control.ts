@@ -36,11 +36,16 @@ export interface Stores {
   banService: BanService;
 }
 
-export function openStores(config: Readonly<Config>, now: () => number = Date.now): Stores {
+/** `instance`: the serving instance's id, recorded in each audit entry (none for the CLI). */
+export function openStores(
+  config: Readonly<Config>,
+  now: () => number = Date.now,
+  instance?: string,
+): Stores {
   const db = openDatabase(storePath(config.home));
   const keys = new KeyStore(db, now);
   const bans = new BanStore(db, now, config.security.ipv6BanPrefix);
-  const audit = new AuditLog(db, join(config.home, "audit.head"), now);
+  const audit = new AuditLog(db, join(config.home, "audit.head"), now, instance);
   const usage = new UsageStore(db);
   return {
     db,

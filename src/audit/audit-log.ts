@@ -43,6 +43,8 @@ export interface VerifyResult {
   entries: number;
   /** The first entry that does not fit the chain, and why. */
   firstBad?: { seq: number; reason: string };
+  /** Entries by the instance that wrote them (details.instance; "-" for none). */
+  instances?: Record<string, number>;
 }
 
 interface Row {
@@ -86,6 +88,8 @@ export class AuditLog {
     /** The head file (last seq and hash); undefined keeps no head (in-memory stores). */
     private readonly headPath: string | undefined,
     private readonly now: () => number = Date.now,
+    /** The instance that writes (recorded in each entry's details); none for the CLI. */
+    private readonly instance?: string,
   ) {
     migrate(db, "audit", MIGRATIONS);
   }
@@ -107,7 +111,7 @@ export class AuditLog {
         actor,
         action,
         target,
-        details: JSON.stringify(details),
+        details: JSON.stringify(this.instance ? { ...details, instance: this.instance } : details),
         prevHash: last?.hash ?? GENESIS,
       };
       const hash = entryHash(base);
@@ -117,7 +121,7 @@ export class AuditLog {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(base.seq, base.ts, actor, action, target, base.details, base.prevHash, hash);
-      return { ...base, details, hash };
+      return { ...base, details: JSON.parse(base.details) as Record<string, unknown>, hash };
     });
     const entry = write.immediate();
     if (this.headPath)
@@ -154,6 +158,7 @@ export class AuditLog {
     const rows = this.db.prepare("SELECT * FROM audit_log ORDER BY rowid").all() as Row[];
     let prev = GENESIS;
     let expectSeq = 1;
+    const instances: Record<string, number> = {};
     for (const r of rows) {
       const bad = (reason: string): VerifyResult => ({
         ok: false,
@@ -182,6 +187,9 @@ export class AuditLog {
         prevHash: r.prev_hash,
       });
       if (hash !== r.hash) return bad("its content does not match its hash (modified)");
+      const by = (JSON.parse(r.details) as { instance?: unknown }).instance;
+      const name = typeof by === "string" ? by : "-";
+      instances[name] = (instances[name] ?? 0) + 1;
       prev = r.hash;
       expectSeq++;
     }
@@ -196,7 +204,8 @@ export class AuditLog {
         },
       };
     }
-    return { ok: true, entries: rows.length };
+    const named = Object.keys(instances).some((name) => name !== "-");
+    return { ok: true, entries: rows.length, ...(named ? { instances } : {}) };
   }
 
   private readHead(): { seq: number; hash: string } | undefined {

@@ -20,19 +20,33 @@ export function registerAudit(program: Command): void {
     .description("Check and export the hash-chained audit log.");
 
   storeOptions(
-    audit.command("verify").description("Check the chain; names the first bad entry."),
-  ).action(async (flags: StoreFlags) => {
-    await withStores(flags, (stores) => {
-      const result = stores.audit.verify();
-      if (result.ok) {
-        console.log(`audit log intact: ${result.entries} entries`);
-        return;
-      }
-      console.error(
-        `audit log TAMPERED at entry ${result.firstBad!.seq}: ${result.firstBad!.reason}`,
-      );
-      process.exitCode = 1;
-    });
+    audit
+      .command("verify")
+      .argument("[homes...]", "home directories of the instances to check, one chain each")
+      .description(
+        "Check the chain of the configured home, or of each instance's home given; names the " +
+          "first bad entry and counts the entries each instance wrote.",
+      ),
+  ).action(async (homes: string[], flags: StoreFlags) => {
+    const list = homes.length > 0 ? homes : [flags.home];
+    for (const home of list) {
+      const where = homes.length > 0 ? `${home}: ` : "";
+      await withStores({ ...flags, home }, (stores) => {
+        const result = stores.audit.verify();
+        if (result.ok) {
+          const by = Object.entries(result.instances ?? {})
+            .filter(([name]) => name !== "-")
+            .map(([name, n]) => `${name} ${n}`);
+          const writers = by.length > 0 ? ` (by instance: ${by.join(", ")})` : "";
+          console.log(`${where}audit log intact: ${result.entries} entries${writers}`);
+          return;
+        }
+        console.error(
+          `${where}audit log TAMPERED at entry ${result.firstBad!.seq}: ${result.firstBad!.reason}`,
+        );
+        process.exitCode = 1;
+      });
+    }
   });
 
   storeOptions(

@@ -60,7 +60,7 @@ export function openAccess(
 ): Access {
   const now = options.now ?? Date.now;
   const logger = options.logger;
-  const stores = openStores(config, now);
+  const stores = openStores(config, now, options.instance);
   resources.push("store", () => {
     stores.db.close();
   });
