@@ -273,6 +273,13 @@ async function start(
   const close = () =>
     (closing ??= (async () => {
       draining = true;
+      const delayMs = config.server.shutdownDelayMs;
+      if (delayMs > 0) {
+        // /readyz is 503 from now on; requests are still served (each closing its connection)
+        // until the load balancer has noticed and sends no more.
+        logger.info({ delayMs }, "leaving: /readyz is 503; serving until the balancer moves away");
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
       drainMs = config.server.drainTimeoutMs;
       logger.info({ deadlineMs: drainMs }, "draining: no new requests; finishing in-flight ones");
       await resources.close();

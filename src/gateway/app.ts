@@ -2,7 +2,7 @@
  * The public API app: the shared base (request ids, the per-request log line, the error
  * envelope), the edge, and the routes. Route handlers only parse and delegate to services.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { buildBaseApp } from "../http/index.js";
 import type { GatewayDeps } from "./types.js";
 import { registerChatRoute } from "./chat/route.js";
@@ -41,6 +41,7 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   installModelGuard(app, deps.auth?.enabled === true);
   installPrivacy(app, deps.auth?.enabled === true);
   if (deps.guard) app.addHook("onRequest", memoryShed(deps.guard));
+  app.addHook("onRequest", closeWhenDraining(extras));
   registerHealthRoutes(app, deps, extras);
   registerMetricsRoute(app, deps);
   registerModelsRoutes(app, deps);
@@ -50,4 +51,15 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   registerTokenizeRoutes(app, deps);
   registerUsageRoute(app, deps.usage);
   return app;
+}
+
+/**
+ * While the server leaves (SIGTERM, server.shutdownDelayMs), each reply closes its connection,
+ * so that a load balancer's kept-alive connections end with a finished request instead of
+ * being cut when the listener closes.
+ */
+function closeWhenDraining(extras: HealthExtras) {
+  return async function closeConnection(_request: unknown, reply: FastifyReply): Promise<void> {
+    if (extras.draining() && !reply.raw.headersSent) reply.raw.setHeader("connection", "close");
+  };
 }

@@ -30,3 +30,27 @@ test("draining: in-flight requests finish; those past the deadline end with shut
   assert.equal(last.error?.code, "shutting_down", slowResult.text.slice(-300));
   await closing;
 });
+
+test("SIGTERM with server.shutdownDelayMs: /readyz fails first, requests are still served (closing their connection), then the listener closes", async () => {
+  const engine = fakeEngine();
+  const server = await startTestServer(
+    { models: [{ name: "m", path: "/m.gguf" }], server: { shutdownDelayMs: 600 } },
+    { replicaFactory: engine.factory },
+  );
+  assert.ok(await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200));
+  const t0 = Date.now();
+  const closing = server.close();
+  const ready = await fetch(`${server.url}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.equal(((await ready.json()) as { status: string }).status, "draining");
+  const served = await postJson(`${server.url}/v1/completions`, {
+    model: "m",
+    prompt: "a",
+    max_tokens: 2,
+  });
+  assert.equal(served.status, 200, served.text);
+  assert.equal(served.headers.get("connection"), "close");
+  await closing;
+  assert.ok(Date.now() - t0 >= 600, "the listener stayed open for the delay");
+  await assert.rejects(fetch(`${server.url}/readyz`));
+});
