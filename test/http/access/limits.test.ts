@@ -116,6 +116,29 @@ test("a request that can never fit the token limit is refused at once, without R
   assert.equal((await call(url("/v1/completions"), key, "POST", completion(10))).status, 200);
 });
 
+test("n choices are each charged to the key's token limit", async () => {
+  const { key } = await s.createKey({ name: "choices", role: "user", tpm: 100 });
+  const started = Date.now();
+  // 3 prompt tokens + 4 choices × 30: 123 tokens can never fit in 100.
+  const four = await call(url("/v1/completions"), key, "POST", completion(30, { n: 4 }));
+  assert.equal(four.status, 429, four.text);
+  assert.equal(four.json.error.code, "tokens_rate_limit_exceeded");
+  // 3 + 2 × 20 = 43 fits; all of it is used and charged (the prompt once).
+  const two = await call(
+    url("/v1/completions"),
+    key,
+    "POST",
+    completion(20, { n: 2, ignore_eos: true }),
+  );
+  assert.equal(two.status, 200, two.text);
+  assert.equal(two.json.usage.total_tokens, 43);
+  const next = await call(url("/v1/completions"), key, "POST", completion(1));
+  const remaining = Number(next.headers.get("x-ratelimit-remaining-tokens"));
+  // 100 − 43 − 4 held by this one, plus what the bucket refilled meanwhile (100 a minute).
+  const refill = ((Date.now() - started) * 100) / 60_000;
+  assert.ok(remaining >= 53 && remaining <= 53 + refill + 1, `remaining ${remaining}`);
+});
+
 test("the concurrency cap holds and frees its slots when requests end", async () => {
   s.engine.controls.tokenDelayMs = 40;
   try {
