@@ -299,3 +299,58 @@ test("structured output as the AI SDK's openai-compatible provider asks for it, 
   assert.ok(CITIES.includes(object.city as string));
   assert.equal(typeof object.sunny, "boolean");
 });
+
+test("a chat format with its own tool syntax (qwen): tools rendered by it, calls still valid", async (t) => {
+  if (!modelPath) return t.skip(STORIES_MISSING);
+  const qwen = await startTestServer({
+    models: [{ name: "stories-qwen", path: modelPath, slots: 1, threads: 1, chatWrapper: "qwen" }],
+    cache: { enabled: false },
+    // Qwen's markup and tool documentation take many of stories260K's small tokens.
+    engine: { gpu: "cpu", contextSize: 2048 },
+  });
+  t.after(() => qwen.close());
+  assert.ok(await waitFor(async () => (await fetch(`${qwen.url}/readyz`)).status === 200, 60_000));
+  const c = new OpenAI({ baseURL: `${qwen.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  const models = await c.models.list();
+  const entry = models.data[0] as unknown as { capabilities: Record<string, unknown> };
+  assert.equal(entry.capabilities.tool_call_route, "template");
+  assert.equal(typeof entry.capabilities.tool_call_format, "string");
+  const ask = (extra: Partial<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming>) =>
+    c.chat.completions.create({
+      model: "stories-qwen",
+      messages: question,
+      max_tokens: 200,
+      temperature: 0,
+      ...extra,
+    });
+  // The format documents the tools in its system prompt.
+  const plain = await ask({ max_tokens: 1 });
+  const withTools = await ask({ max_tokens: 1, tools, tool_choice: "auto" });
+  assert.ok(withTools.usage!.prompt_tokens > plain.usage!.prompt_tokens + 50);
+  for (const tool_choice of ["required", named] as const) {
+    const completion = await ask({ tools, tool_choice });
+    const call = completion.choices[0]!.message
+      .tool_calls![0] as OpenAI.Chat.ChatCompletionMessageFunctionToolCall;
+    assert.equal(completion.choices[0]!.finish_reason, "tool_calls");
+    assertValidCall(call.function);
+    // The call and its result, in the format's own syntax, continue the conversation.
+    const next = await ask({
+      tools,
+      tool_choice: "auto",
+      max_tokens: 24,
+      messages: [
+        ...question,
+        completion.choices[0]!.message,
+        { role: "tool", tool_call_id: call.id, content: '{"temperature": 21}' },
+      ],
+    });
+    const message = next.choices[0]!.message;
+    if (message.tool_calls?.length) {
+      for (const c2 of message.tool_calls) {
+        assertValidCall((c2 as OpenAI.Chat.ChatCompletionMessageFunctionToolCall).function);
+      }
+    } else {
+      assert.equal(typeof message.content, "string");
+    }
+  }
+});
