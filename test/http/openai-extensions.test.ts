@@ -106,6 +106,34 @@ test("completions logprobs and echo: prompt tokens first, the first with a null 
   );
 });
 
+test("max_tokens 0 with echo scores the prompt and generates nothing; without echo it is a 400", async () => {
+  const res = await post("/v1/completions", {
+    model,
+    prompt: "Hi",
+    max_tokens: 0,
+    logprobs: 1,
+    echo: true,
+  });
+  assert.equal(res.status, 200, res.text);
+  const choice = res.json.choices[0];
+  assert.equal(choice.text, "Hi");
+  assert.equal(choice.finish_reason, "length");
+  assert.equal(choice.logprobs.tokens.length, 3);
+  assert.equal(res.json.usage.completion_tokens, 0);
+  const streamed = await post("/v1/completions", {
+    model,
+    prompt: "Hi",
+    max_tokens: 0,
+    echo: true,
+    stream: true,
+  });
+  const chunks = sseJson(streamed.text) as any[];
+  assert.equal(chunks.map((c) => c.choices[0].text).join(""), "Hi");
+  const refused = await post("/v1/completions", { model, prompt: "Hi", max_tokens: 0 });
+  assert.equal(refused.status, 400);
+  assert.equal(refused.json.error.param, "max_tokens");
+});
+
 test("n choices: each with its index, usage counting all of them", async () => {
   const res = await chat({ n: 3 });
   assert.equal(res.status, 200, res.text);

@@ -149,6 +149,18 @@ export async function runGeneration(
     output.prompt?.(await promptLogprobs(runtime, sequence, prompt, top));
     input = input.slice(-1);
   }
+  if (generated.length >= job.maxTokens) {
+    // max_tokens 0 (echo: the prompt scored, nothing generated).
+    output.done({
+      finishReason: "length",
+      promptTokens: job.prompt.tokens.length,
+      completionTokens: generated.length,
+      cachedTokens: Math.min(shared, job.prompt.tokens.length),
+      promptMs: performance.now() - started,
+      generationMs: 0,
+    });
+    return;
+  }
   /** Log-probabilities of the tokens in `held`, when the job asks for them. */
   let heldLogprobs: TokenLogprob[] = [];
   const steps =

@@ -79,7 +79,8 @@ const jobSchema = z.object({
     frequencyPenalty: z.number(),
     logitBias: z.record(z.string(), z.number().nullable()).optional(),
   }),
-  maxTokens: z.number().int().min(1),
+  // 0: nothing is generated (completions echo with max_tokens 0).
+  maxTokens: z.number().int().min(0),
   stop: z.array(z.string()),
   ignoreEos: z.boolean(),
   grammar: z

@@ -312,6 +312,18 @@ export class LlamaServerReplica implements EngineReplica {
       listener.onError(err as Error);
       return;
     }
+    const resumed = job.resume?.tokens.length ?? 0;
+    if (job.maxTokens <= resumed) {
+      // max_tokens 0 (echo without generation): llama-server would predict at least one token.
+      listener.onEvent({
+        type: "done",
+        finishReason: "length",
+        promptTokens: job.prompt.tokens.length,
+        completionTokens: resumed,
+        timings: { cachedTokens: 0, promptMs: 0, generationMs: 0 },
+      });
+      return;
+    }
     if (this.jobs.size === 0) this.progressAt = Date.now();
     const running: RunningJob = {
       job,

@@ -55,6 +55,11 @@ export async function startCompletion(
   const logprobs = request.logprobs ?? undefined;
   if (logprobs !== undefined) checkLogprobsAllowed(gate, "logprobs");
   const echo = request.echo === true;
+  if (request.max_tokens === 0 && !echo) {
+    throw new BulwarkError("invalid_request", "max_tokens 0 is only allowed with echo.", {
+      param: "max_tokens",
+    });
+  }
   const options = generationOptions(request, limits);
   const model = resolveModel(deps, request.model);
   if (input.kind === "tokens") {

@@ -303,6 +303,15 @@ test("llama-server backend: logprobs are the node-llama-cpp backend's; n and too
   });
   assert.equal(echo.status, 400, echo.text);
   assert.equal(echo.json.error.code, "unsupported_parameter");
+  const echoOnly = await postJson(`${server.url}/v1/completions`, {
+    model: "stories",
+    prompt: "Once upon",
+    max_tokens: 0,
+    echo: true,
+  });
+  assert.equal(echoOnly.status, 200, echoOnly.text);
+  assert.equal(echoOnly.json.choices[0].text, "Once upon");
+  assert.equal(echoOnly.json.usage.completion_tokens, 0);
   const two = await client.completions.create({
     model: "stories",
     prompt: "Once upon a time",

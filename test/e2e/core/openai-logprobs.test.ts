@@ -165,26 +165,29 @@ test("echo with logprobs: perplexity from the prompt's logprobs matches `bulwark
     checks: { name: string; values?: { perplexity?: number; tokens?: number } }[];
   };
   const check = report.checks.find((c) => c.name === "perplexity")!;
-  const res = await postJson(`${server.url}/v1/completions`, {
-    model: "stories",
-    prompt: PERPLEXITY_TEXT,
-    max_tokens: 1,
-    temperature: 0,
-    logprobs: 0,
-    echo: true,
-  });
-  assert.equal(res.status, 200, res.text);
-  const choice = res.json.choices[0];
-  assert.ok(choice.text.startsWith(PERPLEXITY_TEXT));
-  const values: (number | null)[] = choice.logprobs.token_logprobs;
-  assert.equal(values[0], null);
-  // The prompt's tokens: all but the one generated token.
-  const prompt = values.slice(1, -1) as number[];
-  assert.equal(prompt.length, check.values!.tokens);
-  const perplexity = Math.exp(-prompt.reduce((s, v) => s + v, 0) / prompt.length);
   const expected = check.values!.perplexity!;
-  assert.ok(
-    Math.abs(perplexity - expected) / expected < 0.01,
-    `perplexity ${perplexity} from echo, ${expected} from validate`,
-  );
+  // max_tokens 1 (one generated token follows the prompt's) and 0 (lm-eval style: none).
+  for (const maxTokens of [1, 0]) {
+    const res = await postJson(`${server.url}/v1/completions`, {
+      model: "stories",
+      prompt: PERPLEXITY_TEXT,
+      max_tokens: maxTokens,
+      temperature: 0,
+      logprobs: 0,
+      echo: true,
+    });
+    assert.equal(res.status, 200, res.text);
+    const choice = res.json.choices[0];
+    assert.ok(choice.text.startsWith(PERPLEXITY_TEXT));
+    if (maxTokens === 0) assert.equal(choice.text, PERPLEXITY_TEXT);
+    const values: (number | null)[] = choice.logprobs.token_logprobs;
+    assert.equal(values[0], null);
+    const prompt = values.slice(1, values.length - maxTokens) as number[];
+    assert.equal(prompt.length, check.values!.tokens);
+    const perplexity = Math.exp(-prompt.reduce((s, v) => s + v, 0) / prompt.length);
+    assert.ok(
+      Math.abs(perplexity - expected) / expected < 0.01,
+      `perplexity ${perplexity} from echo, ${expected} from validate`,
+    );
+  }
 });

@@ -116,7 +116,7 @@ test("the decoders reject anything outside the protocol", () => {
   assert.throws(
     () =>
       decodeParentMessage(
-        wire(encode({ type: "generate", job: encodeJob({ ...job, maxTokens: 0 }) })),
+        wire(encode({ type: "generate", job: encodeJob({ ...job, maxTokens: -1 }) })),
       ),
     /bad generate message at job\.maxTokens/,
   );
