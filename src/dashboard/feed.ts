@@ -4,7 +4,7 @@
  * `sampleMs` for every open page at once, and the last hour of KPI samples kept in a ring so a
  * page that opens gets its charts from memory, not from a query. The SSE route sends both.
  */
-import type { KpiValues } from "../observability/index.js";
+import type { KpiThresholds, KpiValues } from "../observability/index.js";
 import type { ModelStatus } from "../engine/index.js";
 
 /** A KPI's target: `max` (stay below) or `min` (stay above). */
@@ -24,15 +24,8 @@ export interface KpiSample {
 
 export interface FeedSources {
   kpis(): KpiValues;
-  thresholds: {
-    memoryPercent: number;
-    cpuPercent: number;
-    latencyP95Ms: number;
-    errorRatePercent: number;
-    availabilityPercent: number;
-    cacheHitPercent: number;
-    modelLoadMs: number;
-  };
+  /** The KPI targets, as the alert rules use them. */
+  thresholds: Omit<KpiThresholds, "windowMs" | "minSamples">;
   models(): ModelStatus[];
   /** The registry's versions and what serves from it; empty without a registry. */
   registry(): {

@@ -10,3 +10,4 @@ export type {
 } from "./observers.js";
 export { Telemetry, type TelemetryOptions, type KpiValues } from "./telemetry.js";
 export { registerAlertAdminRoutes } from "./admin-routes.js";
+export type { KpiThresholds } from "./alerts/index.js";
