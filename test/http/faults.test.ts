@@ -69,6 +69,37 @@ test("a crash re-queues every request that sent nothing; started streams end wit
   assert.ok(await waitFor(() => engine.replicas.filter((r) => r.state() === "ready").length === 2));
 });
 
+test("a stream held whole (tools) and its n choices restart after a crash without repeating text", async () => {
+  await waitFor(() => engine.replicas.filter((r) => r.state() === "ready").length === 2);
+  const request = gateway.request("POST", "/v1/chat/completions", {
+    model: "fake",
+    messages: [{ role: "user", content: "q" }],
+    tools: [{ type: "function", function: { name: "f" } }],
+    max_tokens: 12,
+    n: 2,
+    stream: true,
+  });
+  // The tools' grammar compiles first; then a few words are generated, and held.
+  assert.ok(await waitFor(() => engine.replicas.some((r) => r.activeJobs() > 0)));
+  await new Promise((r) => setTimeout(r, 60));
+  // One worker dies (two would make a choice on both a suspected query of death).
+  const running = engine.replicas.find((x) => x.state() === "ready" && x.activeJobs() > 0);
+  assert.ok(running);
+  running.crash("killed by the test");
+  const res = await request;
+  assert.equal(res.status, 200, res.text);
+  const chunks = sseJson(res.text) as any[];
+  for (const index of [0, 1]) {
+    const text = chunks
+      .filter((c) => c.choices[0]?.index === index)
+      .map((c) => c.choices[0].delta.content ?? "")
+      .join("");
+    // The fake engine writes text, never a call: the whole answer, once.
+    assert.equal(text, expected(12));
+  }
+  assert.ok(await waitFor(() => engine.replicas.filter((r) => r.state() === "ready").length === 2));
+});
+
 test("a request that kills two workers is refused and logged; the others keep working", async () => {
   const res = await gateway.request("POST", "/v1/completions", {
     model: "fake",

@@ -71,6 +71,9 @@ export function chatRenderer(options: Options): ChunkRenderer {
     // The role goes out with the first token, never alone before it.
     chunk(index, first ? { role: "assistant", content: text } : { content: text }, null, logprobs);
   return {
+    restart: (index) => {
+      held.delete(index);
+    },
     text: (index, text, first, logprobs) => {
       if (!tools) return textChunk(index, text, first, logprobs);
       const entry = held.get(index) ?? { text: "", logprobs: [] };

@@ -25,6 +25,8 @@ import {
  */
 export interface ChunkRenderer {
   text(choice: number, text: string, first: boolean, logprobs?: TokenLogprob[]): object | null;
+  /** The choice restarts on another worker before anything was sent: drop what is held. */
+  restart?(choice: number): void;
   /** The prompt's log-probabilities arrived (echo): kept for the choice's first chunk. */
   prompt?(choice: number, prompt: PromptLogprobs): void;
   finish(choice: number, reason: FinishReason, first: boolean): object[];
@@ -172,6 +174,7 @@ async function streamChoices(
       if (sse.clientGone) continue; // drain until the worker confirms the abort
       if (event.type === "restart") {
         output?.reset(); // nothing was sent yet: the request moved
+        renderer.restart?.(index);
         continue;
       }
       if (event.type === "prompt") {
