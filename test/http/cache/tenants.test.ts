@@ -182,3 +182,31 @@ test("bulwark cache stats | clear | key", async () => {
   ]);
   assert.equal(refused.code, 1);
 });
+
+test("a hit costs no tokens by default; with cache.countHitTokens it does", async () => {
+  const k = await s.createKey({ name: "tokens", role: "user", tpm: 100_000 });
+  const body = chatBody("token question", { temperature: 0 });
+  const miss = await chatAs(k.key, body);
+  assert.equal(cacheHeader(miss), "miss");
+  assert.ok(miss.headers.get("x-ratelimit-remaining-tokens"), "the miss reserved tokens");
+  const hit = await chatAs(k.key, body);
+  assert.equal(cacheHeader(hit), "hit");
+  assert.equal(hit.headers.get("x-ratelimit-remaining-tokens"), null, "no tokens for a hit");
+
+  const model = join(dir, "model.gguf");
+  const counting = await startSecureServer({
+    models: [{ name: "fake", path: model }],
+    cache: { countHitTokens: true },
+  });
+  try {
+    const c = await counting.createKey({ name: "counted", role: "user", tpm: 100_000 });
+    const ask = () => call(`${counting.server.url}/v1/chat/completions`, c.key, "POST", body, {});
+    assert.ok(await waitFor(async () => cacheHeader(await ask()) === "hit"));
+    const counted = await ask();
+    assert.equal(cacheHeader(counted), "hit");
+    const remaining = Number(counted.headers.get("x-ratelimit-remaining-tokens"));
+    assert.ok(remaining > 0 && remaining < 100_000, `remaining ${remaining}`);
+  } finally {
+    await counting.close();
+  }
+});
