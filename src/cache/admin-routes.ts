@@ -7,12 +7,17 @@ import { BulwarkError } from "../errors/index.js";
 import type { KeyCacheStore } from "./key-settings.js";
 import type { ResponseCache } from "./response-cache.js";
 import type { SemanticIndexes } from "./semantic-index.js";
+import type { RedisCacheTier } from "./redis-tier.js";
 import { namespaceTenant } from "./tenant.js";
 
 export interface CacheAdminDeps {
   cache: ResponseCache | undefined;
   /** The semantic cache's indexes (their answers live in `cache`). */
   semantic?: SemanticIndexes;
+  /** The fleet's shared tier, cleared with this process's. */
+  shared?: RedisCacheTier;
+  /** A served model's current content digest (the shared tier's entries carry digests). */
+  digestOf?(model: string): string | undefined;
   keys: KeyCacheStore;
   /** True when an API key with this id exists. */
   keyExists(id: string): boolean;
@@ -48,7 +53,15 @@ export function registerCacheAdminRoutes(app: FastifyInstance, deps: CacheAdminD
       // By model, the questions whose answers are gone are forgotten at their next lookup.
       if (model === undefined) deps.semantic?.clear(tenant);
       const removed = deps.cache?.clear({ model, tenant }) ?? 0;
-      return { removed, model: model ?? null, namespace: namespace ?? null };
+      let sharedRemoved: number | null = null;
+      if (deps.shared) {
+        const digest = model === undefined ? undefined : deps.digestOf?.(model);
+        // A model whose digest is unknown has nothing of its own to clear in the shared tier.
+        if (model === undefined || digest !== undefined) {
+          sharedRemoved = (await deps.shared.clear({ tenant, digest })) ?? null;
+        } else sharedRemoved = 0;
+      }
+      return { removed, sharedRemoved, model: model ?? null, namespace: namespace ?? null };
     },
   );
   app.get<{ Params: { id: string } }>(

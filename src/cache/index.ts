@@ -37,3 +37,4 @@ export { tenantOf, namespaceTenant } from "./tenant.js";
 export { ServedModelDigests, type DigestSource, type ModelDigests } from "./model-digests.js";
 export { registerCacheAdminRoutes, type CacheAdminDeps } from "./admin-routes.js";
 export { SemanticIndex, SemanticIndexes, unitVector } from "./semantic-index.js";
+export { RedisCacheTier, type CacheRedisPort, type RedisTierOptions } from "./redis-tier.js";

@@ -104,6 +104,11 @@ export class ResponseCache {
     return this.lru.get(key)?.value;
   }
 
+  /** Counts an exact lookup made with `find` (through the shared tier too). */
+  exactLookup(hit: boolean): void {
+    this.options.observer?.lookup("exact", hit);
+  }
+
   /** Counts a semantic lookup (its index lives beside this tier). */
   semanticLookup(hit: boolean): void {
     this.options.observer?.lookup("semantic", hit);

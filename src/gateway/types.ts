@@ -10,6 +10,7 @@ import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
 import type {
   KeyCacheSettings,
   ModelDigests,
+  RedisCacheTier,
   ResponseCache,
   SemanticIndexes,
 } from "../cache/index.js";
@@ -83,6 +84,8 @@ export interface GatewayCache {
   digests: ModelDigests;
   /** Each key's cache settings; without a store every key has the defaults. */
   keys?: { get(keyId: string): KeyCacheSettings };
+  /** The tier every gateway of a fleet shares (Redis), behind this process's own. */
+  shared?: RedisCacheTier;
   /** The semantic cache's per-tenant indexes; without them no key has a semantic cache. */
   semantic?: SemanticIndexes;
   settings: Readonly<Config["cache"]>;

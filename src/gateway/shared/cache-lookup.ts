@@ -90,9 +90,17 @@ export async function lookup(
   | { value: CachedValue; outcome: "hit" | "semantic-hit" }
   | { value: undefined; finish?: (v?: CachedValue) => void }
 > {
-  const { cache } = plan.cache;
+  const { cache, shared } = plan.cache;
   if (plan.policy.lookup) {
-    const found = cache.get(plan.key);
+    let found = cache.find(plan.key);
+    if (!found && shared) {
+      const remote = await shared.get(plan.key);
+      if (remote) {
+        found = remote.value;
+        cache.set(plan.key, found, { model: plan.model, tenant: plan.tenant, ttlMs: remote.ttlMs });
+      }
+    }
+    cache.exactLookup(found !== undefined);
     if (found) return { value: found, outcome: "hit" };
     const flight = cache.join(plan.key);
     if (flight) {
@@ -115,7 +123,10 @@ export async function lookup(
           tenant: plan.tenant,
           ttlMs: plan.policy.ttlMs,
         });
-        if (stored) semantic?.stored();
+        if (stored) {
+          semantic?.stored();
+          void shared?.set(plan.key, value, plan.policy.ttlMs);
+        }
       }
       finish?.(value);
     },

@@ -1,0 +1,230 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { inflateRawSync } from "node:zlib";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { buildTestGateway, type TestGateway } from "../../helpers/gateway.js";
+import { fakeEngine } from "../../helpers/server.js";
+import { RedisCacheTier, ResponseCache, type CacheRedisPort } from "../../../src/cache/index.js";
+import type { GatewayCache } from "../../../src/gateway/index.js";
+import type { ReplicaSpec } from "../../../src/engine/index.js";
+
+// The shared tier against a real redis-server of the test's own (its own port and directory,
+// stopped by its PID): what gateway A stores, gateway B answers; with Redis gone both still
+// answer, as misses.
+const REDIS_BIN = "/usr/bin/redis-server";
+const missing = existsSync(REDIS_BIN) ? undefined : `${REDIS_BIN} is not installed`;
+if (missing) console.log(`# skipped: ${missing}`);
+
+let redis: ChildProcess | undefined;
+let dir: string;
+let port: number;
+const clients: Redis[] = [];
+const gateways: TestGateway[] = [];
+let generations = 0;
+const tierErrors: string[] = [];
+const TIMEOUT_MS = 300;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** A Redis connection as the state backend makes one: bounded commands, no offline queue. */
+function redisPort(client: Redis): CacheRedisPort {
+  return { run: (fn) => fn(client), key: (name) => `bulwark-test:${name}` };
+}
+
+const settings: GatewayCache["settings"] = {
+  enabled: true,
+  maxBytes: 1 << 20,
+  maxEntryBytes: 1 << 18,
+  ttlMs: 3_600_000,
+  maxTtlMs: 86_400_000,
+  sampled: false,
+  semanticMinThreshold: 0.9,
+  semanticMaxEntries: 100,
+  countHitTokens: false,
+};
+
+async function gatewayOverRedis(): Promise<TestGateway> {
+  const client = new Redis(`redis://127.0.0.1:${port}`, {
+    commandTimeout: TIMEOUT_MS,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => 200,
+  });
+  client.on("error", () => undefined);
+  await new Promise((r) => client.once("ready", r));
+  clients.push(client);
+  const engine = fakeEngine({ tokenDelayMs: 1 });
+  const factory = (spec: ReplicaSpec) => {
+    const replica = engine.factory(spec);
+    const generate = replica.generate.bind(replica);
+    replica.generate = (job, listener) => {
+      generations++;
+      generate(job, listener);
+    };
+    return replica;
+  };
+  const gateway = await buildTestGateway(
+    { models: [{ name: "fake", path: "/models/fake.gguf" }] },
+    {
+      replicaFactory: factory,
+      deps: {
+        cache: {
+          cache: new ResponseCache({ maxBytes: 1 << 20, maxEntryBytes: 1 << 18 }),
+          digests: { digest: () => "sha-fake" },
+          shared: new RedisCacheTier(redisPort(client), {
+            timeoutMs: TIMEOUT_MS,
+            onError: (op, err) => tierErrors.push(`${op}: ${err.message}`),
+          }),
+          settings,
+        },
+      },
+    },
+  );
+  gateways.push(gateway);
+  return gateway;
+}
+
+before(async () => {
+  if (missing) return;
+  port = await freePort();
+  dir = mkdtempSync(join(tmpdir(), "bulwark-cache-redis-"));
+  redis = spawn(
+    REDIS_BIN,
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dir,
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+    ],
+    { stdio: "ignore" },
+  );
+  await gatewayOverRedis().catch(async () => {
+    // redis-server may need a moment to listen: one more try.
+    await new Promise((r) => setTimeout(r, 500));
+    return gatewayOverRedis();
+  });
+  await gatewayOverRedis();
+});
+
+after(async () => {
+  for (const g of gateways) await g.close();
+  for (const c of clients) c.disconnect();
+  if (redis && redis.exitCode === null && redis.signalCode === null) {
+    const gone = new Promise((r) => redis!.once("exit", r));
+    process.kill(redis.pid!, "SIGTERM");
+    await gone;
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+const fresh = () => ({
+  model: "fake",
+  messages: [{ role: "user", content: `shared question ${++n}` }],
+  max_tokens: 5,
+  temperature: 0,
+});
+const chat = (g: TestGateway, body: unknown, headers: Record<string, string> = {}) =>
+  g.request("POST", "/v1/chat/completions", body, headers);
+const outcome = (r: { headers: Headers }) => r.headers.get("x-bulwark-cache");
+/** The shared store is written after the answer; wait until Redis holds the entry. */
+const stored = async (count: number) => {
+  for (let i = 0; i < 100; i++) {
+    const keys = await clients[0]!.keys("bulwark-test:rcache:*");
+    if (keys.length >= count) return keys;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error("the entry never reached Redis");
+};
+
+test("an entry stored through gateway A hits through gateway B, compressed, with its TTL", async (t) => {
+  if (missing) return t.skip(missing);
+  const [a, b] = gateways as [TestGateway, TestGateway];
+  const body = fresh();
+  const first = await chat(a, body, { "x-bulwark-cache": "ttl=600" });
+  assert.equal(outcome(first), "miss");
+  const [key] = await stored(1);
+  const before = generations;
+  const second = await chat(b, body);
+  assert.equal(outcome(second), "hit");
+  assert.equal(generations, before, "B ran no generation");
+  assert.equal(second.json.choices[0].message.content, first.json.choices[0].message.content);
+  const ttl = await clients[0]!.pttl(key!);
+  assert.ok(ttl > 0 && ttl <= 600_000, `ttl ${ttl}`);
+  const raw = await clients[0]!.getBuffer(key!);
+  assert.ok(raw && !raw.toString("latin1").includes('"kind"'), "the value is compressed");
+  const value = JSON.parse(inflateRawSync(raw).toString("utf8"));
+  assert.equal(value.kind, "generation");
+  assert.equal(value.pieces.join(""), first.json.choices[0].message.content);
+  // B keeps it in its own tier now.
+  assert.equal(outcome(await chat(b, body)), "hit");
+  assert.deepEqual(tierErrors, []);
+});
+
+test("clearing the shared tier by namespace and by model digest", async (t) => {
+  if (missing) return t.skip(missing);
+  const tier = new RedisCacheTier(redisPort(clients[0]!), { timeoutMs: TIMEOUT_MS });
+  await tier.set(
+    "ns:team|sha-x|chat|1",
+    { kind: "embeddings", vectors: [[1]], promptTokens: 1 },
+    60_000,
+  );
+  await tier.set(
+    "ns:other|sha-x|chat|2",
+    { kind: "embeddings", vectors: [[1]], promptTokens: 1 },
+    60_000,
+  );
+  await tier.set(
+    "ns:other|sha-y|chat|3",
+    { kind: "embeddings", vectors: [[1]], promptTokens: 1 },
+    60_000,
+  );
+  assert.equal(await tier.clear({ tenant: "ns:team" }), 1);
+  assert.equal(await tier.clear({ digest: "sha-y" }), 1);
+  assert.ok((await tier.get("ns:other|sha-x|chat|2"))?.value.kind === "embeddings");
+  assert.equal(await tier.get("ns:team|sha-x|chat|1"), undefined);
+});
+
+test("with Redis killed, requests still succeed as misses", async (t) => {
+  if (missing) return t.skip(missing);
+  const [a, b] = gateways as [TestGateway, TestGateway];
+  const gone = new Promise((r) => redis!.once("exit", r));
+  process.kill(redis!.pid!, "SIGKILL");
+  await gone;
+  const body = fresh();
+  for (const g of [a, b]) {
+    const r = await chat(g, body);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(["miss", "hit"].includes(outcome(r)!));
+  }
+  // A's own tier still answers what A stored before.
+  assert.equal(outcome(await chat(a, body)), "hit");
+  assert.ok(tierErrors.length > 0, "the failures were reported");
+  const tier = new RedisCacheTier(redisPort(clients[0]!), { timeoutMs: TIMEOUT_MS });
+  assert.equal(await tier.get("anything"), undefined);
+  assert.equal(
+    await tier.set("anything", { kind: "embeddings", vectors: [], promptTokens: 0 }, 1000),
+    false,
+  );
+  assert.equal(await tier.clear(), undefined);
+});
