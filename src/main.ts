@@ -157,6 +157,7 @@ async function start(
     logger,
     db: access.db,
     observer: telemetry.metrics.responseCache,
+    redis: access.state.redis,
     models: () => served.models,
     serving: () => served.registry,
     keyExists: access.keyExists,

@@ -645,6 +645,14 @@ const cacheSchema = z
     maxTtlMs: ms()
       .default(86_400_000)
       .describe("Most a request's `ttl=SECONDS` may ask for, in ms (default 24 h)."),
+    redis: z
+      .boolean()
+      .default(true)
+      .describe(
+        "With state.backend redis, a second tier on the fleet's Redis that every gateway " +
+          "shares (values compressed, Redis's expiry as their TTL; a Redis failure is a miss " +
+          "within state.commandTimeoutMs). Off: each gateway keeps its own cache only.",
+      ),
     sampled: z
       .boolean()
       .default(false)

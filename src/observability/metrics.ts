@@ -201,6 +201,12 @@ const EVENT_METRICS = {
     help: "Prompt tokens of generation requests answered from the response cache (no engine ran).",
     labels: ["model"],
   },
+  responseCacheSharedErrors: {
+    name: "bulwark_response_cache_shared_errors_total",
+    type: "counter",
+    help: "Calls to the response cache's shared tier (Redis) that failed or timed out, by op; each was a miss.",
+    labels: ["op"],
+  },
   responseCacheStores: {
     name: "bulwark_response_cache_stores_total",
     type: "counter",
@@ -512,6 +518,7 @@ export class Metrics {
     stored: () => this.m.responseCacheStores.inc(),
     evicted: (reason: "size" | "expired") => this.m.responseCacheEvictions.inc({ reason }),
     bytes: (total: number) => this.responseCacheBytesGauge.set(total),
+    sharedError: (op: string) => this.m.responseCacheSharedErrors.inc({ op }),
   };
 
   levelChanged(to: string): void {

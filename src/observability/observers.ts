@@ -70,4 +70,6 @@ export interface ResponseCacheObserver {
   evicted(reason: "size" | "expired"): void;
   /** Bytes the process tier holds now. */
   bytes(total: number): void;
+  /** A call to the shared tier (Redis) failed or timed out: `get`, `set` or `clear`. */
+  sharedError?(op: string): void;
 }

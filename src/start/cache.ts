@@ -13,6 +13,8 @@ import {
   KeyCacheStore,
   ResponseCache,
   SemanticIndexes,
+  RedisCacheTier,
+  type CacheRedisPort,
   ServedModelDigests,
   registerCacheAdminRoutes,
   type DigestSource,
@@ -26,6 +28,8 @@ export interface CacheStepOptions {
   models: () => readonly { name: string; path: string }[];
   serving: () => RegistryServing | undefined;
   keyExists(id: string): boolean;
+  /** The fleet's Redis connection with state.backend redis: the shared tier's home. */
+  redis: CacheRedisPort | undefined;
 }
 
 export interface CacheStep {
@@ -51,6 +55,21 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
       })
     : undefined;
   const semantic = cache ? new SemanticIndexes(settings.semanticMaxEntries) : undefined;
+  const log = o.logger.child({ component: "cache" });
+  // Failures are logged at most once a minute: a Redis that is down fails every call.
+  let loggedAt = 0;
+  const shared =
+    cache && settings.redis && o.redis
+      ? new RedisCacheTier(o.redis, {
+          timeoutMs: config.state.commandTimeoutMs,
+          onError: (op, err) => {
+            o.observer.sharedError?.(op);
+            if (Date.now() - loggedAt < 60_000) return;
+            loggedAt = Date.now();
+            log.warn({ op, err: err.message }, "response cache: the shared tier failed; a miss");
+          },
+        })
+      : undefined;
   const manifests = new Map<string, string>();
   const source = (model: string): DigestSource | undefined => {
     const serving = o.serving();
@@ -72,7 +91,6 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
     const path = o.models().find((m) => m.name === model)?.path;
     return path === undefined ? undefined : { kind: "file", path };
   };
-  const log = o.logger.child({ component: "cache" });
   const digests = new ServedModelDigests(source, (model, err) =>
     log.warn(
       { model, err: err.message },
@@ -80,7 +98,7 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
     ),
   );
   return {
-    gateway: cache ? { cache, digests, keys, semantic, settings } : undefined,
+    gateway: cache ? { cache, digests, keys, semantic, shared, settings } : undefined,
     clear: () => {
       semantic?.clear();
       return cache?.clear() ?? 0;
@@ -94,6 +112,13 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
       }
     },
     registerAdminRoutes: (app) =>
-      registerCacheAdminRoutes(app, { cache, semantic, keys, keyExists: o.keyExists }),
+      registerCacheAdminRoutes(app, {
+        cache,
+        semantic,
+        shared,
+        digestOf: (model) => digests.digest(model),
+        keys,
+        keyExists: o.keyExists,
+      }),
   };
 }

@@ -25,6 +25,8 @@ export interface StateBackend {
   limits: LimitStore;
   /** Shared offence counters; undefined: the netfilter counts alone. */
   offences: OffenceStore | undefined;
+  /** The fleet's Redis connection (the response cache's shared tier uses it); memory: none. */
+  redis: RedisConnection | undefined;
   /** Whether the state can be reached now (memory: always). */
   up(): boolean;
   /** True while limited requests are refused because the shared state is down. */
@@ -58,6 +60,7 @@ export function openState(
     resources.push("limit store", () => local.close());
     return {
       kind: "memory",
+      redis: undefined,
       limits: local,
       offences: undefined,
       up: () => true,
@@ -106,6 +109,7 @@ export function openState(
   let subscribed: Promise<void> = Promise.resolve();
   return {
     kind: "redis",
+    redis,
     limits,
     offences: new RedisOffenceStore(redis, config.security.autoBan),
     up: () => redis.up(),

@@ -1,44 +1,26 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { inflateRawSync } from "node:zlib";
-import { join } from "node:path";
 import { Redis } from "ioredis";
 import { buildTestGateway, type TestGateway } from "../../helpers/gateway.js";
 import { fakeEngine } from "../../helpers/server.js";
+import { redisMissing, startRedis, type TestRedis } from "../../helpers/redis.js";
 import { RedisCacheTier, ResponseCache, type CacheRedisPort } from "../../../src/cache/index.js";
 import type { GatewayCache } from "../../../src/gateway/index.js";
 import type { ReplicaSpec } from "../../../src/engine/index.js";
 
-// The shared tier against a real redis-server of the test's own (its own port and directory,
-// stopped by its PID): what gateway A stores, gateway B answers; with Redis gone both still
+// The shared tier against a real redis-server of the test's own (test/helpers/redis.ts: its own
+// port and directory, stopped by its PID): what gateway A stores, gateway B answers; with Redis gone both still
 // answer, as misses.
-const REDIS_BIN = "/usr/bin/redis-server";
-const missing = existsSync(REDIS_BIN) ? undefined : `${REDIS_BIN} is not installed`;
+const missing = redisMissing();
 if (missing) console.log(`# skipped: ${missing}`);
 
-let redis: ChildProcess | undefined;
-let dir: string;
-let port: number;
+let redis: TestRedis | undefined;
 const clients: Redis[] = [];
 const gateways: TestGateway[] = [];
 let generations = 0;
 const tierErrors: string[] = [];
 const TIMEOUT_MS = 300;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** A Redis connection as the state backend makes one: bounded commands, no offline queue. */
 function redisPort(client: Redis): CacheRedisPort {
@@ -51,6 +33,7 @@ const settings: GatewayCache["settings"] = {
   maxEntryBytes: 1 << 18,
   ttlMs: 3_600_000,
   maxTtlMs: 86_400_000,
+  redis: true,
   sampled: false,
   semanticMinThreshold: 0.9,
   semanticMaxEntries: 100,
@@ -58,7 +41,7 @@ const settings: GatewayCache["settings"] = {
 };
 
 async function gatewayOverRedis(): Promise<TestGateway> {
-  const client = new Redis(`redis://127.0.0.1:${port}`, {
+  const client = new Redis(redis!.url, {
     commandTimeout: TIMEOUT_MS,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -100,41 +83,15 @@ async function gatewayOverRedis(): Promise<TestGateway> {
 
 before(async () => {
   if (missing) return;
-  port = await freePort();
-  dir = mkdtempSync(join(tmpdir(), "bulwark-cache-redis-"));
-  redis = spawn(
-    REDIS_BIN,
-    [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--dir",
-      dir,
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-    ],
-    { stdio: "ignore" },
-  );
-  await gatewayOverRedis().catch(async () => {
-    // redis-server may need a moment to listen: one more try.
-    await new Promise((r) => setTimeout(r, 500));
-    return gatewayOverRedis();
-  });
+  redis = await startRedis();
+  await gatewayOverRedis();
   await gatewayOverRedis();
 });
 
 after(async () => {
   for (const g of gateways) await g.close();
   for (const c of clients) c.disconnect();
-  if (redis && redis.exitCode === null && redis.signalCode === null) {
-    const gone = new Promise((r) => redis!.once("exit", r));
-    process.kill(redis.pid!, "SIGTERM");
-    await gone;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await redis?.close();
 });
 
 let n = 0;
@@ -208,9 +165,7 @@ test("clearing the shared tier by namespace and by model digest", async (t) => {
 test("with Redis killed, requests still succeed as misses", async (t) => {
   if (missing) return t.skip(missing);
   const [a, b] = gateways as [TestGateway, TestGateway];
-  const gone = new Promise((r) => redis!.once("exit", r));
-  process.kill(redis!.pid!, "SIGKILL");
-  await gone;
+  await redis!.kill();
   const body = fresh();
   for (const g of [a, b]) {
     const r = await chat(g, body);

@@ -21,6 +21,7 @@ const settings: GatewayCache["settings"] = {
   maxEntryBytes: 1 << 18,
   ttlMs: 3_600_000,
   maxTtlMs: 86_400_000,
+  redis: true,
   sampled: false,
   semanticMinThreshold: 0.9,
   semanticMaxEntries: 100,
