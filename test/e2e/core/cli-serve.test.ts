@@ -12,13 +12,17 @@ const modelPath = storiesModel();
 const serve = (args: string[], env: Record<string, string> = {}) =>
   spawnServe(args, { ...process.env, ...env });
 
-test("a bad config value stops the start with the field's name and reason", async () => {
+test("a bad config value stops the start with the field's name and reason", async (t) => {
+  // A home of its own: the store it opens must not be the user's ~/.bulwark.
+  const home = mkdtempSync(join(tmpdir(), "bulwark-serve-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
   const run = serve(["--model", "/nonexistent.gguf", "--port", "0"], {
     BULWARK_ENGINE_SLOTS: "zero",
+    BULWARK_HOME: home,
   });
   assert.equal(await run.exit, 2);
   assert.match(run.stderr(), /engine\.slots \[env BULWARK_ENGINE_SLOTS\]: .*expected number/);
-  const missing = serve(["--model", "/nonexistent.gguf", "--port", "0"]);
+  const missing = serve(["--model", "/nonexistent.gguf", "--port", "0"], { BULWARK_HOME: home });
   assert.notEqual(await missing.exit, 0);
   assert.match(missing.stderr(), /models\[0\]\.path: cannot read the model file/);
 });
