@@ -3,6 +3,7 @@
  * usage), the first admin key, the audit record of each start, and the admin listener's app
  * over the edge parts that main.ts chose (they also guard the public API).
  */
+import { tlsFor } from "../http/index.js";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -169,6 +170,7 @@ export function buildAdminListener(deps: AdminListenerDeps): FastifyInstance {
   return buildAdminApp({
     logger: deps.logger,
     bodyLimit: config.server.bodyLimit,
+    tls: tlsFor(config, true),
     netfilter: deps.netfilter,
     accessLog: deps.accessLog,
     session: d.enabled ? sessionHook({ sessions, keys: stores.keys, now: deps.now }) : undefined,

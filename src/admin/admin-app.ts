@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, onRequestAsyncHookHandler } from "fastify";
 import type { Logger } from "../observability/index.js";
-import { buildBaseApp } from "../http/index.js";
+import { buildBaseApp, type TlsSettings } from "../http/index.js";
 import { installIpFilter, type Netfilter } from "../netfilter/index.js";
 import { installAuth, type AuthHookOptions } from "../auth/index.js";
 import { installAccessLog, type AccessLogHookOptions } from "../audit/index.js";
@@ -39,6 +39,8 @@ export interface AdminAppDeps {
   session?: onRequestAsyncHookHandler;
   routes: readonly AdminRoutes[];
   audit?: AuditAppend;
+  /** HTTPS (and mTLS) settings of the admin listener. */
+  tls?: TlsSettings;
 }
 
 export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
@@ -48,6 +50,7 @@ export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
     requestLogComponent: "admin-access",
     bodyLimit: deps.bodyLimit,
     forceCloseConnections: true,
+    tls: deps.tls,
   });
   installAccessLog(app, deps.accessLog);
   installIpFilter(app, deps.netfilter);

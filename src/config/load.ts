@@ -163,6 +163,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
     config.engine.llamaServerBinary = expandHome(config.engine.llamaServerBinary, env);
   }
   if (config.registry.dir) config.registry.dir = expandHome(config.registry.dir, env);
+  for (const f of ["cert", "key", "ca"] as const) {
+    if (config.tls[f]) config.tls[f] = expandHome(config.tls[f], env);
+  }
   if (config.registry.backupDir) {
     config.registry.backupDir = expandHome(config.registry.backupDir, env);
   }

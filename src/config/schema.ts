@@ -786,6 +786,55 @@ const instanceSchema = z
   })
   .prefault({});
 
+const tlsSchema = z
+  .strictObject({
+    cert: z
+      .string()
+      .default("")
+      .describe(
+        "PEM certificate (chain) file for both listeners; with `tls.key`, they serve HTTPS " +
+          "(TLS 1.2 minimum). Empty (default): plain HTTP. Reloaded when the file changes.",
+      ),
+    key: z.string().default("").describe("PEM private key file of `tls.cert`."),
+    ca: z
+      .string()
+      .default("")
+      .describe("PEM CA file that client certificates must chain to (`tls.adminClientCerts`)."),
+    adminClientCerts: z
+      .boolean()
+      .default(false)
+      .describe(
+        "mTLS on the admin listener: a client must present a certificate signed by `tls.ca` " +
+          "before any request (the key is still needed).",
+      ),
+    reloadIntervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(5_000)
+      .describe(
+        "How often the certificate, key and CA files are checked for changes, in ms; a change " +
+          "applies to new connections without dropping open ones.",
+      ),
+  })
+  .superRefine((t, ctx) => {
+    if (Boolean(t.cert) !== Boolean(t.key)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [t.cert ? "key" : "cert"],
+        message: "tls.cert and tls.key go together",
+      });
+    }
+    if (t.adminClientCerts && (!t.ca || !t.cert)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["adminClientCerts"],
+        message: "needs tls.cert, tls.key and tls.ca",
+      });
+    }
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -801,6 +850,7 @@ export const configSchema = z
     guards: guardsSchema,
     alerts: alertsSchema,
     security: securitySchema,
+    tls: tlsSchema,
     rateLimits: rateLimitsSchema,
     accessLog: accessLogSchema,
     state: stateSchema,

@@ -3,7 +3,7 @@
  * envelope), the edge, and the routes. Route handlers only parse and delegate to services.
  */
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { buildBaseApp } from "../http/index.js";
+import { buildBaseApp, tlsFor } from "../http/index.js";
 import type { GatewayDeps } from "./types.js";
 import { registerChatRoute } from "./chat/route.js";
 import { registerCompletionsRoute } from "./completions/route.js";
@@ -29,6 +29,7 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
     bodyLimit: deps.config.server.bodyLimit,
     // Streams end on their own; the drain deadline in main.ts bounds the rest.
     forceCloseConnections: "idle",
+    tls: tlsFor(deps.config, false),
   });
   // Before the edge checks, so that their refusals (401, 403, 429) are counted too.
   if (deps.observer) installRequestMetrics(app, deps.observer);

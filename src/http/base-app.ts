@@ -10,6 +10,8 @@ import { installRequestContext } from "./context.js";
 import { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
 import { normalizeUrl } from "./path.js";
 import { installRequestLog } from "./request-log.js";
+import { readTlsOptions, watchTls, type TlsSettings } from "./tls.js";
+import type { Server as HttpsServer } from "node:https";
 
 export interface BaseAppOptions {
   logger: Logger;
@@ -21,11 +23,15 @@ export interface BaseAppOptions {
   bodyLimit: number;
   /** On close: "idle" lets streams end on their own; true cuts every connection. */
   forceCloseConnections: boolean | "idle";
+  /** HTTPS with these files (reloaded when they change); plain HTTP when absent. */
+  tls?: TlsSettings;
 }
 
 /** A Fastify app with the shared plumbing installed; the caller adds its edge and routes. */
 export function buildBaseApp(options: BaseAppOptions): FastifyInstance {
-  const app: FastifyInstance = Fastify({
+  const https = options.tls ? readTlsOptions(options.tls) : undefined;
+  const app = Fastify({
+    ...(https ? { https } : {}),
     loggerInstance: options.logger.child({ component: options.component }) as FastifyBaseLogger,
     // Bulwark writes its own line per request (request-log.ts), with tokens and timings.
     logController: new LogController({ disableRequestLogging: true }),
@@ -38,7 +44,15 @@ export function buildBaseApp(options: BaseAppOptions): FastifyInstance {
     ...connectionErrorOptions(options.logger),
     // One spelling per path before routing: /%6detrics and /v1/../metrics reach /metrics.
     rewriteUrl: (req) => normalizeUrl(req.url ?? "/"),
-  });
+  }) as unknown as FastifyInstance;
+  if (options.tls) {
+    const tls = options.tls;
+    let stop = () => undefined as void;
+    app.addHook("onListen", async () => {
+      stop = watchTls(app.server as unknown as HttpsServer, tls, options.logger);
+    });
+    app.addHook("onClose", async () => stop());
+  }
   // The API takes JSON only; other bodies get 415 unsupported_media_type.
   app.removeContentTypeParser("text/plain");
   // First of all hooks: every hook after it finds the request's context.

@@ -12,3 +12,4 @@ export { buildBaseApp, type BaseAppOptions } from "./base-app.js";
 export { connectionErrorOptions, installErrorHandling } from "./error-handler.js";
 export { installRequestLog } from "./request-log.js";
 export { requestLine, responseStatus, elapsedMs, type RequestLine } from "./request-line.js";
+export { tlsFor, readTlsOptions, watchTls, type TlsSettings } from "./tls.js";
