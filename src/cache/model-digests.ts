@@ -46,7 +46,13 @@ export class ServedModelDigests implements ModelDigests {
     if (source.kind === "registry") return source.sha256();
     let state = this.files.get(model);
     if (!state || state.path !== source.path) {
-      state = { path: source.path, identity: "", digest: undefined, hashing: false, checkedAt: 0 };
+      state = {
+        path: source.path,
+        identity: "",
+        digest: undefined,
+        hashing: false,
+        checkedAt: -Infinity,
+      };
       this.files.set(model, state);
     }
     if (this.now() - state.checkedAt >= RECHECK_MS && !state.hashing) {
