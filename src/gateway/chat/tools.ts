@@ -200,6 +200,15 @@ function jsonObjectAt(text: string, start: number): { value: unknown; end: numbe
   return undefined;
 }
 
+/** Whether `value` passes; a recursive schema on a deeply nested value can overflow the stack. */
+function validates(validator: z.ZodType, value: unknown): boolean {
+  try {
+    return validator.safeParse(value).success;
+  } catch {
+    return false;
+  }
+}
+
 /** A call object as the grammar route and the common formats write it, if it is valid. */
 function callOf(value: unknown, plan: ToolPlan): ParsedToolCall | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
@@ -209,7 +218,7 @@ function callOf(value: unknown, plan: ToolPlan): ParsedToolCall | undefined {
   if (typeof name !== "string" || !plan.validators.has(name)) return undefined;
   if (typeof args !== "object" || args === null || Array.isArray(args)) return undefined;
   const validator = plan.validators.get(name);
-  if (validator && !validator.safeParse(args).success) return undefined;
+  if (validator && !validates(validator, args)) return undefined;
   return { id: toolCallId(), name, arguments: JSON.stringify(args) };
 }
 

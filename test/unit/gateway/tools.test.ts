@@ -121,3 +121,23 @@ test("a chat format's own tool syntax is recognized; the generic one is not", ()
   );
   assert.notEqual(toolCallFormatOf(new chatWrappers.qwen()), null);
 });
+
+test("a recursive schema and a deeply nested answer are text, never a thrown error", async () => {
+  const compiler = new GrammarCompiler(5_000);
+  try {
+    const recursive = {
+      type: "function" as const,
+      function: {
+        name: "tree",
+        parameters: { type: "object", properties: { child: { $ref: "#" } } },
+      },
+    };
+    const p = (await resolveTools([recursive], "auto", true, limits, compiler)) as ToolPlan;
+    const deep = '{"child":'.repeat(5_000) + "{}" + "}".repeat(5_000);
+    assert.doesNotThrow(() => parseToolCalls(`{"name": "tree", "arguments": ${deep}}`, p));
+    const shallow = parseToolCalls('{"name": "tree", "arguments": {"child": {}}}', p);
+    assert.equal(shallow?.[0]?.name, "tree");
+  } finally {
+    await compiler.close();
+  }
+});
