@@ -1,8 +1,10 @@
 /**
  * Opens the store of the configured home for the administrative commands (keys, bans, audit,
  * usage). They work on the same SQLite file as a running server (WAL mode), so a revocation
- * or a ban takes effect on the server's next request.
+ * or a ban takes effect on the server's next request; with state.backend redis, on every
+ * gateway of the fleet.
  */
+import { hostname } from "node:os";
 import type { Command } from "commander";
 import { loadConfig, type Config } from "../config/index.js";
 import { openStores, type Stores } from "../admin/index.js";
@@ -24,18 +26,61 @@ function load(flags: StoreFlags): Readonly<Config> {
   return loadConfig({ file: flags.config, overrides: { home: flags.home } });
 }
 
-/** Runs `fn` with the stores open and closes them. */
+/**
+ * Runs `fn` with the stores open and closes them. With state.backend redis, the key and ban
+ * changes `fn` makes are also sent to the fleet (every other gateway applies them within a
+ * second); a change Redis did not take is reported, since only this home has it then.
+ */
 export async function withStores<T>(
   flags: StoreFlags,
   fn: (stores: Stores, config: Readonly<Config>) => T | Promise<T>,
 ): Promise<T> {
   const config = load(flags);
   const stores = openStores(config);
+  const fleet = config.state.backend === "redis" ? await fleetFeed(config, stores) : undefined;
   try {
     return await fn(stores, config);
   } finally {
+    if (fleet && !(await fleet.flush())) {
+      console.error(
+        `bulwark: Redis (${config.state.redisUrl.replace(/\/\/[^@/]*@/, "//")}) did not take the ` +
+          "change: it holds in this home only; repeat it when Redis is back",
+      );
+      process.exitCode = 1;
+    }
+    await fleet?.close();
     stores.db.close();
   }
+}
+
+/** The change feed to the fleet's Redis, for the changes of one command. */
+async function fleetFeed(config: Readonly<Config>, stores: Stores) {
+  const { RedisConnection, RecordFeed } = await import("../store/redis/index.js");
+  const s = config.state;
+  const redis = new RedisConnection({
+    url: s.redisUrl,
+    keyPrefix: s.keyPrefix,
+    // A command is not a request: it may wait for a slow Redis a little longer.
+    commandTimeoutMs: Math.max(s.commandTimeoutMs, 1_000),
+    connectTimeoutMs: s.connectTimeoutMs,
+    breakerFailures: s.breakerFailures,
+    breakerCooldownMs: s.breakerCooldownMs,
+  });
+  await redis.waitConnected(s.connectTimeoutMs);
+  const feed = new RecordFeed(redis, {
+    instance: `cli@${hostname()}:${process.pid}`,
+    syncIntervalMs: s.syncIntervalMs,
+    apply: () => undefined,
+  });
+  stores.keys.onChange = (id) => feed.put("key", id, stores.keys.replica(id));
+  stores.bans.onChange = (ip) => feed.put("ban", ip, stores.bans.replica(ip));
+  return {
+    flush: () => feed.flush(),
+    close: async () => {
+      await feed.close();
+      await redis.close();
+    },
+  };
 }
 
 export function parseCount(name: string) {

@@ -33,8 +33,9 @@ export interface RecordFeedOptions {
 }
 
 export class RecordFeed {
-  private readonly subscriber: Redis;
+  private subscriber: Redis | undefined;
   private readonly channel: string;
+  private readonly sending = new Set<Promise<void>>();
   /** Rev of the latest change applied or made here, by kind:id. */
   private readonly revs = new Map<string, number>();
   /** Changes made here not yet written to Redis. */
@@ -48,19 +49,20 @@ export class RecordFeed {
     private readonly options: RecordFeedOptions,
   ) {
     this.channel = redis.key("changes");
-    // A subscriber needs its own connection; it queues its SUBSCRIBE until connected and
-    // subscribes again after each reconnect.
-    this.subscriber = redis.client.duplicate({
-      enableOfflineQueue: true,
-      commandTimeout: undefined,
-    });
-    this.subscriber.on("error", () => undefined);
-    this.subscriber.on("message", (_channel: string, message: string) => this.receive(message));
   }
 
   /** Subscribes and starts the backstop; resolves once subscribed (or the subscription failed). */
   start(): Promise<void> {
-    const subscribed = this.subscriber.subscribe(this.channel).then(
+    // A subscriber needs its own connection; it queues its SUBSCRIBE until connected and
+    // subscribes again after each reconnect.
+    const subscriber = this.redis.client.duplicate({
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+    });
+    this.subscriber = subscriber;
+    subscriber.on("error", () => undefined);
+    subscriber.on("message", (_channel: string, message: string) => this.receive(message));
+    const subscribed = subscriber.subscribe(this.channel).then(
       () => undefined,
       (err) => this.options.onError?.(err),
     );
@@ -75,7 +77,15 @@ export class RecordFeed {
     const rev = this.nextRev(kind, id);
     const env: Envelope = { kind, id, rev, origin: this.options.instance, data };
     this.unsent.set(`${kind}:${id}`, env);
-    void this.send(env);
+    const sent = this.send(env);
+    this.sending.add(sent);
+    void sent.finally(() => this.sending.delete(sent));
+  }
+
+  /** Waits for the changes being sent; true when none is left unsent (Redis took them all). */
+  async flush(): Promise<boolean> {
+    await Promise.all([...this.sending]);
+    return this.unsent.size === 0;
   }
 
   private nextRev(kind: RecordKind, id: string): number {
@@ -149,6 +159,6 @@ export class RecordFeed {
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    this.subscriber.disconnect();
+    this.subscriber?.disconnect();
   }
 }

@@ -4,11 +4,14 @@
  * added or a key revoked on one instance is in force on the others within a second.
  */
 import { after, before, test } from "node:test";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { call, chatBody } from "../../helpers/access.js";
 import { startFleet, type Fleet } from "../../helpers/cluster.js";
 import { redisMissing, startRedis, type TestRedis } from "../../helpers/redis.js";
 import { waitFor } from "../../helpers/server.js";
+import { repoRoot } from "../../helpers/paths.js";
 
 const missing = redisMissing();
 let redis: TestRedis;
@@ -173,5 +176,37 @@ test(
     );
     assert.equal(res.status, 200, res.text);
     await everywhere(res.json.key as string);
+  },
+);
+
+test(
+  "a key revoked with the CLI on one gateway's home is refused by every gateway within 1 s",
+  { skip: missing },
+  async () => {
+    const { key, id } = await fleet.createKey(0, { name: "cli-revoke", role: "user" });
+    await everywhere(key);
+    const run = spawnSync(
+      process.execPath,
+      [
+        join(repoRoot(), "bin", "bulwark.js"),
+        "keys",
+        "revoke",
+        id,
+        "--home",
+        fleet.servers[1]!.home,
+      ],
+      {
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { ...process.env, BULWARK_STATE_BACKEND: "redis", BULWARK_STATE_REDIS_URL: redis.url },
+      },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    for (const i of [0, 1, 2]) {
+      assert.ok(
+        await waitFor(async () => (await call(url(i, "/v1/models"), key)).status === 401, 1_000),
+        `revoked on server ${i} within 1 s`,
+      );
+    }
   },
 );
