@@ -4,6 +4,7 @@
  * over the edge parts that main.ts chose (they also guard the public API).
  */
 import { tlsFor } from "../http/index.js";
+import { IncidentService, IncidentStore, incidentRoutes } from "../incident/index.js";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -35,6 +36,8 @@ export interface Stores {
   usage: UsageStore;
   keyService: KeyService;
   banService: BanService;
+  /** The security-incident lockdown state. */
+  incident: IncidentStore;
 }
 
 /** `instance`: the serving instance's id, recorded in each audit entry (none for the CLI). */
@@ -56,7 +59,20 @@ export function openStores(
     usage,
     keyService: new KeyService(keys, audit, config.security.keyRotationGraceMs),
     banService: new BanService(bans, audit),
+    incident: new IncidentStore(db, now),
   };
+}
+
+/** The incident runbook over a home's stores (the CLI and the admin API). */
+export function incidentService(config: Readonly<Config>, stores: Stores): IncidentService {
+  return new IncidentService({
+    config,
+    store: stores.incident,
+    audit: stores.audit,
+    keys: stores.keys,
+    bans: stores.bans,
+    now: Date.now,
+  });
 }
 
 /**
@@ -187,7 +203,15 @@ export function buildAdminListener(deps: AdminListenerDeps): FastifyInstance {
         });
       },
     },
-    routes: [keyRoutes(ctx), banRoutes(ctx), auditRoutes(ctx), ...dashboard, ...deps.routes],
+    routes: [
+      keyRoutes(ctx),
+      banRoutes(ctx),
+      auditRoutes(ctx),
+      incidentRoutes(incidentService(config, stores)),
+      ...dashboard,
+      ...deps.routes,
+    ],
+    incident: stores.incident,
     audit: append,
   });
 }

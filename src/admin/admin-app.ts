@@ -6,6 +6,7 @@
 import type { FastifyInstance, onRequestAsyncHookHandler } from "fastify";
 import type { Logger } from "../observability/index.js";
 import { buildBaseApp, type TlsSettings } from "../http/index.js";
+import { installLockdown, type IncidentStore } from "../incident/index.js";
 import { installIpFilter, type Netfilter } from "../netfilter/index.js";
 import { installAuth, type AuthHookOptions } from "../auth/index.js";
 import { installAccessLog, type AccessLogHookOptions } from "../audit/index.js";
@@ -41,6 +42,8 @@ export interface AdminAppDeps {
   audit?: AuditAppend;
   /** HTTPS (and mTLS) settings of the admin listener. */
   tls?: TlsSettings;
+  /** The lockdown state: while one is in force, only admin keys (with keepAdmin) pass. */
+  incident?: IncidentStore;
 }
 
 export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
@@ -56,6 +59,7 @@ export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
   installIpFilter(app, deps.netfilter);
   if (deps.session) app.addHook("onRequest", deps.session);
   installAuth(app, deps.auth);
+  installLockdown(app, deps.incident, "admin");
   if (deps.audit) installDeclaredAudit(app, deps.audit);
   for (const register of deps.routes) register(app);
   return app;

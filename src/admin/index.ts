@@ -2,6 +2,7 @@ export {
   bootstrapAdmin,
   buildAdminListener,
   openStores,
+  incidentService,
   recordStart,
   type AdminListenerDeps,
   type Stores,

@@ -13,6 +13,7 @@ import { registerRegistryCommands } from "./registry.js";
 import { registerEngine } from "./engine.js";
 import { registerBackup } from "./backup.js";
 import { registerCache } from "./cache.js";
+import { registerIncident } from "./incident.js";
 import { CliError } from "./cli-error.js";
 import { ConfigError } from "../config/index.js";
 import { BulwarkError } from "../errors/index.js";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerEngine(program);
   registerBackup(program);
   registerCache(program);
+  registerIncident(program);
   return program;
 }
 

@@ -108,6 +108,13 @@ export const errorCatalog = {
     "The shared limit store cannot be reached, and this server refuses limited requests " +
       "until it can. Retry later.",
   ),
+  maintenance: spec(
+    503,
+    "service_unavailable",
+    "The server is locked down for a security incident. Retry later.",
+  ),
+  incident_active: spec(409, "invalid_request_error", "A lockdown is already in force."),
+  incident_not_active: spec(409, "invalid_request_error", "No lockdown is in force."),
   memory_pressure: spec(
     503,
     "service_unavailable",

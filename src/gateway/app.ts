@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { buildBaseApp, tlsFor } from "../http/index.js";
+import { installLockdown } from "../incident/index.js";
 import type { GatewayDeps } from "./types.js";
 import { registerChatRoute } from "./chat/route.js";
 import { registerCompletionsRoute } from "./completions/route.js";
@@ -37,6 +38,7 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   installAccessLog(app, deps.accessLog);
   installIpFilter(app, deps.netfilter);
   installAuth(app, deps.auth);
+  installLockdown(app, deps.incident, "public");
   installRateLimit(app, deps.rateLimits);
   // Both act on the request's key: with auth off there is none, and nothing to do.
   installModelGuard(app, deps.auth?.enabled === true);

@@ -1,4 +1,5 @@
 /** What the gateway is built from: everything is passed in, nothing is looked up. */
+import type { IncidentStore } from "../incident/index.js";
 import type { Config } from "../config/index.js";
 import type { GatewayObserver, Logger, RequestObservation } from "../observability/index.js";
 import type { ServedModel } from "../engine/index.js";
@@ -60,6 +61,8 @@ export interface GatewayDeps {
   netfilter?: Netfilter;
   auth?: AuthHookOptions;
   rateLimits?: RateLimitHookOptions;
+  /** The security-incident lockdown: while one is in force, 503 maintenance. */
+  incident?: IncidentStore;
   accessLog?: AccessLogHookOptions;
   usage?: UsageStore;
   /** The exact response cache; without it every request goes to the engine. */

@@ -41,7 +41,7 @@ export interface Access {
   /** The edge parts of the public API. */
   gateway: Pick<
     GatewayDeps,
-    "netfilter" | "auth" | "rateLimits" | "accessLog" | "usage" | "state" | "instance"
+    "netfilter" | "auth" | "rateLimits" | "accessLog" | "usage" | "state" | "instance" | "incident"
   >;
   /** The admin listener's app; other subsystems add their routes before it listens. */
   admin: FastifyInstance;
@@ -119,6 +119,7 @@ export function openAccess(
       },
       accessLog,
       usage: stores.usage,
+      incident: stores.incident,
       state,
       instance: options.instance,
     },
