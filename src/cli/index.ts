@@ -14,6 +14,7 @@ import { registerEngine } from "./engine.js";
 import { registerBackup } from "./backup.js";
 import { registerCache } from "./cache.js";
 import { registerIncident } from "./incident.js";
+import { registerDoctor } from "./doctor.js";
 import { CliError } from "./cli-error.js";
 import { ConfigError } from "../config/index.js";
 import { BulwarkError } from "../errors/index.js";
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerBackup(program);
   registerCache(program);
   registerIncident(program);
+  registerDoctor(program);
   return program;
 }
 

@@ -1,0 +1,69 @@
+/** `bulwark doctor`: one line per finding, --json, exit 1 on any high finding. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { repoRoot } from "../helpers/paths.js";
+
+function doctor(home: string, args: string[], env: Record<string, string> = {}) {
+  const e: NodeJS.ProcessEnv = { ...process.env, BULWARK_HOME: home, ...env };
+  delete e.BULWARK_CONFIG;
+  delete e.BULWARK_DATA_KEY;
+  delete e.BULWARK_DATA_KEY_FILE;
+  const r = spawnSync(
+    process.execPath,
+    [join(repoRoot(), "bin", "bulwark.js"), "doctor", ...args],
+    {
+      encoding: "utf8",
+      env: e,
+      timeout: 90_000,
+    },
+  );
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test("an exposed server without TLS or auth, with an open home, is three high findings and exit 1", (t) => {
+  const home = mkdtempSync(join(tmpdir(), "bulwark-doctor-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  chmodSync(home, 0o755);
+  const r = doctor(home, ["--json", "--no-npm-audit"], {
+    BULWARK_SERVER_HOST: "0.0.0.0",
+    BULWARK_SECURITY_AUTH: "false",
+    BULWARK_SECURITY_METRICS_PUBLIC: "true",
+  });
+  assert.equal(r.status, 1, r.stderr);
+  const report = JSON.parse(r.stdout) as {
+    ok: boolean;
+    findings: { severity: string; check: string; message: string }[];
+  };
+  assert.equal(report.ok, false);
+  const high = report.findings.filter((f) => f.severity === "high").map((f) => f.check);
+  for (const check of ["tls", "auth", "file modes"])
+    assert.ok(high.includes(check), `${check}: ${high}`);
+  assert.ok(report.findings.some((f) => f.check === "config" && /metricsPublic/.test(f.message)));
+  const text = doctor(home, ["--no-npm-audit"], { BULWARK_SERVER_HOST: "0.0.0.0" });
+  assert.equal(text.status, 1);
+  assert.match(
+    text.stdout,
+    /^HIGH\s+tls\s+public API is reachable from the network over plain HTTP/m,
+  );
+});
+
+test("a private default home passes, and says plainly when the npm registry does not answer", (t) => {
+  const home = mkdtempSync(join(tmpdir(), "bulwark-doctor-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const r = doctor(home, [], {
+    npm_config_registry: "http://127.0.0.1:9/",
+    npm_config_fetch_retries: "0",
+    npm_config_fetch_timeout: "2000",
+  });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(
+    r.stdout,
+    /npm registry did not answer: dependency vulnerabilities were NOT checked/,
+  );
+  assert.match(r.stdout, /audit chain intact/);
+  assert.match(r.stdout, /no high finding/);
+});
