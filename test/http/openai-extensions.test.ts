@@ -238,6 +238,23 @@ test("tools: a conversation with tool calls and tool results is accepted", async
   assert.equal(res.json.choices[0].message.tool_calls, undefined);
 });
 
+test("tools: on the grammar route, an answer in words streams as it comes; a call is held whole", async () => {
+  const streamed = async (tool_choice: string) => {
+    const res = await chat({ tools: [weather], tool_choice, max_tokens: 6, stream: true });
+    assert.equal(res.status, 200, res.text);
+    return (sseJson(res.text) as any[]).filter((c) => c.choices[0]?.delta.content);
+  };
+  // The fake engine writes words: `auto` knows from the first character that it is text.
+  const auto = await streamed("auto");
+  assert.equal(auto.length, 6);
+  assert.equal(auto[0].choices[0].delta.role, "assistant");
+  assert.equal(auto.map((c) => c.choices[0].delta.content).join(""), words.slice(0, 6).join(""));
+  // `required` is a call by construction: nothing goes out before the answer is whole.
+  const required = await streamed("required");
+  assert.equal(required.length, 1);
+  assert.equal(required[0].choices[0].delta.content, words.slice(0, 6).join(""));
+});
+
 test("/v1/models states each model's capabilities", async () => {
   const res = await gateway.request("GET", "/v1/models");
   const entry = res.json.data[0];

@@ -43,6 +43,12 @@ export function chatRenderer(options: Options): ChunkRenderer {
   const created = Math.floor(Date.now() / 1000);
   /** With tools, the text and log-probabilities each choice has generated so far. */
   const held = new Map<number, { text: string; logprobs: TokenLogprob[] }>();
+  /**
+   * Choices known to answer in words: on the grammar route with `auto`, a call begins with `{`
+   * and text never does, so the first character decides and text streams from then on.
+   */
+  const speaking = new Set<number>();
+  const decidesEarly = tools?.mode === "auto" && tools.grammar !== undefined;
   const calls = (text: string) => {
     const found = tools && parseToolCalls(text, tools);
     return found && !options.parallelToolCalls ? found.slice(0, 1) : found;
@@ -73,18 +79,25 @@ export function chatRenderer(options: Options): ChunkRenderer {
   return {
     restart: (index) => {
       held.delete(index);
+      speaking.delete(index);
     },
     text: (index, text, first, logprobs) => {
-      if (!tools) return textChunk(index, text, first, logprobs);
+      if (!tools || speaking.has(index)) return textChunk(index, text, first, logprobs);
       const entry = held.get(index) ?? { text: "", logprobs: [] };
       entry.text += text;
       entry.logprobs.push(...(logprobs ?? []));
       held.set(index, entry);
+      if (decidesEarly && entry.text.length > 0 && !entry.text.startsWith("{")) {
+        speaking.add(index);
+        held.delete(index);
+        return textChunk(index, entry.text, first, entry.logprobs);
+      }
       return null;
     },
     finish: (index, reason, first) => {
       const entry = held.get(index);
       held.delete(index);
+      speaking.delete(index);
       const found = entry && calls(entry.text);
       if (found) {
         // As OpenAI streams them: the call's id and name first, then its arguments.
