@@ -7,7 +7,7 @@
  */
 import { BulwarkError } from "../errors/index.js";
 import type { GcraParams } from "./gcra.js";
-import type { LimitStore } from "./limit-store.js";
+import type { LimitStore, PlaceRequest } from "./limit-store.js";
 import type { BucketParams } from "./token-bucket.js";
 
 export type OnStateDown = "closed" | "open";
@@ -80,6 +80,18 @@ export class FailoverLimitStore implements LimitStore {
       async () => {
         const r = await this.local.acquire(key, token, limit, leaseMs);
         if (r.ok) this.localHolds.add(token);
+        return r;
+      },
+    );
+  }
+
+  async gcraAcquire(key: string, params: GcraParams, now: number, hold: PlaceRequest) {
+    return this.decide(
+      "gcra",
+      () => this.shared.gcraAcquire(key, params, now, hold),
+      async () => {
+        const r = await this.local.gcraAcquire(key, params, now, hold);
+        if (r.held) this.localHolds.add(hold.token);
         return r;
       },
     );

@@ -32,7 +32,25 @@ export interface LimitStore {
   acquire(key: string, token: string, limit: number, leaseMs: number): Promise<{ ok: boolean }>;
   /** Gives the place back. */
   release(key: string, token: string): Promise<void>;
+  /**
+   * A request's admission in one step: `gcra` on `key`, then, only when it allows, `acquire` of
+   * `hold` (one round trip where the store is remote).
+   */
+  gcraAcquire(
+    key: string,
+    params: GcraParams,
+    now: number,
+    hold: PlaceRequest,
+  ): Promise<{ gcra: GcraResult; held: boolean }>;
   close(): Promise<void>;
+}
+
+/** A place asked for in an in-flight count. */
+export interface PlaceRequest {
+  key: string;
+  token: string;
+  limit: number;
+  leaseMs: number;
 }
 
 const SWEEP_AT = 50_000;
@@ -97,6 +115,12 @@ export class MemoryLimitStore implements LimitStore {
     held.add(token);
     this.holders.set(key, held);
     return { ok: true };
+  }
+
+  async gcraAcquire(key: string, params: GcraParams, now: number, hold: PlaceRequest) {
+    const gcra = await this.gcra(key, params, now);
+    if (!gcra.allowed) return { gcra, held: false };
+    return { gcra, held: (await this.acquire(hold.key, hold.token, hold.limit)).ok };
   }
 
   async release(key: string, token: string) {

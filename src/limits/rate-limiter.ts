@@ -83,12 +83,27 @@ export class RateLimiter {
   /** The key's requests per minute and in-flight cap. */
   async admitRequest(key: KeyLimitsView): Promise<RequestAdmission> {
     const headers: Record<string, string> = {};
+    const token = randomUUID();
+    const hold = {
+      key: `conc:${key.id}`,
+      token,
+      limit: key.concurrency,
+      leaseMs: this.options.leaseMs ?? DEFAULT_LEASE_MS,
+    };
+    // With both limits, one step (one round trip to a shared store).
+    const both =
+      key.rpm > 0 && key.concurrency > 0
+        ? await this.store.gcraAcquire(
+            `rpm:${key.id}`,
+            { limit: key.rpm, periodMs: MINUTE },
+            this.now(),
+            hold,
+          )
+        : undefined;
     if (key.rpm > 0) {
-      const r = await this.store.gcra(
-        `rpm:${key.id}`,
-        { limit: key.rpm, periodMs: MINUTE },
-        this.now(),
-      );
+      const r =
+        both?.gcra ??
+        (await this.store.gcra(`rpm:${key.id}`, { limit: key.rpm, periodMs: MINUTE }, this.now()));
       headers["x-ratelimit-limit-requests"] = String(key.rpm);
       headers["x-ratelimit-remaining-requests"] = String(r.remaining);
       headers["x-ratelimit-reset-requests"] = formatReset(r.resetMs);
@@ -102,15 +117,11 @@ export class RateLimiter {
       }
     }
     let released = key.concurrency <= 0;
-    const token = randomUUID();
     if (key.concurrency > 0) {
-      const c = await this.store.acquire(
-        `conc:${key.id}`,
-        token,
-        key.concurrency,
-        this.options.leaseMs ?? DEFAULT_LEASE_MS,
-      );
-      if (!c.ok) {
+      const ok = both
+        ? both.held
+        : (await this.store.acquire(hold.key, token, hold.limit, hold.leaseMs)).ok;
+      if (!ok) {
         throw refuse(
           "concurrency_limit_exceeded",
           `This key may have ${key.concurrency} requests in flight at once.`,

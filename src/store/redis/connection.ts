@@ -6,7 +6,7 @@
  */
 import { Redis } from "ioredis";
 import { CircuitBreaker } from "./circuit-breaker.js";
-import { SCRIPTS, type ScriptName } from "./lua.js";
+import { SCRIPT_KEYS, SCRIPTS, type ScriptName } from "./lua.js";
 
 export interface RedisConnectionOptions {
   url: string;
@@ -44,7 +44,7 @@ export class RedisConnection {
     });
     this.client = new Redis(options.url, redisClientOptions(options));
     for (const [name, lua] of Object.entries(SCRIPTS)) {
-      this.client.defineCommand(name, { numberOfKeys: 1, lua });
+      this.client.defineCommand(name, { numberOfKeys: SCRIPT_KEYS[name as ScriptName], lua });
     }
     this.client.on("error", () => undefined); // reported through the breaker and the probe
     this.client.on("ready", () => this.report());
@@ -78,10 +78,15 @@ export class RedisConnection {
     }
   }
 
-  /** Runs one of the scripts in lua.ts on `key` (prefixed here). */
-  script(name: ScriptName, key: string, ...args: (string | number)[]): Promise<unknown> {
+  /** Runs one of the scripts in lua.ts on `keys` (each prefixed here). */
+  script(
+    name: ScriptName,
+    keys: string | string[],
+    ...args: (string | number)[]
+  ): Promise<unknown> {
+    const prefixed = (Array.isArray(keys) ? keys : [keys]).map((k) => this.key(k));
     return this.run((c) =>
-      (c as unknown as Record<ScriptName, ScriptCall>)[name](this.key(key), ...args),
+      (c as unknown as Record<ScriptName, ScriptCall>)[name](...prefixed, ...args),
     );
   }
 

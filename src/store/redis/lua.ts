@@ -116,6 +116,37 @@ redis.call('PEXPIRE', KEYS[1], window)
 return 0
 `;
 
+/**
+ * KEYS[1] TAT, KEYS[2] holders; ARGV limit, periodMs, burst, token, holdLimit, leaseMs →
+ * {allowed, remaining, resetMs, retryAfterMs, held}: a request's whole admission (requests per
+ * minute, then a place in flight) in one round trip. The place is taken only when the rate
+ * admits the request; a refusal by the in-flight cap still counts against the rate, as when the
+ * two run apart.
+ */
+export const GCRA_ACQUIRE = `${NOW}
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local interval = period / limit
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local start = math.max(tat, now)
+local nxt = start + interval
+local allowAt = nxt - burst * interval
+if now < allowAt then
+  return {0, 0, math.ceil(start - now), math.ceil(allowAt - now), 0}
+end
+redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(nxt - now) + 1000)
+local remaining = math.max(0, math.floor((now - allowAt) / interval))
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
+  return {1, remaining, math.ceil(nxt - now), 0, 0}
+end
+local lease = tonumber(ARGV[6])
+redis.call('ZADD', KEYS[2], string.format('%.3f', now + lease), ARGV[4])
+redis.call('PEXPIRE', KEYS[2], lease)
+return {1, remaining, math.ceil(nxt - now), 0, 1}
+`;
+
 export const SCRIPTS = {
   bwGcra: GCRA,
   bwReserve: RESERVE,
@@ -124,6 +155,19 @@ export const SCRIPTS = {
   bwSubtract: SUBTRACT,
   bwAcquire: ACQUIRE,
   bwOffence: OFFENCE,
+  bwGcraAcquire: GCRA_ACQUIRE,
 } as const;
+
+/** How many of a script's arguments are keys (the rest are ARGV). */
+export const SCRIPT_KEYS: Record<keyof typeof SCRIPTS, number> = {
+  bwGcra: 1,
+  bwReserve: 1,
+  bwRefund: 1,
+  bwAddWithin: 1,
+  bwSubtract: 1,
+  bwAcquire: 1,
+  bwOffence: 1,
+  bwGcraAcquire: 2,
+};
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -4,7 +4,7 @@
  * budget, which the limiter puts in the key.
  */
 import type { GcraParams, GcraResult } from "../../limits/gcra.js";
-import type { LimitStore } from "../../limits/limit-store.js";
+import type { LimitStore, PlaceRequest } from "../../limits/limit-store.js";
 import type { BucketParams, ReserveResult } from "../../limits/token-bucket.js";
 import type { RedisConnection } from "./connection.js";
 
@@ -73,6 +73,31 @@ export class RedisLimitStore implements LimitStore {
   async acquire(key: string, token: string, limit: number, leaseMs: number) {
     const [ok] = ints(await this.redis.script("bwAcquire", `limit:${key}`, token, limit, leaseMs));
     return { ok: ok === 1 };
+  }
+
+  async gcraAcquire(key: string, p: GcraParams, _now: number, hold: PlaceRequest) {
+    const [allowed, remaining, resetMs, retryAfterMs, held] = ints(
+      await this.redis.script(
+        "bwGcraAcquire",
+        [`limit:${key}`, `limit:${hold.key}`],
+        p.limit,
+        p.periodMs,
+        p.burst ?? p.limit,
+        hold.token,
+        hold.limit,
+        hold.leaseMs,
+      ),
+    );
+    return {
+      gcra: {
+        allowed: allowed === 1,
+        tat: 0,
+        remaining: remaining!,
+        resetMs: resetMs!,
+        retryAfterMs: retryAfterMs!,
+      },
+      held: held === 1,
+    };
   }
 
   async release(key: string, token: string): Promise<void> {

@@ -53,6 +53,7 @@ function flaky(down: { v: boolean }): LimitStore {
     subtract: guard(inner.subtract.bind(inner)),
     acquire: guard(inner.acquire.bind(inner)),
     release: guard(inner.release.bind(inner)),
+    gcraAcquire: guard(inner.gcraAcquire.bind(inner)),
     close: () => inner.close(),
   };
 }
@@ -96,8 +97,16 @@ test("open: the local store decides while the shared one is down, and holds are 
   assert.equal((await store.gcra("k", p, 0)).allowed, false, "the local limit still holds");
   assert.ok((await store.acquire("c", "t1", 1, 1000)).ok);
   assert.equal((await store.acquire("c", "t2", 1, 1000)).ok, false);
+  // The admission in one step takes the same local path.
+  const both = await store.gcraAcquire("k2", p, 0, {
+    key: "c2",
+    token: "t4",
+    limit: 1,
+    leaseMs: 1,
+  });
+  assert.ok(both.gcra.allowed && both.held);
   down.v = false; // back: the local hold is still released locally
   await store.release("c", "t1");
   assert.ok((await local.acquire("c", "t3", 1, 1000)).ok);
-  assert.equal(fallbacks, 5);
+  assert.equal(fallbacks, 6);
 });
