@@ -64,9 +64,11 @@ test("/metrics parses and counts the requests made, with vLLM's names under bulw
     full.length,
   );
   assert.equal(
+    // A model that is not served is labelled "unknown": client-chosen names would make the
+    // label's cardinality unbounded.
     sampleValue(prom, "bulwark_http_requests_total", {
       endpoint: "/v1/completions",
-      model: "nope",
+      model: "unknown",
       status: "404",
     }),
     1,

@@ -1,4 +1,5 @@
 /** POST /v1/embeddings */
+import { recordedModel } from "../shared/models.js";
 import type { FastifyInstance } from "fastify";
 import type { GatewayDeps } from "../types.js";
 import { parseBody } from "../shared/validation.js";
@@ -12,7 +13,7 @@ export function registerEmbeddingsRoute(app: FastifyInstance, deps: GatewayDeps)
     { config: { permission: "inference", generation: true } },
     async (request, reply) => {
       const body = parseBody(embeddingRequestSchema, request.body);
-      request.ctx.record.model = body.model;
+      request.ctx.record.model = recordedModel(deps, body.model);
       const plan = planCache(deps, request, "embeddings", body);
       if (deps.cache) setCacheHeader(request, reply, plan ? "miss" : "bypass");
       const found = plan ? await lookup(plan) : undefined;

@@ -3,6 +3,7 @@
  * response cache consulted, the generation started by the endpoint's service, and its output
  * (or the stored answer) sent as JSON or server-sent events.
  */
+import { recordedModel } from "./models.js";
 import type { FastifyInstance } from "fastify";
 import type { z } from "zod";
 import type { CacheEndpoint } from "../../cache/index.js";
@@ -71,7 +72,7 @@ export function registerGenerationRoute<S extends z.ZodType<GenerationBody>>(
     { config: { permission: "inference", generation: true } },
     async (request, reply) => {
       const body = parseBody(schema, request.body);
-      request.ctx.record.model = body.model;
+      request.ctx.record.model = recordedModel(deps, body.model);
       request.ctx.record.stream = body.stream ?? false;
       const respondOptions = {
         timeoutMs: deps.config.server.requestTimeoutMs,

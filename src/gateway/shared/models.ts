@@ -16,6 +16,15 @@ export function resolveModel(deps: GatewayDeps, name: string): ServedModel {
 }
 
 /**
+ * The model name a request's log line, usage row and metrics record: the name when it is
+ * served, else "unknown". A client-chosen string would otherwise become a usage row and a
+ * metrics label per name (unbounded growth), and store whatever text the client put there.
+ */
+export function recordedModel(deps: GatewayDeps, name: string): string {
+  return deps.models.get(name) ? name : "unknown";
+}
+
+/**
  * With engine.testHooks on (tests only), a prompt holding a marker asks the worker to hang or
  * crash, so the fault tests can drive the real supervisor. Off, markers are plain text.
  */

@@ -1,4 +1,5 @@
 /** POST /tokenize and POST /detokenize */
+import { recordedModel } from "../shared/models.js";
 import type { FastifyInstance } from "fastify";
 import { BulwarkError } from "../../errors/index.js";
 import type { GatewayDeps } from "../types.js";
@@ -11,7 +12,7 @@ export function registerTokenizeRoutes(app: FastifyInstance, deps: GatewayDeps):
   const config = { permission: "inference" } as const;
   app.post("/tokenize", { config }, async (request) => {
     const body = parseBody(tokenizeRequestSchema, request.body);
-    request.ctx.record.model = body.model;
+    request.ctx.record.model = recordedModel(deps, body.model);
     const text = body.prompt ?? body.content;
     const chars = text?.length ?? body.messages!.reduce((n, m) => n + m.content.length, 0);
     if (chars > limits.maxPromptChars) {
@@ -47,7 +48,7 @@ export function registerTokenizeRoutes(app: FastifyInstance, deps: GatewayDeps):
   });
   app.post("/detokenize", { config }, async (request) => {
     const body = parseBody(detokenizeRequestSchema, request.body);
-    request.ctx.record.model = body.model;
+    request.ctx.record.model = recordedModel(deps, body.model);
     const model = resolveModel(deps, body.model);
     const vocabulary = model.info()?.vocabularySize ?? 0;
     const bad = body.tokens.find((t) => vocabulary > 0 && t >= vocabulary);
