@@ -108,6 +108,12 @@ export const errorCatalog = {
     "The shared limit store cannot be reached, and this server refuses limited requests " +
       "until it can. Retry later.",
   ),
+  data_key_unknown: spec(
+    500,
+    "server_error",
+    "A stored value was sealed with an unknown data key.",
+  ),
+  sealed_value_invalid: spec(500, "server_error", "A stored value failed its integrity check."),
   maintenance: spec(
     503,
     "service_unavailable",

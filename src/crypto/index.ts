@@ -1,0 +1,1 @@
+export { Keyring, isSealed } from "./sealed.js";
