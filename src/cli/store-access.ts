@@ -56,6 +56,7 @@ export async function withStores<T>(
 /** The change feed to the fleet's Redis, for the changes of one command. */
 async function fleetFeed(config: Readonly<Config>, stores: Stores) {
   const { RedisConnection, RecordFeed } = await import("../store/redis/index.js");
+  const { banDropAfter } = await import("../netfilter/index.js");
   const s = config.state;
   const redis = new RedisConnection({
     url: s.redisUrl,
@@ -73,7 +74,10 @@ async function fleetFeed(config: Readonly<Config>, stores: Stores) {
     apply: () => undefined,
   });
   stores.keys.onChange = (id) => feed.put("key", id, stores.keys.replica(id));
-  stores.bans.onChange = (ip) => feed.put("ban", ip, stores.bans.replica(ip));
+  stores.bans.onChange = (ip) => {
+    const ban = stores.bans.replica(ip);
+    feed.put("ban", ip, ban, banDropAfter(ban));
+  };
   return {
     flush: () => feed.flush(),
     close: async () => {

@@ -180,3 +180,12 @@ export class BanStore {
     return (this.listStmt.all(this.now()) as Row[]).map(toBan);
   }
 }
+
+/**
+ * A ban's record may leave Redis a day after the ban expired (every instance has applied it by
+ * then, and an expired ban refuses nothing). A ban without an end stays, lifted or not, so that
+ * an instance that was away for long still learns of its lifting.
+ */
+export function banDropAfter(ban: { expiresAt: number | null } | undefined): number | undefined {
+  return ban?.expiresAt == null ? undefined : ban.expiresAt + 86_400_000;
+}

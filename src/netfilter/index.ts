@@ -1,6 +1,6 @@
 export { CidrList, normalizeIp, parseCidr, isLoopback } from "./cidr.js";
 export { clientIp } from "./client-ip.js";
-export { BanStore, type Ban, type ReplicatedBan } from "./ban-store.js";
+export { BanStore, banDropAfter, type Ban, type ReplicatedBan } from "./ban-store.js";
 export {
   OffenceCounter,
   banDuration,

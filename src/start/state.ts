@@ -9,7 +9,7 @@ import type { Logger } from "../observability/index.js";
 import { FailoverLimitStore, MemoryLimitStore, type LimitStore } from "../limits/index.js";
 import type { OffenceStore } from "../netfilter/index.js";
 import type { ReplicatedKey } from "../auth/index.js";
-import type { ReplicatedBan } from "../netfilter/index.js";
+import { banDropAfter, type ReplicatedBan } from "../netfilter/index.js";
 import type { Stores } from "../admin/index.js";
 import {
   RecordFeed,
@@ -125,7 +125,10 @@ export function openState(
         },
       });
       const sendKey = (id: string) => feed!.put("key", id, stores.keys.replica(id));
-      const sendBan = (ip: string) => feed!.put("ban", ip, stores.bans.replica(ip));
+      const sendBan = (ip: string) => {
+        const ban = stores.bans.replica(ip);
+        feed!.put("ban", ip, ban, banDropAfter(ban));
+      };
       stores.keys.onChange = sendKey;
       stores.bans.onChange = sendBan;
       subscribed = feed.start();

@@ -20,6 +20,8 @@ interface Envelope {
   rev: number;
   origin: string;
   data: unknown;
+  /** After this time (ms) the record may be dropped from Redis: it no longer changes anything. */
+  dropAfter?: number;
 }
 
 export interface RecordFeedOptions {
@@ -73,9 +75,9 @@ export class RecordFeed {
   }
 
   /** Sends a change made here to every other instance. */
-  put(kind: RecordKind, id: string, data: unknown): void {
+  put(kind: RecordKind, id: string, data: unknown, dropAfter?: number): void {
     const rev = this.nextRev(kind, id);
-    const env: Envelope = { kind, id, rev, origin: this.options.instance, data };
+    const env: Envelope = { kind, id, rev, origin: this.options.instance, data, dropAfter };
     this.unsent.set(`${kind}:${id}`, env);
     const sent = this.send(env);
     this.sending.add(sent);
@@ -147,7 +149,16 @@ export class RecordFeed {
         const version = await this.redis.run((c) => c.get(versionKey));
         if (this.versions.has(kind) && this.versions.get(kind) === version) continue;
         const all = await this.redis.run((c) => c.hgetall(this.redis.key(`records:${kind}`)));
-        for (const json of Object.values(all)) this.receive(json);
+        const stale: string[] = [];
+        const now = (this.options.now ?? Date.now)();
+        for (const [id, json] of Object.entries(all)) {
+          this.receive(json);
+          if (((JSON.parse(json) as Envelope).dropAfter ?? Infinity) < now) stale.push(id);
+        }
+        // Expired auto-bans would otherwise pile up in the hash that every tick rereads.
+        if (stale.length > 0) {
+          await this.redis.run((c) => c.hdel(this.redis.key(`records:${kind}`), ...stale));
+        }
         this.versions.set(kind, version);
       }
     } catch {

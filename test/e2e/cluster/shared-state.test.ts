@@ -5,6 +5,7 @@
  */
 import { after, before, test } from "node:test";
 import { spawnSync } from "node:child_process";
+import { Redis } from "ioredis";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { call, chatBody } from "../../helpers/access.js";
@@ -240,3 +241,47 @@ test("a key's in-flight cap holds across the three gateways", { skip: missing },
   });
   assert.equal(again.status, 200, again.text);
 });
+
+test(
+  "a ban record a day past its expiry leaves Redis; a ban without an end stays",
+  { skip: missing },
+  async () => {
+    const client = new Redis(redis.url);
+    try {
+      const put = (ip: string, dropAfter: number | undefined) =>
+        client.hset(
+          "bulwark:records:ban",
+          ip,
+          JSON.stringify({
+            kind: "ban",
+            id: ip,
+            rev: 1,
+            origin: "elsewhere",
+            dropAfter,
+            data: {
+              ip,
+              reason: "old",
+              source: "auto",
+              createdAt: 1,
+              expiresAt: dropAfter === undefined ? null : 2,
+              offences: 1,
+              liftedAt: null,
+            },
+          }),
+        );
+      await put("198.51.100.200", Date.now() - 1_000);
+      await put("198.51.100.201", undefined);
+      await client.incr("bulwark:records:ban:version");
+      assert.ok(
+        await waitFor(
+          async () => (await client.hexists("bulwark:records:ban", "198.51.100.200")) === 0,
+          5_000,
+        ),
+        "the expired record was dropped",
+      );
+      assert.equal(await client.hexists("bulwark:records:ban", "198.51.100.201"), 1);
+    } finally {
+      client.disconnect();
+    }
+  },
+);
