@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { generateKey, isRole, toNewKey, UNPRINTABLE, type KeyRecord } from "../auth/index.js";
 import { CLI_ACTOR } from "../admin/index.js";
 import { CliError } from "./cli-error.js";
+import { registerRotateDataKey } from "./data-key.js";
 import {
   isoOrDash,
   parseCount,
@@ -72,6 +73,7 @@ export function registerKeys(program: Command): void {
   const keys = program
     .command("keys")
     .description("Manage API keys (admin, operator, user, auditor).");
+  registerRotateDataKey(keys);
 
   storeOptions(
     keys
