@@ -229,6 +229,8 @@ function configs(path, name, T) {
         {
           BULWARK_HOME: mkdtempSync(join(work, "home-")),
           BULWARK_ADMIN_KEY: apiKey,
+          // Seeded and greedy requests would be answered by the response cache, not the engine.
+          BULWARK_CACHE_ENABLED: "false",
         },
       );
     },

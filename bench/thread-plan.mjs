@@ -66,6 +66,8 @@ async function start(replicas, threads, slotsEach, port) {
         ...process.env,
         BULWARK_HOME: mkdtempSync(join(work, "home-")),
         BULWARK_ADMIN_KEY: apiKey,
+        // Seeded and greedy requests would be answered by the response cache, not the engine.
+        BULWARK_CACHE_ENABLED: "false",
       },
     },
   );

@@ -69,6 +69,8 @@ async function startServe(name, path, port, dir) {
         ...process.env,
         BULWARK_HOME: join(dir, "home"),
         BULWARK_ADMIN_KEY: apiKey,
+        // Seeded and greedy requests would be answered by the response cache, not the engine.
+        BULWARK_CACHE_ENABLED: "false",
         BULWARK_ENGINE_WORKER_NODE_OPTIONS: [
           "--cpu-prof",
           `--cpu-prof-dir=${dir}`,
