@@ -140,7 +140,10 @@ test(
     // nginx's own log says where each failed request was: on the killed gateway, which died
     // with it (a POST it had sent there is never sent again: it may have started).
     const killed = `127.0.0.1:${ports[1]}`;
-    const bad = nginx.log().slice(logFrom).filter((l) => l.status !== 200);
+    const bad = nginx
+      .log()
+      .slice(logFrom)
+      .filter((l) => l.status !== 200);
     assert.equal(bad.length, failed.length);
     for (const l of bad) assert.equal(l.upstreams.at(-1), killed, JSON.stringify(l));
     // At concurrency 8, at most one request per client was in flight on it.
