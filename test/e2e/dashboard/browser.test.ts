@@ -151,6 +151,15 @@ test(
         .catch(() => false);
     }
     assert.ok(moved, `tokens/s stayed at ${before}`);
+    // The sample that first showed tokens/s may predate the third request (alerts.minSamples),
+    // so wait for a later one to carry the P95.
+    await page
+      .waitForFunction(
+        () => /\d/.test(document.querySelector('[data-kpi="p95"] .value')?.textContent ?? ""),
+        undefined,
+        { timeout: 5_000 },
+      )
+      .catch(() => undefined);
     const p95 = await kpiText(page, "p95");
     assert.match(p95, /\d/, "the P95 latency has a value once requests ran");
     await page.waitForTimeout(1_200); // a few more samples for the sparklines
