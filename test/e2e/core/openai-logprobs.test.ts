@@ -17,8 +17,12 @@ let client: OpenAI;
 before(async () => {
   if (!modelPath) return;
   server = await startTestServer({
-    // Four slots: n = 4 runs its choices side by side.
-    models: [{ name: "stories", path: modelPath, slots: 4, threads: 1 }],
+    // Four slots: n = 4 runs its choices side by side. One slot: its choices run one after
+    // another, each alone in the batch, so a seed repeats them exactly (docs/api.md).
+    models: [
+      { name: "stories", path: modelPath, slots: 4, threads: 1 },
+      { name: "stories-serial", path: modelPath, slots: 1, threads: 1 },
+    ],
     // The engine is under test: the response cache would answer repeated requests without it.
     cache: { enabled: false },
     engine: { gpu: "cpu", contextSize: 512 },
@@ -106,8 +110,22 @@ test("openai client: completions logprobs 0..5, plain and streamed", async (t) =
 
 test("n: 4 with a seed is reproducible; greedy n: 2 gives two identical choices; usage counts all", async (t) => {
   if (!modelPath) return t.skip(STORIES_MISSING);
-  const seeded = {
+  const sideBySide = await client.completions.create({
     model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: 16,
+    temperature: 1,
+    seed: 42,
+    n: 4,
+  });
+  assert.deepEqual(
+    sideBySide.choices.map((c) => c.index),
+    [0, 1, 2, 3],
+  );
+  assert.equal(sideBySide.usage!.completion_tokens, 64);
+  // Reproducible where each choice runs alone in the batch.
+  const seeded = {
+    model: "stories-serial",
     prompt: "Once upon a time",
     max_tokens: 16,
     temperature: 1,
