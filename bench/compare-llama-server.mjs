@@ -32,7 +32,7 @@ import { loadavg, tmpdir, cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { freePort, stop } from "./serve-child.mjs";
+import { engineBenchEnv, freePort, stop } from "./serve-child.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -226,12 +226,7 @@ function configs(path, name, T) {
         ],
         `http://127.0.0.1:${port}`,
         "/readyz",
-        {
-          BULWARK_HOME: mkdtempSync(join(work, "home-")),
-          BULWARK_ADMIN_KEY: apiKey,
-          // Seeded and greedy requests would be answered by the response cache, not the engine.
-          BULWARK_CACHE_ENABLED: "false",
-        },
+        engineBenchEnv(mkdtempSync(join(work, "home-")), apiKey),
       );
     },
   });

@@ -16,6 +16,15 @@ export function freePort() {
   });
 }
 
+/**
+ * The environment of a `bulwark serve` whose engine is under measurement: its own home and admin
+ * key, and the response cache off, since greedy and seeded requests would otherwise be answered
+ * from it instead of by the engine.
+ */
+export function engineBenchEnv(home, apiKey) {
+  return { BULWARK_HOME: home, BULWARK_ADMIN_KEY: apiKey, BULWARK_CACHE_ENABLED: "false" };
+}
+
 /** Resolves with the child once /readyz answers 200; kills it after 120 s without. */
 export async function waitReady(child, port) {
   let stderr = "";

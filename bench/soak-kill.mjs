@@ -35,7 +35,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
-import { freePort, stop } from "./serve-child.mjs";
+import { engineBenchEnv, freePort, stop } from "./serve-child.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -119,11 +119,7 @@ const server = spawn(
     cwd: root,
     env: {
       ...process.env,
-      BULWARK_HOME: mkdtempSync(join(work, "home-")),
-      BULWARK_ADMIN_KEY: apiKey,
-      // Repeated greedy prompts would be answered by the response cache, not the engine
-      // under test.
-      BULWARK_CACHE_ENABLED: "false",
+      ...engineBenchEnv(mkdtempSync(join(work, "home-")), apiKey),
       // The whole load comes from one address, faster than the default per-address limit
       // (1,200 a minute) on a fast backend: a refusal there would measure the limiter.
       BULWARK_RATE_LIMITS_IP_RPM: "0",

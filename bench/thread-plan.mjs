@@ -18,7 +18,7 @@ import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { freePort, stop, waitReady } from "./serve-child.mjs";
+import { engineBenchEnv, freePort, stop, waitReady } from "./serve-child.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -64,10 +64,7 @@ async function start(replicas, threads, slotsEach, port) {
       cwd: root,
       env: {
         ...process.env,
-        BULWARK_HOME: mkdtempSync(join(work, "home-")),
-        BULWARK_ADMIN_KEY: apiKey,
-        // Seeded and greedy requests would be answered by the response cache, not the engine.
-        BULWARK_CACHE_ENABLED: "false",
+        ...engineBenchEnv(mkdtempSync(join(work, "home-")), apiKey),
       },
     },
   );

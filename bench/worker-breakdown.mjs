@@ -24,7 +24,7 @@ import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { freePort, stop, waitReady } from "./serve-child.mjs";
+import { engineBenchEnv, freePort, stop, waitReady } from "./serve-child.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -67,10 +67,7 @@ async function startServe(name, path, port, dir) {
       cwd: root,
       env: {
         ...process.env,
-        BULWARK_HOME: join(dir, "home"),
-        BULWARK_ADMIN_KEY: apiKey,
-        // Seeded and greedy requests would be answered by the response cache, not the engine.
-        BULWARK_CACHE_ENABLED: "false",
+        ...engineBenchEnv(join(dir, "home"), apiKey),
         BULWARK_ENGINE_WORKER_NODE_OPTIONS: [
           "--cpu-prof",
           `--cpu-prof-dir=${dir}`,
