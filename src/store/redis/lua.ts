@@ -10,8 +10,12 @@ const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 `;
 
-/** KEYS[1] TAT; ARGV limit, periodMs, burst → {allowed, remaining, resetMs, retryAfterMs}. */
-export const GCRA = `${NOW}
+/**
+ * The GCRA step on KEYS[1] (TAT) with ARGV limit, periodMs, burst: a refusal returns
+ * {0, 0, resetMs, retryAfterMs} followed by `refusedTail`; an admission stores the new TAT and
+ * leaves `remaining` and `resetMs` for the script to return.
+ */
+const gcraStep = (refusedTail: string) => `
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
@@ -21,10 +25,15 @@ local start = math.max(tat, now)
 local nxt = start + interval
 local allowAt = nxt - burst * interval
 if now < allowAt then
-  return {0, 0, math.ceil(start - now), math.ceil(allowAt - now)}
+  return {0, 0, math.ceil(start - now), math.ceil(allowAt - now)${refusedTail}}
 end
 redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(nxt - now) + 1000)
-return {1, math.max(0, math.floor((now - allowAt) / interval)), math.ceil(nxt - now), 0}
+local remaining = math.max(0, math.floor((now - allowAt) / interval))
+local resetMs = math.ceil(nxt - now)
+`;
+
+/** KEYS[1] TAT; ARGV limit, periodMs, burst → {allowed, remaining, resetMs, retryAfterMs}. */
+export const GCRA = `${NOW}${gcraStep("")}return {1, remaining, resetMs, 0}
 `;
 
 const REFILL = `${NOW}
@@ -87,17 +96,27 @@ return 1
 `;
 
 /**
+ * take(key, token, cap, leaseMs) → ok, held: a place in flight in a sorted set of holders by
+ * lease expiry, expired leases dropped first.
+ */
+const TAKE_PLACE = `
+local function take(key, token, cap, lease)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local held = redis.call('ZCARD', key)
+  if held >= cap then return 0, held end
+  redis.call('ZADD', key, string.format('%.3f', now + lease), token)
+  redis.call('PEXPIRE', key, lease)
+  return 1, held + 1
+end
+`;
+
+/**
  * KEYS[1] sorted set of holders by expiry; ARGV token, limit, leaseMs → {ok, held}. Expired
  * leases are dropped first.
  */
-export const ACQUIRE = `${NOW}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local held = redis.call('ZCARD', KEYS[1])
-if held >= tonumber(ARGV[2]) then return {0, held} end
-local lease = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], string.format('%.3f', now + lease), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], lease)
-return {1, held + 1}
+export const ACQUIRE = `${NOW}${TAKE_PLACE}
+local ok, held = take(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+return {ok, held}
 `;
 
 /**
@@ -123,28 +142,9 @@ return 0
  * admits the request; a refusal by the in-flight cap still counts against the rate, as when the
  * two run apart.
  */
-export const GCRA_ACQUIRE = `${NOW}
-local limit = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local interval = period / limit
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local start = math.max(tat, now)
-local nxt = start + interval
-local allowAt = nxt - burst * interval
-if now < allowAt then
-  return {0, 0, math.ceil(start - now), math.ceil(allowAt - now), 0}
-end
-redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(nxt - now) + 1000)
-local remaining = math.max(0, math.floor((now - allowAt) / interval))
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
-  return {1, remaining, math.ceil(nxt - now), 0, 0}
-end
-local lease = tonumber(ARGV[6])
-redis.call('ZADD', KEYS[2], string.format('%.3f', now + lease), ARGV[4])
-redis.call('PEXPIRE', KEYS[2], lease)
-return {1, remaining, math.ceil(nxt - now), 0, 1}
+export const GCRA_ACQUIRE = `${NOW}${TAKE_PLACE}${gcraStep(", 0")}
+local ok = take(KEYS[2], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]))
+return {1, remaining, resetMs, 0, ok}
 `;
 
 export const SCRIPTS = {
