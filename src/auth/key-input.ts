@@ -1,6 +1,6 @@
 /** Validation of a new key's settings, shared by `bulwark keys create` and the admin API. */
 import { z } from "zod";
-import { BulwarkError } from "../errors/index.js";
+import { BulwarkError, parseInput } from "../errors/index.js";
 import { parseCidr } from "../netfilter/index.js";
 import { maskPolicies, type NewKey } from "./key-store.js";
 import { roles } from "./roles.js";
@@ -65,13 +65,7 @@ export type NewKeyInput = z.input<typeof newKeySchema>;
 
 /** Validates settings and fills the defaults; throws invalid_request naming the field. */
 export function toNewKey(input: unknown, defaults: Partial<NewKey>, now: number): NewKey {
-  const parsed = newKeySchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const param = issue.path.join(".") || null;
-    throw new BulwarkError("invalid_request", `${param ?? "body"}: ${issue.message}`, { param });
-  }
-  const v = parsed.data;
+  const v = parseInput(newKeySchema, input);
   let expiresAt: number | null = null;
   if (v.expires !== undefined) {
     try {

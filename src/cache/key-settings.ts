@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { migrate, type Db } from "../store/index.js";
-import { BulwarkError } from "../errors/index.js";
+import { parseInput } from "../errors/index.js";
 import { keyCacheModes, type KeyCacheMode } from "./request-policy.js";
 
 export interface SemanticSettings {
@@ -81,13 +81,7 @@ export class KeyCacheStore {
 
   /** Applies a validated change (fields left out keep their value); returns the settings. */
   update(keyId: string, input: unknown): KeyCacheSettings {
-    const parsed = keyCacheSchema.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const param = issue.path.join(".") || null;
-      throw new BulwarkError("invalid_request", `${param ?? "body"}: ${issue.message}`, { param });
-    }
-    const v = parsed.data;
+    const v = parseInput(keyCacheSchema, input);
     const current = this.get(keyId);
     const next: KeyCacheSettings = {
       mode: v.mode ?? current.mode,

@@ -7,3 +7,4 @@ export {
 } from "./catalog.js";
 export { BulwarkError, type BulwarkErrorOptions, type OpenAIErrorBody } from "./bulwark-error.js";
 export { toClientError } from "./to-client-error.js";
+export { parseInput } from "./parse-input.js";

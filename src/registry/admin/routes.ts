@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { BulwarkError } from "../../errors/index.js";
+import { parseInput } from "../../errors/index.js";
 import type { Logger } from "../../observability/index.js";
 import type { Registry } from "../registry.js";
 import type { RegistryServing } from "../serving/index.js";
@@ -27,21 +27,6 @@ const importBody = z.strictObject({
 const promoteBody = z.strictObject({ version: z.string().min(1) });
 const verifyBody = z.strictObject({ ref: z.string().min(1).optional() }).optional();
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new BulwarkError(
-      "invalid_request",
-      `${issue.path.join(".") || "body"}: ${issue.message}`,
-      {
-        param: issue.path.join(".") || null,
-      },
-    );
-  }
-  return result.data;
-}
-
 /** Registers /admin/models routes on `app`. */
 export function registerRegistryAdminRoutes(app: FastifyInstance, deps: RegistryAdminDeps): void {
   const { registry, serving } = deps;
@@ -58,7 +43,7 @@ export function registerRegistryAdminRoutes(app: FastifyInstance, deps: Registry
     "/admin/models/import",
     { config: { audit: "model.imported" } },
     async (request, reply) => {
-      const body = parse(importBody, request.body);
+      const body = parseInput(importBody, request.body);
       const manifest = await registry.import(body.path, {
         name: body.name,
         version: body.version,
@@ -74,7 +59,7 @@ export function registerRegistryAdminRoutes(app: FastifyInstance, deps: Registry
     "/admin/models/:name/promote",
     { config: { audit: "model.promoted" } },
     async (request) => {
-      const body = parse(promoteBody, request.body);
+      const body = parseInput(promoteBody, request.body);
       // A served model that follows the name must fit the new version next to the old one:
       // refused (model_load_refused_memory, 503), `latest` stays where it is.
       await serving?.checkPromotion(request.params.name, body.version);
@@ -100,7 +85,7 @@ export function registerRegistryAdminRoutes(app: FastifyInstance, deps: Registry
   );
 
   app.post("/admin/models/verify", async (request) => {
-    const body = parse(verifyBody, request.body ?? undefined);
+    const body = parseInput(verifyBody, request.body ?? undefined);
     const results = await registry.verify(body?.ref);
     return { ok: results.every((r) => r.ok), results };
   });
