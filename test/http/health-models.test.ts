@@ -4,6 +4,8 @@ import { fakeEngine, postJson, startTestServer, waitFor } from "../helpers/serve
 import { buildTestGateway } from "../helpers/gateway.js";
 import type { EngineReplica, ModelInfo, ReplicaSpec } from "../../src/engine/index.js";
 import { FakeReplica } from "../../src/engine/fake/fake-replica.js";
+import { Authenticator, KeyStore } from "../../src/auth/index.js";
+import { openDatabase } from "../../src/store/index.js";
 
 test("/readyz is 503 while a model loads and 200 once it is ready; /livez is always 200", async () => {
   let release!: () => void;
@@ -34,6 +36,69 @@ test("/readyz is 503 while a model loads and 200 once it is ready; /livez is alw
     assert.ok(await waitFor(async () => (await server.request("GET", "/readyz")).status === 200));
   } finally {
     await server.close();
+  }
+});
+
+test("/readyz tells a caller without a key its status only; a key that reads models sees its own", async () => {
+  // Two models that never finish loading.
+  const factory = (spec: ReplicaSpec): EngineReplica => {
+    const replica = new FakeReplica(spec, {
+      tokenDelayMs: 0,
+      firstTokenDelayMs: 0,
+      failureRate: 0,
+    });
+    replica.start = () => new Promise<ModelInfo>(() => undefined);
+    return replica;
+  };
+  const db = openDatabase(":memory:");
+  const keys = new KeyStore(db);
+  const admin = keys.create({ name: "ops", role: "admin" }).key;
+  const limited = keys.create({ name: "team", role: "user", models: ["beta"] }).key;
+  const failures: string[] = [];
+  const server = await buildTestGateway(
+    {
+      models: [
+        { name: "alpha", path: "/m/alpha.gguf" },
+        { name: "beta", path: "/m/beta.gguf" },
+      ],
+    },
+    {
+      replicaFactory: factory,
+      waitReady: false,
+      deps: {
+        auth: {
+          authenticator: new Authenticator(keys),
+          enabled: true,
+          defaultPermission: "inference",
+          onFailure: (_ip, err) => failures.push(err.code),
+        },
+      },
+    },
+  );
+  try {
+    const anonymous = await server.request("GET", "/readyz");
+    assert.equal(anonymous.status, 503);
+    assert.deepEqual(anonymous.json, { status: "not_ready" });
+    assert.doesNotMatch(anonymous.text, /alpha|beta/);
+    const byAdmin = await server.request("GET", "/readyz", undefined, {
+      authorization: `Bearer ${admin}`,
+    });
+    assert.equal(byAdmin.status, 503);
+    assert.deepEqual(byAdmin.json, { status: "not_ready", models_not_ready: ["alpha", "beta"] });
+    const byLimited = await server.request("GET", "/readyz", undefined, {
+      authorization: `Bearer ${limited}`,
+    });
+    assert.deepEqual(byLimited.json, { status: "not_ready", models_not_ready: ["beta"] });
+    // A wrong key is refused and counted, so the probe is no oracle for guessing keys.
+    const wrong = await server.request("GET", "/readyz", undefined, {
+      authorization: "Bearer bwk_000000000000_nonsense",
+    });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.json.error.code, "invalid_api_key");
+    assert.deepEqual(failures, ["invalid_api_key"]);
+  } finally {
+    await server.close();
+    db.close();
   }
 });
 

@@ -2,11 +2,15 @@
  * GET /livez: the process is up. GET /readyz: 503 until every configured model has a ready
  * worker (a model unloaded to free memory counts as ready, since its next request loads it),
  * while the server drains, and while the shared state is down with state.onRedisDown closed.
+ * /readyz is open (probes have no key), so it tells an anonymous caller its status only; the
+ * names of the models not ready are for a caller whose key may read the models (only those
+ * its key may use), or for anyone when authentication is off, as with /health.
  * GET /health: workers, slots, queues and model load times, as JSON.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { GatewayDeps } from "../types.js";
-import { keyAllowsModel } from "../../auth/index.js";
+import { BulwarkError } from "../../errors/index.js";
+import { can, keyAllowsModel, presentedKey } from "../../auth/index.js";
 
 export interface HealthExtras {
   /** Set while the server drains after SIGTERM: /readyz turns 503 so balancers move traffic. */
@@ -21,7 +25,7 @@ export function registerHealthRoutes(
   // The probes are open: no key, no rate limit (load balancers and kubelets have no key).
   app.get("/livez", { config: { open: true } }, async () => ({ status: "ok" }));
 
-  app.get("/readyz", { config: { open: true } }, async (_request, reply) => {
+  app.get("/readyz", { config: { open: true } }, async (request, reply) => {
     const models = deps.models.list();
     const notReady = models
       .filter((e) => !e.model.isReady() && !e.model.isUnloaded())
@@ -29,9 +33,11 @@ export function registerHealthRoutes(
     const stateDown = deps.state?.failingClosed() ?? false;
     if (extras.draining() || stateDown || notReady.length > 0 || models.length === 0) {
       void reply.status(503).header("retry-after", "1");
+      const status = extras.draining() ? "draining" : stateDown ? "state_unavailable" : "not_ready";
+      if (!mayReadModels(request, deps)) return { status };
       return {
-        status: extras.draining() ? "draining" : stateDown ? "state_unavailable" : "not_ready",
-        models_not_ready: notReady,
+        status,
+        models_not_ready: notReady.filter((name) => keyAllowsModel(request, name)),
       };
     }
     return { status: "ready" };
@@ -53,4 +59,24 @@ export function registerHealthRoutes(
       ...(deps.alerts && !limited ? { alerts: deps.alerts.active() } : {}),
     };
   });
+}
+
+/**
+ * Whether the caller of an open probe may see model names: authentication off, or a key that
+ * may read the models. A key presented here is checked as on any route (a wrong one is 401 and
+ * counts toward an auto-ban), so the probe is no oracle for guessing keys.
+ */
+function mayReadModels(request: FastifyRequest, deps: GatewayDeps): boolean {
+  const auth = deps.auth;
+  if (!auth?.enabled) return true;
+  const raw = presentedKey(request.headers);
+  if (!raw) return false;
+  const ip = request.ctx.clientIp ?? "unknown";
+  try {
+    request.ctx.key = auth.authenticator.authenticate(raw, ip);
+  } catch (err) {
+    if (err instanceof BulwarkError) auth.onFailure?.(ip, err, request);
+    throw err;
+  }
+  return can(request.ctx.key.role, "models.read");
 }
