@@ -31,6 +31,7 @@ import { buildPublicApi } from "./start/gateway.js";
 import { buildCache } from "./start/cache.js";
 import { LiveHosts, openModelRegistry, planModels, startModels } from "./start/models.js";
 import { buildDashboard } from "./start/dashboard.js";
+import { Keyring } from "./crypto/index.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -58,6 +59,8 @@ export interface StartOptions {
   /** The config file given with --config, kept in each backup (default: $BULWARK_CONFIG or
    * ./bulwark.yaml, as the config was loaded). */
   configFile?: string;
+  /** The data keys that seal text at rest; default: the environment's (Keyring.fromEnv). */
+  keyring?: Keyring;
 }
 
 export interface RunningServer {
@@ -153,8 +156,10 @@ async function start(
     models: readonly { name: string; path: string }[];
     registry?: RegistryServing;
   } = { models: [] };
+  const keyring = options.keyring ?? Keyring.fromEnv();
   const cache = buildCache(config, {
     logger,
+    keyring,
     db: access.db,
     observer: telemetry.metrics.responseCache,
     redis: access.state.redis,

@@ -3,10 +3,15 @@
  * them stored. Values are JSON compressed with raw DEFLATE, with Redis's own expiry (PX) as
  * their TTL. A Redis that fails or is slow never fails a request: every call is bounded by the
  * state timeout and any failure is a miss (or a store that did not happen).
+ *
+ * With a data key (src/crypto), each value is sealed (AES-256-GCM) after compression, bound to
+ * its entry's key, so that prompts and answers are not in clear in Redis, its dumps or its
+ * replicas. With a key, a value not sealed is a miss; without one, a sealed value is.
  */
 import { promisify } from "node:util";
 import { deflateRaw, inflateRaw } from "node:zlib";
 import type { Redis } from "ioredis";
+import { isSealed, type Keyring } from "../crypto/index.js";
 import type { CachedValue } from "./response-cache.js";
 
 const deflate = promisify(deflateRaw);
@@ -25,10 +30,13 @@ export interface RedisTierOptions {
   timeoutMs: number;
   /** Told about each failed or timed-out call (logs, metrics). */
   onError?(op: string, err: Error): void;
+  /** Seals every value with the data key; undefined: values are stored compressed only. */
+  keyring?: Keyring;
 }
 
 /** The Redis key of an entry; its tenant and digest stay readable for clearing by pattern. */
-const ENTRY = "rcache:";
+export const CACHE_ENTRY = "rcache:";
+const ENTRY = CACHE_ENTRY;
 
 function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -75,7 +83,9 @@ export class RedisCacheTier {
       ]) as [[Error | null, Buffer | null], [Error | null, number]];
       if (getErr || ttlErr) throw getErr ?? ttlErr;
       if (!raw || !(ttl > 0)) return undefined;
-      const value: unknown = JSON.parse((await inflate(raw)).toString("utf8"));
+      const packed = this.unseal(key, raw);
+      if (!packed) return undefined;
+      const value: unknown = JSON.parse((await inflate(packed)).toString("utf8"));
       return valid(value) ? { value, ttlMs: ttl } : undefined;
     } catch (err) {
       return this.fail("get", err);
@@ -85,7 +95,7 @@ export class RedisCacheTier {
   /** Stores a value for `ttlMs`; resolves false when Redis could not take it. */
   async set(key: string, value: CachedValue, ttlMs: number): Promise<boolean> {
     try {
-      const packed = await deflate(Buffer.from(JSON.stringify(value), "utf8"));
+      const packed = this.seal(key, await deflate(Buffer.from(JSON.stringify(value), "utf8")));
       await bounded(
         this.redis.run((c) => c.set(this.redis.key(ENTRY + key), packed, "PX", ttlMs)),
         this.options.timeoutMs,
@@ -95,6 +105,20 @@ export class RedisCacheTier {
       this.fail("set", err);
       return false;
     }
+  }
+
+  /** The stored form of a compressed value: sealed with the current data key when there is one. */
+  private seal(key: string, packed: Buffer): Buffer {
+    return this.options.keyring ? this.options.keyring.seal(packed, ENTRY + key) : packed;
+  }
+
+  /** The compressed value of a stored one, or undefined when it cannot be used here. */
+  private unseal(key: string, raw: Buffer): Buffer | undefined {
+    const ring = this.options.keyring;
+    if (!ring) return isSealed(raw) ? undefined : raw;
+    if (!isSealed(raw)) return undefined;
+    // A value sealed with an unknown key or altered throws: the caller counts it as a failure.
+    return ring.open(raw, ENTRY + key);
   }
 
   /**

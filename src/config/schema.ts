@@ -650,7 +650,8 @@ const cacheSchema = z
       .default(true)
       .describe(
         "With state.backend redis, a second tier on the fleet's Redis that every gateway " +
-          "shares (values compressed, Redis's expiry as their TTL; a Redis failure is a miss " +
+          "shares (values compressed, and sealed with the data key when BULWARK_DATA_KEY_FILE " +
+          "is set; Redis's expiry as their TTL; a Redis failure is a miss " +
           "within state.commandTimeoutMs). Off: each gateway keeps its own cache only.",
       ),
     sampled: z

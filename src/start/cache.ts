@@ -8,6 +8,7 @@ import type { Config } from "../config/index.js";
 import type { Logger, ResponseCacheObserver } from "../observability/index.js";
 import type { Db } from "../store/index.js";
 import type { GatewayCache } from "../gateway/index.js";
+import type { Keyring } from "../crypto/index.js";
 import type { RegistryServing } from "../registry/index.js";
 import {
   KeyCacheStore,
@@ -30,6 +31,8 @@ export interface CacheStepOptions {
   keyExists(id: string): boolean;
   /** The fleet's Redis connection with state.backend redis: the shared tier's home. */
   redis: CacheRedisPort | undefined;
+  /** The data keys: with one, the shared tier seals what it stores. */
+  keyring?: Keyring;
 }
 
 export interface CacheStep {
@@ -62,6 +65,7 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
     cache && settings.redis && o.redis
       ? new RedisCacheTier(o.redis, {
           timeoutMs: config.state.commandTimeoutMs,
+          keyring: o.keyring,
           onError: (op, err) => {
             o.observer.sharedError?.(op);
             if (Date.now() - loggedAt < 60_000) return;

@@ -33,6 +33,8 @@ export function freePort(): Promise<number> {
 export interface TestRedis {
   url: string;
   port: number;
+  /** Its data directory (where SAVE writes dump.rdb). */
+  dir: string;
   pid(): number | undefined;
   /** SIGKILL: a crash, with no goodbye to the clients. */
   kill(): Promise<void>;
@@ -62,7 +64,8 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+/** `extraArgs` are added to redis-server's command line (e.g. `--rdbcompression no`). */
+export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "bulwark-redis-"));
   let child: ChildProcess | undefined;
@@ -80,6 +83,7 @@ export async function startRedis(): Promise<TestRedis> {
         "",
         "--appendonly",
         "no",
+        ...extraArgs,
       ],
       { stdio: "ignore" },
     );
@@ -101,6 +105,7 @@ export async function startRedis(): Promise<TestRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    dir,
     pid: () => child?.pid,
     kill: () => stop("SIGKILL"),
     restart: launch,

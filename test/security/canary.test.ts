@@ -1,16 +1,22 @@
 /**
  * A unique canary string sent through every path that carries prompt or output text must not
- * be found in any file under BULWARK_HOME afterwards: logs, stores, audit, usage. (The
- * response cache's Redis tier and batch files seal their text with src/crypto; their own tests
- * dump Redis and read the files.)
+ * be found in any file under BULWARK_HOME afterwards: logs, stores, audit, usage; nor, with
+ * state.backend redis and a data key, in a dump of the fleet's Redis, where the response
+ * cache's shared tier seals every value (src/crypto).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inflateRawSync } from "node:zlib";
+import { Redis } from "ioredis";
 import { call, chatBody, MODEL, startSecureServer } from "../helpers/access.js";
+import { generateKey } from "../../src/auth/index.js";
+import { Keyring, isSealed } from "../../src/crypto/index.js";
+import { redisMissing, startRedis } from "../helpers/redis.js";
+import { fakeEngine, startTestServer } from "../helpers/server.js";
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -69,3 +75,84 @@ test("a canary sent through every text path is in no file under BULWARK_HOME", a
   const hits = files.filter((f) => readFileSync(f).includes(canary));
   assert.deepEqual(hits, [], "the canary is stored in clear");
 });
+
+const missingRedis = redisMissing();
+
+test(
+  "with a data key, a canary cached in the fleet's Redis is in no dump of it (SAVE) nor under BULWARK_HOME",
+  { skip: missingRedis },
+  async (t) => {
+    // No LZF in the dump: a value stored in clear would be found as it is.
+    const redis = await startRedis(["--rdbcompression", "no"]);
+    const home = mkdtempSync(join(tmpdir(), "bulwark-canary-redis-"));
+    const model = join(home, "fake.gguf");
+    writeFileSync(model, "stand-in for a model file (the cache hashes it)");
+    const keyring = Keyring.fromEnv({ BULWARK_DATA_KEY: randomBytes(32).toString("hex") })!;
+    const adminKey = generateKey().full;
+    const server = await startTestServer(
+      {
+        home,
+        models: [{ name: MODEL, path: model }],
+        state: { backend: "redis", redisUrl: redis.url, commandTimeoutMs: 1_000 },
+      },
+      { replicaFactory: fakeEngine().factory, auth: true, adminKey, keyring },
+    );
+    const client = new Redis(redis.url);
+    let closed = false;
+    t.after(async () => {
+      client.disconnect();
+      if (!closed) await server.close();
+      await redis.close();
+      rmSync(home, { recursive: true, force: true });
+    });
+    const made = await call(`${server.adminUrl}/admin/keys`, adminKey, "POST", {
+      name: "canary",
+      role: "user",
+    });
+    const canary = `canary${randomBytes(8).toString("hex")}`;
+    const paths: [string, unknown][] = [
+      ["/v1/chat/completions", chatBody(`say ${canary}`, { temperature: 0 })],
+      ["/v1/completions", { model: MODEL, prompt: `say ${canary}`, max_tokens: 4, temperature: 0 }],
+      ["/v1/embeddings", { model: MODEL, input: `say ${canary}` }],
+    ];
+    for (const [path, body] of paths) {
+      // The first one misses and stores; the model's digest may still be computed at first.
+      let stored = false;
+      for (let i = 0; i < 50 && !stored; i++) {
+        const res = await call(`${server.url}${path}`, made.json.key, "POST", body);
+        assert.equal(res.status, 200, `${path}: ${res.text}`);
+        stored = res.headers.get("x-bulwark-cache") === "miss";
+        if (!stored) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(stored, `${path} was stored`);
+    }
+    // Every value the tier stored is sealed with the data key, bound to its entry, and opens
+    // to a cached answer. (Compression alone would hide a canary from a search of the dump;
+    // the seal is what keeps it from anyone who reads Redis.)
+    // The shared tier is written after the answer went out.
+    let entries: string[] = [];
+    for (let i = 0; i < 50 && entries.length < paths.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      entries = await client.keys("*rcache:*");
+    }
+    assert.ok(entries.length >= paths.length, entries.join(","));
+    const kinds = new Set<string>();
+    for (const name of entries) {
+      const raw = (await client.getBuffer(name))!;
+      assert.ok(isSealed(raw), `${name} is sealed`);
+      assert.equal(keyring.keyIdOf(raw), keyring.current.id);
+      assert.throws(() => keyring.open(raw, "rcache:elsewhere"), /sealed_value_invalid|altered/);
+      const plain = inflateRawSync(keyring.open(raw, name.slice(name.indexOf("rcache:"))));
+      kinds.add((JSON.parse(plain.toString("utf8")) as { kind: string }).kind);
+    }
+    assert.deepEqual([...kinds].sort(), ["embeddings", "generation"]);
+    assert.equal(await client.call("SAVE"), "OK");
+    const dump = readFileSync(join(redis.dir, "dump.rdb"));
+    assert.ok(dump.length > 0);
+    assert.equal(dump.includes(canary), false, "the canary is in Redis's dump in clear");
+    await server.close();
+    closed = true;
+    const hits = filesUnder(home).filter((f) => readFileSync(f).includes(canary));
+    assert.deepEqual(hits, [], "the canary is stored in clear under BULWARK_HOME");
+  },
+);

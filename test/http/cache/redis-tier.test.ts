@@ -6,6 +6,7 @@ import { buildTestGateway, type TestGateway } from "../../helpers/gateway.js";
 import { fakeEngine } from "../../helpers/server.js";
 import { redisMissing, startRedis, type TestRedis } from "../../helpers/redis.js";
 import { RedisCacheTier, ResponseCache, type CacheRedisPort } from "../../../src/cache/index.js";
+import { Keyring, isSealed } from "../../../src/crypto/index.js";
 import type { GatewayCache } from "../../../src/gateway/index.js";
 import type { ReplicaSpec } from "../../../src/engine/index.js";
 
@@ -160,6 +161,44 @@ test("clearing the shared tier by namespace and by model digest", async (t) => {
   assert.equal(await tier.clear({ digest: "sha-y" }), 1);
   assert.ok((await tier.get("ns:other|sha-x|chat|2"))?.value.kind === "embeddings");
   assert.equal(await tier.get("ns:team|sha-x|chat|1"), undefined);
+});
+
+test("with a data key, values are sealed and bound to their entry; without it, or with another key, a miss", async (t) => {
+  if (missing) return t.skip(missing);
+  const ring = (hex: string) => Keyring.fromEnv({ BULWARK_DATA_KEY: hex.repeat(64) })!;
+  const errors: string[] = [];
+  const sealed = new RedisCacheTier(redisPort(clients[0]!), {
+    timeoutMs: TIMEOUT_MS,
+    keyring: ring("a"),
+    onError: (op, err) => errors.push(`${op}: ${err.message}`),
+  });
+  const value = { kind: "generation", pieces: ["secret answer"], promptTokens: 3 } as const;
+  assert.ok(await sealed.set("ns:k|sha|chat|sealed", value as never, 60_000));
+  const raw = (await clients[0]!.getBuffer("bulwark-test:rcache:ns:k|sha|chat|sealed"))!;
+  assert.ok(isSealed(raw));
+  assert.equal(raw.includes("secret answer"), false);
+  assert.deepEqual((await sealed.get("ns:k|sha|chat|sealed"))?.value, value);
+  // The same value moved under another entry does not open.
+  await clients[0]!.set("bulwark-test:rcache:ns:k|sha|chat|moved", raw, "PX", 60_000);
+  assert.equal(await sealed.get("ns:k|sha|chat|moved"), undefined);
+  // A gateway with another key, or none, gets a miss, never the value.
+  const other = new RedisCacheTier(redisPort(clients[0]!), {
+    timeoutMs: TIMEOUT_MS,
+    keyring: ring("b"),
+  });
+  assert.equal(await other.get("ns:k|sha|chat|sealed"), undefined);
+  const plain = new RedisCacheTier(redisPort(clients[0]!), { timeoutMs: TIMEOUT_MS });
+  assert.equal(await plain.get("ns:k|sha|chat|sealed"), undefined);
+  // A value stored in clear is a miss for a gateway that seals.
+  assert.ok(await plain.set("ns:k|sha|chat|clear", value as never, 60_000));
+  assert.equal(await sealed.get("ns:k|sha|chat|clear"), undefined);
+  // After a rotation, the new key with the old one as previous still opens the old values.
+  const rotated = new RedisCacheTier(redisPort(clients[0]!), {
+    timeoutMs: TIMEOUT_MS,
+    keyring: new Keyring(ring("c").current, [ring("a").current]),
+  });
+  assert.deepEqual((await rotated.get("ns:k|sha|chat|sealed"))?.value, value);
+  assert.ok(errors.length >= 1, "the refused values were reported");
 });
 
 test("with Redis killed, requests still succeed as misses", async (t) => {
