@@ -5,6 +5,8 @@ import { join } from "node:path";
 import type { Config } from "../config/index.js";
 import { openStores } from "../admin/index.js";
 import { loadDataKey } from "../backup/index.js";
+import { openRegistry, registryDir } from "../registry/index.js";
+import type { ProgressFn } from "../util/sha256-file.js";
 import { configFindings, keyFindings, modeFindings, type Finding } from "./checks.js";
 
 export interface DoctorOptions {
@@ -12,6 +14,10 @@ export interface DoctorOptions {
   npmAudit: boolean;
   /** The installation's folder (where package.json is), for npm audit. */
   installDir: string;
+  /** Recompute the sha256 of every registry model against its manifest (default true). */
+  verifyModels?: boolean;
+  /** A progress callback per model being hashed (`NAME:VERSION`); a big file takes a while. */
+  onModelProgress?: (label: string) => ProgressFn | undefined;
   env?: Record<string, string | undefined>;
 }
 
@@ -79,7 +85,62 @@ function npmAuditFindings(dir: string): Finding[] {
   ];
 }
 
-export function runDoctor(config: Readonly<Config>, o: DoctorOptions): Finding[] {
+/**
+ * Configured model files that are missing, and the registry's checksums: each registry model
+ * is hashed in full against its manifest (a swapped or damaged GGUF answers anything), unless
+ * the caller skips it, which is said in a finding of its own.
+ */
+async function modelFindings(config: Readonly<Config>, o: DoctorOptions): Promise<Finding[]> {
+  const out: Finding[] = [];
+  for (const [i, m] of config.models.entries()) {
+    if (!existsSync(m.path) && !m.path.startsWith("registry:"))
+      out.push({
+        severity: "medium",
+        check: "models",
+        message: `models[${i}] ${m.name}: ${m.path} is missing`,
+      });
+  }
+  if (o.verifyModels === false) {
+    out.push({
+      severity: "low",
+      check: "models",
+      message: "registry model checksums were NOT verified (--no-verify-models)",
+    });
+    return out;
+  }
+  // A home without a registry has nothing to verify; opening one would create it.
+  if (!existsSync(registryDir(config))) {
+    out.push({ severity: "info", check: "models", message: "no model registry to verify" });
+    return out;
+  }
+  const registry = openRegistry(config);
+  try {
+    const results = await registry.verify(undefined, o.onModelProgress);
+    for (const r of results.filter((v) => !v.ok)) {
+      out.push({
+        severity: "high",
+        check: "models",
+        message:
+          `${r.name}:${r.version}: ${r.problem ?? "checksum mismatch"} (damaged or replaced); ` +
+          "restore it (`bulwark models restore`) or import it again",
+      });
+    }
+    const good = results.filter((v) => v.ok).length;
+    out.push({
+      severity: "info",
+      check: "models",
+      message:
+        results.length === 0
+          ? "no registry models to verify"
+          : `${good} of ${results.length} registry model(s) match their manifest's sha256`,
+    });
+  } finally {
+    registry.close();
+  }
+  return out;
+}
+
+export async function runDoctor(config: Readonly<Config>, o: DoctorOptions): Promise<Finding[]> {
   const env = o.env ?? process.env;
   const findings: Finding[] = [...configFindings(config)];
   findings.push(...modeFindings(modes(config.home)));
@@ -104,19 +165,7 @@ export function runDoctor(config: Readonly<Config>, o: DoctorOptions): Finding[]
     stores.db.close();
   }
   findings.push(...dataKeyFindings(config, env));
-  for (const [i, m] of config.models.entries()) {
-    if (!existsSync(m.path) && !m.path.startsWith("registry:"))
-      findings.push({
-        severity: "medium",
-        check: "models",
-        message: `models[${i}] ${m.name}: ${m.path} is missing`,
-      });
-  }
-  findings.push({
-    severity: "info",
-    check: "models",
-    message: "registry models: `bulwark models verify` recomputes every checksum",
-  });
+  findings.push(...(await modelFindings(config, o)));
   if (o.npmAudit) findings.push(...npmAuditFindings(o.installDir));
   return findings;
 }

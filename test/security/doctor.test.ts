@@ -2,10 +2,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../helpers/paths.js";
+import { tinyGguf } from "../helpers/model-files.js";
+import { flipByte } from "../helpers/registry.js";
 
 function doctor(home: string, args: string[], env: Record<string, string> = {}) {
   const e: NodeJS.ProcessEnv = { ...process.env, BULWARK_HOME: home, ...env };
@@ -66,4 +68,57 @@ test("a private default home passes, and says plainly when the npm registry does
   );
   assert.match(r.stdout, /audit chain intact/);
   assert.match(r.stdout, /no high finding/);
+});
+
+test("doctor rehashes the registry's models: a damaged one is a high finding, naming it; --no-verify-models skips it and says so", (t) => {
+  const home = mkdtempSync(join(tmpdir(), "bulwark-doctor-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const src = join(home, "tiny.gguf");
+  writeFileSync(src, tinyGguf());
+  const imported = spawnSync(
+    process.execPath,
+    [join(repoRoot(), "bin", "bulwark.js"), "models", "import", src, "--name", "tiny"],
+    {
+      encoding: "utf8",
+      env: { ...process.env, BULWARK_HOME: home, BULWARK_REGISTRY_VALIDATE_ON_IMPORT: "header" },
+      timeout: 90_000,
+    },
+  );
+  assert.equal(imported.status, 0, imported.stdout + imported.stderr);
+  rmSync(src);
+  const intact = doctor(home, ["--json", "--no-npm-audit"]);
+  const report = (r: { stdout: string }) =>
+    JSON.parse(r.stdout) as { findings: { severity: string; check: string; message: string }[] };
+  assert.ok(
+    report(intact).findings.some(
+      (f) => f.check === "models" && /1 of 1 registry model\(s\) match/.test(f.message),
+    ),
+    intact.stdout,
+  );
+  assert.ok(!report(intact).findings.some((f) => f.check === "models" && f.severity === "high"));
+  // One byte of the stored model flipped: the checksum no longer matches its manifest.
+  const stored = (readdirSync(home, { recursive: true }) as string[]).filter(
+    (f) => f.endsWith(".gguf") && !f.includes(".backups"),
+  );
+  assert.equal(stored.length, 1, stored.join(","));
+  flipByte(join(home, stored[0]!), 200);
+  const damaged = doctor(home, ["--json", "--no-npm-audit"]);
+  assert.equal(damaged.status, 1, damaged.stdout + damaged.stderr);
+  const high = report(damaged).findings.filter((f) => f.severity === "high");
+  assert.ok(
+    high.some((f) => f.check === "models" && /^tiny:1: sha256 differs/.test(f.message)),
+    JSON.stringify(high),
+  );
+  // Progress of the hashing goes to stderr, the report alone to stdout.
+  assert.match(damaged.stderr, /verify tiny:1/);
+  const text = doctor(home, ["--no-npm-audit"]);
+  assert.match(text.stdout, /^HIGH\s+models\s+tiny:1: sha256 differs from the manifest/m);
+  const skipped = doctor(home, ["--json", "--no-npm-audit", "--no-verify-models"]);
+  assert.ok(
+    report(skipped).findings.some(
+      (f) => f.check === "models" && f.severity === "low" && /NOT verified/.test(f.message),
+    ),
+    skipped.stdout,
+  );
+  assert.ok(!report(skipped).findings.some((f) => f.check === "models" && f.severity === "high"));
 });
