@@ -3,63 +3,10 @@
  * and a key's cache settings in the local store (like `bulwark keys`).
  */
 import type { Command } from "commander";
-import { loadConfig } from "../config/index.js";
 import { KeyCacheStore, type CacheStats } from "../cache/index.js";
 import { CliError } from "./cli-error.js";
 import { storeOptions, withStores, type StoreFlags } from "./store-access.js";
-
-interface AdminFlags extends StoreFlags {
-  adminUrl?: string;
-  apiKey?: string;
-  json?: boolean;
-}
-
-function adminOptions(cmd: Command): Command {
-  return storeOptions(cmd)
-    .option(
-      "--admin-url <url>",
-      "the server's admin API (default: http://server.adminHost:server.adminPort of the config)",
-    )
-    .option(
-      "--api-key <key>",
-      "an admin or operator key (default: $BULWARK_API_KEY, $BULWARK_ADMIN_KEY)",
-    )
-    .option("--json", "print the answer as JSON");
-}
-
-/** Calls the admin API; a refusal becomes a CLI error with the server's message. */
-async function admin<T>(flags: AdminFlags, method: string, path: string): Promise<T> {
-  let base = flags.adminUrl;
-  if (!base) {
-    const config = loadConfig({ file: flags.config, overrides: { home: flags.home } });
-    const host = config.server.adminHost.includes(":")
-      ? `[${config.server.adminHost}]`
-      : config.server.adminHost;
-    base = `http://${host}:${config.server.adminPort}`;
-  }
-  const key = flags.apiKey ?? process.env.BULWARK_API_KEY ?? process.env.BULWARK_ADMIN_KEY;
-  let res: Response;
-  try {
-    res = await fetch(base.replace(/\/+$/, "") + path, {
-      method,
-      headers: key ? { authorization: `Bearer ${key}` } : {},
-    });
-  } catch (err) {
-    throw new CliError(`cannot reach the admin API at ${base}: ${(err as Error).message}`, 1);
-  }
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  if (!res.ok) {
-    const message = (body as { error?: { message?: string } } | undefined)?.error?.message;
-    throw new CliError(`the admin API answered ${res.status}: ${message ?? text}`, 1);
-  }
-  return body as T;
-}
+import { adminOptions, callAdmin as admin, type AdminFlags } from "./admin-client.js";
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
 

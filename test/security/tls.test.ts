@@ -1,7 +1,7 @@
 /**
  * TLS on both listeners with a CA made by the test: TLS 1.2 at least, a certificate renewed on
  * disk is served to new connections while an open one carries on, and mTLS on the admin
- * listener refuses a client without a certificate from `tls.ca`.
+ * listener refuses a client without a certificate from `tls.ca`; the admin CLI speaks to it.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +12,35 @@ import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from "nod
 import { tempDir } from "../helpers/model-files.js";
 import { startSecureServer } from "../helpers/access.js";
 import { ThrowawayCa, type Issued } from "../helpers/throwaway-ca.js";
+import { spawn } from "node:child_process";
+import { repoRoot } from "../helpers/paths.js";
+
+/** Runs the real `bulwark` binary without blocking this process (the server answers in it). */
+function cliAsync(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const e: NodeJS.ProcessEnv = { ...process.env, ...env };
+  // The test's own settings only: none from the environment it runs in.
+  for (const name of [
+    "BULWARK_CONFIG",
+    "BULWARK_API_KEY",
+    "BULWARK_ADMIN_CA",
+    "BULWARK_ADMIN_CLIENT_CERT",
+    "BULWARK_ADMIN_CLIENT_KEY",
+  ]) {
+    if (!(name in env)) delete e[name];
+  }
+  const child = spawn(process.execPath, [join(repoRoot(), "bin", "bulwark.js"), ...args], {
+    env: e,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+}
 
 interface Answer {
   status: number;
@@ -150,4 +179,57 @@ test("tls.cert without tls.key, or mTLS without a CA, stops the start naming the
     startSecureServer({ tls: { cert: "/x.pem", key: "/y.pem", adminClientCerts: true } }),
     /tls\.adminClientCerts/,
   );
+});
+
+test("the admin CLI speaks HTTPS and mTLS to the admin listener: CA and client certificate by flag or environment", async (t) => {
+  const { dir, ca, live } = setup();
+  const s = await startSecureServer({
+    tls: { cert: live.cert, key: live.key, ca: ca.cert, adminClientCerts: true },
+  });
+  t.after(async () => {
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const client = ca.issue("operator-cli", "client");
+  const base = ["cache", "stats", "--json", "--admin-url", s.server.adminUrl];
+  const key = { BULWARK_API_KEY: s.adminKey };
+  // By flags.
+  const byFlags = await cliAsync(
+    [...base, "--tls-ca", ca.cert, "--tls-cert", client.cert, "--tls-key", client.key],
+    key,
+  );
+  assert.equal(byFlags.code, 0, byFlags.stderr);
+  assert.equal(JSON.parse(byFlags.stdout).enabled, true);
+  // By the environment.
+  const byEnv = await cliAsync(base, {
+    ...key,
+    BULWARK_ADMIN_CA: ca.cert,
+    BULWARK_ADMIN_CLIENT_CERT: client.cert,
+    BULWARK_ADMIN_CLIENT_KEY: client.key,
+  });
+  assert.equal(byEnv.code, 0, byEnv.stderr);
+  // The default URL is https when the config has TLS (here, the config file's port).
+  const port = new URL(s.server.adminUrl).port;
+  const byConfig = await cliAsync(["cache", "stats", "--json"], {
+    ...key,
+    BULWARK_HOME: dir,
+    BULWARK_SERVER_ADMIN_PORT: port,
+    BULWARK_TLS_CERT: live.cert,
+    BULWARK_TLS_KEY: live.key,
+    BULWARK_ADMIN_CA: ca.cert,
+    BULWARK_ADMIN_CLIENT_CERT: client.cert,
+    BULWARK_ADMIN_CLIENT_KEY: client.key,
+  });
+  assert.equal(byConfig.code, 0, byConfig.stderr);
+  // Without the CA, the server's certificate is not trusted: refused, and the message says why.
+  const noCa = await cliAsync([...base, "--tls-cert", client.cert, "--tls-key", client.key], key);
+  assert.equal(noCa.code, 1);
+  assert.match(noCa.stderr, /cannot reach the admin API .*--tls-ca/);
+  // Without a client certificate, the mTLS listener refuses the connection.
+  const noCert = await cliAsync([...base, "--tls-ca", ca.cert], key);
+  assert.equal(noCert.code, 1);
+  assert.match(noCert.stderr, /cannot reach the admin API/);
+  const half = await cliAsync([...base, "--tls-ca", ca.cert, "--tls-cert", client.cert], key);
+  assert.equal(half.code, 2);
+  assert.match(half.stderr, /--tls-cert and --tls-key go together/);
 });
