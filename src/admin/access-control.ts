@@ -14,7 +14,13 @@ import type { BulwarkError } from "../errors/index.js";
 import { openDatabase, storePath, type Db } from "../store/index.js";
 import { KeyStore, parseKey, type Authenticator } from "../auth/index.js";
 import { BanStore, type Netfilter } from "../netfilter/index.js";
-import { AuditLog, UsageStore, type AccessLogHookOptions } from "../audit/index.js";
+import {
+  AuditLog,
+  LocalUsageReader,
+  UsageStore,
+  type AccessLogHookOptions,
+  type UsageReader,
+} from "../audit/index.js";
 import { KeyService, type Actor } from "./key-service.js";
 import { BanService } from "./ban-service.js";
 import {
@@ -34,6 +40,8 @@ export interface Stores {
   bans: BanStore;
   audit: AuditLog;
   usage: UsageStore;
+  /** Where usage reports are read: this home's table, or the fleet's with state.backend redis. */
+  usageReader: UsageReader;
   keyService: KeyService;
   banService: BanService;
   /** The security-incident lockdown state. */
@@ -57,6 +65,7 @@ export function openStores(
     bans,
     audit,
     usage,
+    usageReader: new LocalUsageReader(usage),
     keyService: new KeyService(keys, audit, config.security.keyRotationGraceMs),
     banService: new BanService(bans, audit),
     incident: new IncidentStore(db, now),
@@ -150,7 +159,7 @@ export function buildAdminListener(deps: AdminListenerDeps): FastifyInstance {
   const ctx: AdminContext = {
     keys: stores.keyService,
     bans: stores.banService,
-    usage: stores.usage,
+    usage: stores.usageReader,
     audit: stores.audit,
     keyDefaults: config.rateLimits.keyDefaults,
     now: deps.now,
@@ -172,7 +181,7 @@ export function buildAdminListener(deps: AdminListenerDeps): FastifyInstance {
           sessions,
           authenticator: deps.authenticator,
           keys: stores.keys,
-          usage: stores.usage,
+          usage: stores.usageReader,
           audit: stores.audit,
           append,
           countFailure: deps.countFailure,

@@ -5,14 +5,15 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { BulwarkError } from "../errors/index.js";
 import { isRole, toNewKey, type NewKey } from "../auth/index.js";
-import { parseUsageQuery, summarize, type AuditLog, type UsageStore } from "../audit/index.js";
+import { parseUsageQuery, summarize, type AuditLog, type UsageReader } from "../audit/index.js";
 import type { KeyService, Actor } from "./key-service.js";
 import type { BanService } from "./ban-service.js";
 
 export interface AdminContext {
   keys: KeyService;
   bans: BanService;
-  usage: UsageStore;
+  /** This home's usage, or the fleet's with state.backend redis. */
+  usage: UsageReader;
   audit: AuditLog;
   keyDefaults: Partial<NewKey>;
   now: () => number;
@@ -130,9 +131,11 @@ export function banRoutes(ctx: AdminContext): AdminRoutes {
 
 export function auditRoutes(ctx: AdminContext): AdminRoutes {
   return (app) => {
-    app.get("/admin/usage", { config: { permission: "usage.all" } }, async (request) =>
-      summarize(ctx.usage.query(parseUsageQuery(request.query as Record<string, unknown>))),
-    );
+    app.get("/admin/usage", { config: { permission: "usage.all" } }, async (request) => {
+      const q = parseUsageQuery(request.query as Record<string, unknown>);
+      const { rows, scope } = await ctx.usage.query(q);
+      return summarize(rows, scope);
+    });
     app.get("/admin/audit", { config: { permission: "audit.read" } }, async () => ({
       object: "list",
       data: ctx.audit.entries(),

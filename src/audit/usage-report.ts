@@ -1,6 +1,7 @@
 /** Usage rows grouped per key, by model and by day, for the CLI and the APIs. */
 import { BulwarkError } from "../errors/index.js";
 import type { UsageQuery, UsageRow } from "./usage-store.js";
+import type { UsageScope } from "./usage-reader.js";
 
 export interface Totals {
   requests: number;
@@ -40,7 +41,11 @@ function add(t: Totals, r: UsageRow): void {
   t.cached_requests += r.cachedRequests;
 }
 
-export function summarize(rows: UsageRow[]): { object: "list"; data: KeyUsage[] } {
+/** The rows per key; `scope` says whether they are the fleet's or this instance's alone. */
+export function summarize(
+  rows: UsageRow[],
+  scope: UsageScope = "instance",
+): { object: "list"; scope: UsageScope; data: KeyUsage[] } {
   const byKey = new Map<string, KeyUsage>();
   for (const r of rows) {
     let k = byKey.get(r.keyId);
@@ -55,7 +60,7 @@ export function summarize(rows: UsageRow[]): { object: "list"; data: KeyUsage[] 
     add((k.by_model[r.model] ??= zero()), r);
     add((k.by_day[r.day] ??= zero()), r);
   }
-  return { object: "list", data: [...byKey.values()] };
+  return { object: "list", scope, data: [...byKey.values()] };
 }
 
 /** ?key=ID&since=YYYY-MM-DD&until=YYYY-MM-DD */

@@ -5,10 +5,10 @@
 import type { FastifyInstance } from "fastify";
 import { BulwarkError } from "../errors/index.js";
 import { can } from "../auth/index.js";
-import type { UsageStore } from "./usage-store.js";
+import type { UsageReader } from "./usage-reader.js";
 import { parseUsageQuery, summarize } from "./usage-report.js";
 
-export function registerUsageRoute(app: FastifyInstance, usage: UsageStore | undefined): void {
+export function registerUsageRoute(app: FastifyInstance, usage: UsageReader | undefined): void {
   if (!usage) return;
   app.get("/v1/usage", { config: { permission: "usage.own" } }, async (request) => {
     const key = request.ctx.key;
@@ -20,6 +20,7 @@ export function registerUsageRoute(app: FastifyInstance, usage: UsageStore | und
         param: "key",
       });
     }
-    return summarize(usage.query({ ...query, keyId }));
+    const { rows, scope } = await usage.query({ ...query, keyId });
+    return summarize(rows, scope);
   });
 }

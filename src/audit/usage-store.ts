@@ -4,7 +4,13 @@
  * A second table rolls the same figures up per minute, kept for two days, so that the
  * dashboard reads the last hour or day per key from a few rows, paged by SQL, never by
  * scanning requests.
+ *
+ * This table is each home's durable record. With state.backend redis, a fleet's reports sum the
+ * homes' rows in Redis (src/store/redis/fleet-usage.ts): each home is named by the id in
+ * `usage_home`, made once, so that its rows are sent again as they are (absolute, not added),
+ * which makes a resend after an outage or a restart exact.
  */
+import { randomUUID } from "node:crypto";
 import { migrate, type Db } from "../store/index.js";
 
 const MIGRATIONS = [
@@ -29,6 +35,10 @@ const MIGRATIONS = [
       prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
       PRIMARY KEY (key_id, model, minute));
     CREATE INDEX usage_minute_by_minute ON usage_minute (minute)`,
+  },
+  {
+    name: "004-usage-home",
+    up: `CREATE TABLE usage_home (id TEXT NOT NULL)`,
   },
 ];
 
@@ -75,10 +85,36 @@ export function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
+/** A usage row of one minute (the dashboard's rollup). */
+export interface MinuteRow {
+  keyId: string;
+  model: string;
+  minute: number;
+  requests: number;
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** What a recorded request changed: its day's row and its minute's row. */
+export interface RecordedUsage {
+  keyId: string;
+  model: string;
+  day: string;
+  minute: number;
+}
+
+const DAY_COLUMNS = `key_id keyId, model, day, requests, errors, prompt_tokens promptTokens,
+  completion_tokens completionTokens, cached_requests cachedRequests`;
+const MINUTE_COLUMNS = `key_id keyId, model, minute, requests, errors, prompt_tokens promptTokens,
+  completion_tokens completionTokens`;
+
 export class UsageStore {
   private readonly add;
   private readonly addMinute;
   private prunedAt = 0;
+  /** Told after each recorded request (the fleet's usage sends the rows it changed). */
+  onRecord: (changed: RecordedUsage) => void = () => undefined;
 
   constructor(private readonly db: Db) {
     migrate(db, "usage", MIGRATIONS);
@@ -133,6 +169,51 @@ export class UsageStore {
       this.prunedAt = minute;
       this.db.prepare("DELETE FROM usage_minute WHERE minute < ?").run(minute - MINUTE_RETENTION);
     }
+    this.onRecord({ keyId: entry.keyId, model: entry.model, day: utcDay(entry.at), minute });
+  }
+
+  /** This home's id in a fleet's usage, made at its first use. */
+  homeId(): string {
+    const id = this.db.prepare("SELECT id FROM usage_home").pluck().get() as string | undefined;
+    if (id) return id;
+    const made = randomUUID();
+    this.db.prepare("INSERT INTO usage_home (id) VALUES (?)").run(made);
+    return made;
+  }
+
+  /** One day's row of a key and model, if any. */
+  dayRow(keyId: string, model: string, day: string): UsageRow | undefined {
+    return this.db
+      .prepare(`SELECT ${DAY_COLUMNS} FROM usage_daily WHERE key_id = ? AND model = ? AND day = ?`)
+      .get(keyId, model, day) as UsageRow | undefined;
+  }
+
+  /** One minute's row of a key and model, if any. */
+  minuteRow(keyId: string, model: string, minute: number): MinuteRow | undefined {
+    return this.db
+      .prepare(
+        `SELECT ${MINUTE_COLUMNS} FROM usage_minute WHERE key_id = ? AND model = ? AND minute = ?`,
+      )
+      .get(keyId, model, minute) as MinuteRow | undefined;
+  }
+
+  /** A page of every day row, in a stable order (a full resend, in batches). */
+  dayRows(offset: number, limit: number): UsageRow[] {
+    return this.db
+      .prepare(
+        `SELECT ${DAY_COLUMNS} FROM usage_daily ORDER BY day, key_id, model LIMIT ? OFFSET ?`,
+      )
+      .all(limit, offset) as UsageRow[];
+  }
+
+  /** A page of the minute rows since a minute, in a stable order. */
+  minuteRows(sinceMinute: number, offset: number, limit: number): MinuteRow[] {
+    return this.db
+      .prepare(
+        `SELECT ${MINUTE_COLUMNS} FROM usage_minute WHERE minute >= ?
+         ORDER BY minute, key_id, model LIMIT ? OFFSET ?`,
+      )
+      .all(sinceMinute, limit, offset) as MinuteRow[];
   }
 
   /**
@@ -170,8 +251,7 @@ export class UsageStore {
       args.push(value);
     }
     const sql =
-      `SELECT key_id keyId, model, day, requests, errors, prompt_tokens promptTokens,
-         completion_tokens completionTokens, cached_requests cachedRequests FROM usage_daily` +
+      `SELECT ${DAY_COLUMNS} FROM usage_daily` +
       (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
       " ORDER BY day, key_id, model";
     return this.db.prepare(sql).all(...args) as UsageRow[];

@@ -1,7 +1,9 @@
 /** `bulwark audit verify|export` and `bulwark usage`. */
 import type { Command } from "commander";
 import { writeFileSync } from "node:fs";
-import { summarize } from "../audit/index.js";
+import { summarize, type UsageQuery, type UsageRow, type UsageScope } from "../audit/index.js";
+import type { Config } from "../config/index.js";
+import type { Stores } from "../admin/index.js";
 import { CliError } from "./cli-error.js";
 import { storeOptions, table, withStores, type StoreFlags } from "./store-access.js";
 
@@ -65,28 +67,77 @@ export function registerAudit(program: Command): void {
   });
 }
 
+/**
+ * The rows of a usage query: with state.backend redis, the fleet's (every home's rows in Redis),
+ * unless `local`; this home's when Redis does not answer, which the scope says.
+ */
+async function usageRows(
+  config: Readonly<Config>,
+  stores: Stores,
+  q: UsageQuery,
+  local: boolean,
+): Promise<{ rows: UsageRow[]; scope: UsageScope }> {
+  if (local || config.state.backend !== "redis") {
+    return { rows: stores.usage.query(q), scope: "instance" };
+  }
+  const { RedisConnection, FleetUsage } = await import("../store/redis/index.js");
+  const s = config.state;
+  const redis = new RedisConnection({
+    url: s.redisUrl,
+    keyPrefix: s.keyPrefix,
+    // A command is not a request: it may wait for a slow Redis a little longer.
+    commandTimeoutMs: Math.max(s.commandTimeoutMs, 1_000),
+    connectTimeoutMs: s.connectTimeoutMs,
+    breakerFailures: s.breakerFailures,
+    breakerCooldownMs: s.breakerCooldownMs,
+  });
+  try {
+    await redis.waitConnected(s.connectTimeoutMs);
+    // Reads only: nothing is sent from here (the serving instances send their rows).
+    return await new FleetUsage(redis, stores.usage, { flushIntervalMs: s.syncIntervalMs }).query(
+      q,
+    );
+  } finally {
+    await redis.close();
+  }
+}
+
 export function registerUsage(program: Command): void {
   storeOptions(
     program
       .command("usage")
-      .description("Per-key usage: requests, tokens and errors, by model and by day.")
+      .description(
+        "Per-key usage: requests, tokens and errors, by model and by day; with state.backend " +
+          "redis, the whole fleet's.",
+      )
       .option("--key <id>", "only this key")
       .option("--since <date>", "from this UTC day (YYYY-MM-DD)", day("since"))
       .option("--until <date>", "to this UTC day, inclusive", day("until"))
+      .option("--local", "this home's usage only, even with state.backend redis")
       .option("--json", "as JSON"),
   ).action(
     async (
-      flags: StoreFlags & { key?: string; since?: string; until?: string; json?: boolean },
+      flags: StoreFlags & {
+        key?: string;
+        since?: string;
+        until?: string;
+        local?: boolean;
+        json?: boolean;
+      },
     ) => {
-      await withStores(flags, (stores) => {
-        const rows = stores.usage.query({
-          keyId: flags.key,
-          since: flags.since,
-          until: flags.until,
-        });
+      await withStores(flags, async (stores, config) => {
+        const { rows, scope } = await usageRows(
+          config,
+          stores,
+          { keyId: flags.key, since: flags.since, until: flags.until },
+          flags.local ?? false,
+        );
         if (flags.json) {
-          console.log(JSON.stringify(summarize(rows), null, 2));
+          console.log(JSON.stringify(summarize(rows, scope), null, 2));
           return;
+        }
+        if (scope === "instance" && config.state.backend === "redis" && !flags.local) {
+          console.error("bulwark: Redis did not answer: this home's usage only");
         }
         if (rows.length === 0) {
           console.log("No usage recorded for this selection.");

@@ -763,7 +763,8 @@ const stateSchema = z
       .default(1_000)
       .describe(
         "Backstop of the ban and key change feed: each instance rereads the shared records " +
-          "this often, in ms, in case it missed a published change.",
+          "this often, in ms, in case it missed a published change. Also how often each " +
+          "instance sends its changed usage rows to Redis (the fleet's usage reports).",
       ),
     leaseMs: ms(1_000)
       .default(660_000)

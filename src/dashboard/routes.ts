@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { BulwarkError } from "../errors/index.js";
 import type { Authenticator, KeyRecord, KeyStore } from "../auth/index.js";
-import type { AuditLog, UsageStore } from "../audit/index.js";
+import type { AuditLog, UsageReader } from "../audit/index.js";
 import type { AuditAppend } from "../admin/admin-app.js";
 import { SESSION_COOKIE, readCookie, sessionCookie } from "./session-hook.js";
 import type { SessionStore } from "./session-store.js";
@@ -18,7 +18,8 @@ export interface DashboardRouteDeps {
   sessions: SessionStore;
   authenticator: Authenticator;
   keys: Pick<KeyStore, "list">;
-  usage: UsageStore;
+  /** This home's usage, or the fleet's with state.backend redis. */
+  usage: UsageReader;
   audit: AuditLog;
   append: AuditAppend;
   /** Counts a failed login against the client's address (auto-bans), as the admin auth does. */
@@ -145,7 +146,7 @@ export function dashboardRoutes(deps: DashboardRouteDeps) {
         const size = intParam(q.size, "size", 20, 1, MAX_PAGE_SIZE);
         const pageNo = intParam(q.page, "page", 1, 1, 1_000_000);
         const sinceMinute = Math.floor(deps.now() / 60_000) - minutes + 1;
-        const result = deps.usage.pageByKey({
+        const result = await deps.usage.pageByKey({
           sinceMinute,
           limit: size,
           offset: (pageNo - 1) * size,
@@ -154,6 +155,7 @@ export function dashboardRoutes(deps: DashboardRouteDeps) {
         void reply.headers(SECURITY_HEADERS);
         return {
           window,
+          scope: result.scope,
           page: pageNo,
           size,
           total: result.total,

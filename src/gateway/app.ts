@@ -19,7 +19,7 @@ import { installIpFilter } from "../netfilter/index.js";
 import { installAuth, installModelGuard } from "../auth/index.js";
 import { installRateLimit } from "../limits/index.js";
 import { installPrivacy } from "../privacy/index.js";
-import { installAccessLog, registerUsageRoute } from "../audit/index.js";
+import { installAccessLog, LocalUsageReader, registerUsageRoute } from "../audit/index.js";
 
 /** Builds the public API app; the caller listens and closes it. */
 export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyInstance {
@@ -52,7 +52,7 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   registerCompletionsRoute(app, deps);
   registerEmbeddingsRoute(app, deps);
   registerTokenizeRoutes(app, deps);
-  registerUsageRoute(app, deps.usage);
+  registerUsageRoute(app, deps.usageReader ?? (deps.usage && new LocalUsageReader(deps.usage)));
   return app;
 }
 

@@ -7,7 +7,7 @@ import type { GrammarCompiler } from "./shared/grammar-compiler.js";
 import type { Netfilter } from "../netfilter/index.js";
 import type { AuthHookOptions } from "../auth/index.js";
 import type { RateLimitHookOptions } from "../limits/index.js";
-import type { AccessLogHookOptions, UsageStore } from "../audit/index.js";
+import type { AccessLogHookOptions, UsageReader, UsageStore } from "../audit/index.js";
 import type {
   KeyCacheSettings,
   ModelDigests,
@@ -65,6 +65,8 @@ export interface GatewayDeps {
   incident?: IncidentStore;
   accessLog?: AccessLogHookOptions;
   usage?: UsageStore;
+  /** Where GET /v1/usage reads (the fleet's with state.backend redis); default: `usage`. */
+  usageReader?: UsageReader;
   /** The exact response cache; without it every request goes to the engine. */
   cache?: GatewayCache;
   /** This instance's id (instance.id, else hostname:port), shown in /health. */

@@ -41,7 +41,15 @@ export interface Access {
   /** The edge parts of the public API. */
   gateway: Pick<
     GatewayDeps,
-    "netfilter" | "auth" | "rateLimits" | "accessLog" | "usage" | "state" | "instance" | "incident"
+    | "netfilter"
+    | "auth"
+    | "rateLimits"
+    | "accessLog"
+    | "usage"
+    | "usageReader"
+    | "state"
+    | "instance"
+    | "incident"
   >;
   /** The admin listener's app; other subsystems add their routes before it listens. */
   admin: FastifyInstance;
@@ -119,6 +127,7 @@ export function openAccess(
       },
       accessLog,
       usage: stores.usage,
+      usageReader: stores.usageReader,
       incident: stores.incident,
       state,
       instance: options.instance,

@@ -1,8 +1,9 @@
 /**
  * Start step: where the state that limits requests lives (state.backend). memory: this
  * process's own stores, as on a laptop. redis: one connection to the fleet's Redis, the limit
- * store behind the failure policy (state.onRedisDown), the shared offence counters, and the
- * change feed that brings the keys and bans changed on other instances into this one's SQLite.
+ * store behind the failure policy (state.onRedisDown), the shared offence counters, the
+ * change feed that brings the keys and bans changed on other instances into this one's SQLite,
+ * and the fleet's usage (each home's rows mirrored in Redis, reports summed over the homes).
  */
 import type { Config } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
@@ -12,6 +13,7 @@ import type { ReplicatedKey } from "../auth/index.js";
 import { banDropAfter, type ReplicatedBan } from "../netfilter/index.js";
 import type { Stores } from "../admin/index.js";
 import {
+  FleetUsage,
   RecordFeed,
   RedisConnection,
   RedisLimitStore,
@@ -31,7 +33,10 @@ export interface StateBackend {
   up(): boolean;
   /** True while limited requests are refused because the shared state is down. */
   failingClosed(): boolean;
-  /** Sends the keys and bans changed here to the fleet and applies theirs here. */
+  /**
+   * Sends the keys and bans changed here to the fleet and applies theirs here; sends this home's
+   * usage rows and makes `stores.usageReader` read the fleet's.
+   */
   replicate(stores: Stores): void;
   /**
    * Resolves once the change feed listens (so that an instance that serves misses no change),
@@ -134,6 +139,19 @@ export function openState(
       subscribed = feed.start();
       const running = feed;
       resources.push("state change feed", () => running.close());
+      let usageLoggedAt = 0;
+      const usage = new FleetUsage(redis, stores.usage, {
+        flushIntervalMs: s.syncIntervalMs,
+        onError: (op, err) => {
+          // Once a minute at most: a Redis that is down fails every try.
+          if (Date.now() - usageLoggedAt < 60_000) return;
+          usageLoggedAt = Date.now();
+          log.warn({ op, err: (err as Error).message }, "fleet usage: Redis unavailable");
+        },
+      });
+      stores.usageReader = usage;
+      usage.start();
+      resources.push("fleet usage", () => usage.close());
     },
     settled: () =>
       Promise.race([

@@ -59,3 +59,39 @@ test("minutes older than two days are pruned", () => {
     ["new"],
   );
 });
+
+test("a home has one id for good, tells each recorded change, and pages its rows in a stable order", () => {
+  const db = openDatabase(":memory:");
+  const usage = new UsageStore(db);
+  const id = usage.homeId();
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  assert.equal(new UsageStore(db).homeId(), id, "the same home keeps its id");
+  const changed: string[] = [];
+  usage.onRecord = (c) => changed.push(`${c.keyId}/${c.model}/${c.day}/${c.minute}`);
+  const at = Date.UTC(2026, 0, 2, 3, 4, 5);
+  for (const keyId of ["b", "a", "a"]) {
+    usage.record({ keyId, model: "m", at, error: false, promptTokens: 2, completionTokens: 3 });
+  }
+  const minute = Math.floor(at / MINUTE);
+  assert.deepEqual(changed, [
+    `b/m/2026-01-02/${minute}`,
+    `a/m/2026-01-02/${minute}`,
+    `a/m/2026-01-02/${minute}`,
+  ]);
+  assert.equal(usage.dayRow("a", "m", "2026-01-02")?.requests, 2);
+  assert.equal(usage.dayRow("a", "m", "2026-01-03"), undefined);
+  assert.equal(usage.minuteRow("a", "m", minute)?.promptTokens, 4);
+  assert.deepEqual(
+    usage.dayRows(0, 10).map((r) => r.keyId),
+    ["a", "b"],
+  );
+  assert.deepEqual(
+    usage.dayRows(1, 10).map((r) => r.keyId),
+    ["b"],
+  );
+  assert.deepEqual(
+    usage.minuteRows(minute, 0, 1).map((r) => r.keyId),
+    ["a"],
+  );
+  assert.deepEqual(usage.minuteRows(minute + 1, 0, 10), []);
+});
