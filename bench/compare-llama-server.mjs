@@ -85,6 +85,14 @@ const work = mkdtempSync(join(tmpdir(), "bulwark-compare-"));
 // is this one, and every bench sends it (llama-server, started without --api-key, ignores it).
 const { generateKey } = await import(join(root, "dist", "src", "auth", "index.js"));
 const apiKey = generateKey().full;
+// The baseline's requests carry the chat parser Bulwark's own llama-server requests carry: one
+// that accepts any bytes. Without it llama-server's parser refuses output that is not UTF-8
+// (1–2 of 16 requests a start on a random model), and each failure ends a request early, which
+// both drops its tokens and staggers the closed loop's arrivals, so TTFT is no longer compared
+// on the same schedule.
+const { NO_CHAT_PARSER } = await import(
+  join(root, "dist", "src", "engine", "llama-server", "request.js")
+);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let llamaServerPath;
@@ -168,6 +176,7 @@ const stopProcess = (child) => stop(child, 15_000);
 function configs(path, name, T) {
   const llama = (threads) => ({
     label: `llama-server -t ${threads} -np 8`,
+    extraBody: { chat_parser: NO_CHAT_PARSER },
     start: (port) =>
       startProcess(
         llamaServer(),
@@ -240,7 +249,7 @@ function configs(path, name, T) {
 }
 
 /** One `bulwark bench` run; its metrics, or null when the run itself failed (printed). */
-function bench(url, name, concurrency, mode, seed) {
+function bench(url, name, concurrency, mode, seed, extraBody) {
   const out = join(work, `r-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   const n = Number(values["num-prompts"]);
   const args = [
@@ -274,6 +283,7 @@ function bench(url, name, concurrency, mode, seed) {
     out,
   ];
   if (mode === "plain") args.push("--no-stream");
+  if (extraBody) args.push("--extra-body", JSON.stringify(extraBody));
   // Asynchronous, so that the RSS sampler keeps running during the bench.
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, {
@@ -364,7 +374,7 @@ for (const spec of values.model) {
         try {
           for (const mode of modes) {
             for (const c of concurrencies) {
-              const m = await bench(`http://127.0.0.1:${port}`, name, c, mode, r);
+              const m = await bench(`http://127.0.0.1:${port}`, name, c, mode, r, cfg.extraBody);
               if (m) results.get(cfg.label).get(mode).get(c).push(m);
               console.error(
                 `${name} T=${T} ${cfg.label} ${mode} c=${c}: ${m ? `${m.outputThroughput.toFixed(1)} tok/s, failed ${m.failed} ${JSON.stringify(m.failuresByKind)}` : "run failed"}`,

@@ -31,6 +31,7 @@ export interface BenchOptions extends DatasetOptions {
   warmup: number;
   ignoreEos: boolean;
   temperature?: number;
+  extraBody?: Record<string, unknown>;
   /** false: non-streamed requests, whose whole latency is the TTFT (no ITL). */
   stream: boolean;
   timeoutMs: number;

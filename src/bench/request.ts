@@ -13,6 +13,11 @@ export interface SendOptions {
   endpoint: "completions" | "chat";
   ignoreEos: boolean;
   temperature?: number;
+  /**
+   * Fields added to every request body, last, so they win (`--extra-body`): a server's own
+   * parameters, the same for each server in a comparison.
+   */
+  extraBody?: Record<string, unknown>;
   /** Per-request limit in ms; the request is aborted and counted as a "timeout" failure. */
   timeoutMs: number;
 }
@@ -57,6 +62,7 @@ export function requestBody(
   }
   if (options.ignoreEos) body.ignore_eos = true;
   if (options.temperature !== undefined) body.temperature = options.temperature;
+  if (options.extraBody) Object.assign(body, options.extraBody);
   return body;
 }
 

@@ -49,6 +49,7 @@ interface BenchFlags {
   maxConcurrency?: number;
   seed: number;
   ignoreEos?: boolean;
+  extraBody?: string;
   temperature?: number;
   goodput?: string[];
   repeatShare: number;
@@ -123,6 +124,10 @@ export function registerBench(program: Command): void {
       number("temperature", 0, false),
     )
     .option(
+      "--extra-body <json>",
+      "a JSON object whose fields are added to every request body (they override the bench's own)",
+    )
+    .option(
       "--no-stream",
       "plain requests (stream: false): TTFT is the whole latency, no ITL, output tokens from usage",
     )
@@ -174,6 +179,7 @@ export function registerBench(program: Command): void {
           2,
         );
       }
+      const extraBody = flags.extraBody === undefined ? undefined : parseExtraBody(flags.extraBody);
       let goodput;
       try {
         goodput = flags.goodput ? parseGoodput(flags.goodput) : undefined;
@@ -197,6 +203,7 @@ export function registerBench(program: Command): void {
         maxConcurrency: flags.maxConcurrency,
         seed: flags.seed,
         ignoreEos: flags.ignoreEos === true,
+        extraBody,
         temperature: flags.temperature,
         stream: flags.stream,
         timeoutMs: flags.timeout * 1000,
@@ -220,4 +227,18 @@ export function registerBench(program: Command): void {
       if (flags.chart)
         await writeFile(flags.chart, renderChart(result.metrics, result.requests, title));
     });
+}
+
+/** --extra-body: a JSON object, or exit 2 naming the flag. */
+function parseExtraBody(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`--extra-body is not JSON: ${(err as Error).message}`, 2);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new CliError("--extra-body must be a JSON object", 2);
+  }
+  return value as Record<string, unknown>;
 }

@@ -236,6 +236,46 @@ test("--no-stream: plain requests, TTFT is the whole latency, no ITL, tokens fro
   assert.match(Object.keys(b.metrics.failuresByKind)[0]!, /^http_404/);
 });
 
+test("--extra-body adds its fields to every request, last, so they win", async () => {
+  const out = join(dir, "extra.json");
+  const run = await bench([
+    "--url",
+    server.url,
+    "--model",
+    "fake",
+    "--num-prompts",
+    "4",
+    "--input-len",
+    "10",
+    "--output-len",
+    "8",
+    "--concurrency",
+    "2",
+    "--ignore-eos",
+    "--extra-body",
+    '{"max_tokens": 3, "seed": 11}',
+    "--no-progress",
+    "--output",
+    out,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const result = JSON.parse(await readFile(out, "utf8"));
+  assert.deepEqual(result.config.extraBody, { max_tokens: 3, seed: 11 });
+  assert.equal(result.metrics.failed, 0, JSON.stringify(result.metrics.failuresByKind));
+  // The server generated what the extra field asked for, not --output-len.
+  for (const r of result.requests) assert.equal(r.outputTokens, 3);
+
+  for (const [value, message] of [
+    ["{nope", /--extra-body is not JSON/],
+    ["[1]", /--extra-body must be a JSON object/],
+    ["null", /--extra-body must be a JSON object/],
+  ] as const) {
+    const bad = await bench(["--url", server.url, "--model", "fake", "--extra-body", value]);
+    assert.equal(bad.code, 2, value);
+    assert.match(bad.stderr, message);
+  }
+});
+
 test("failures are counted by kind; repeat-mix marks repeats and prefixes", async () => {
   const run = await bench([
     "--url",
