@@ -837,6 +837,53 @@ const tlsSchema = z
   })
   .prefault({});
 
+const batchSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        "The Files and Batch API (`/v1/files`, `/v1/batches`; docs/api.md, Batches). Off: both " +
+          "answer 404 and no batch runs.",
+      ),
+    maxFileBytes: count()
+      .default(200 * MiB)
+      .describe("Largest file `POST /v1/files` takes, in bytes (default 200 MiB, OpenAI's limit)."),
+    maxRequestsPerBatch: count()
+      .default(50_000)
+      .describe("Most request lines in one batch input file (default 50,000, OpenAI's limit)."),
+    maxFilesPerKey: count()
+      .default(100)
+      .describe("Files a key may hold at once (uploads and batch outputs)."),
+    maxBytesPerKey: count()
+      .default(2 * 1024 * MiB)
+      .describe("Bytes a key's files may take on disk together (default 2 GiB)."),
+    maxBatchesInFlightPerKey: count()
+      .default(10)
+      .describe("Batches of one key that may be unfinished (validating to cancelling) at once."),
+    slotShare: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.5)
+      .describe(
+        "Share of a model's slots that batch lines may hold at once (0..1, at least one slot); " +
+          "interactive requests always go first and take a running line's slot at its next token.",
+      ),
+    concurrency: count()
+      .max(256)
+      .default(4)
+      .describe("Batch lines the runner keeps in flight at once, over all batches and models."),
+    maxAttempts: count()
+      .max(10)
+      .default(3)
+      .describe(
+        "Times a line is tried when the engine fails under it; a line refused for a limit " +
+          "(429, a full queue) waits and is not counted.",
+      ),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     home: z
@@ -861,6 +908,7 @@ export const configSchema = z
     backup: backupSchema,
     cache: cacheSchema,
     dashboard: dashboardSchema,
+    batch: batchSchema,
     models: z
       .array(modelEntrySchema)
       .default([])

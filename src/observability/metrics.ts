@@ -128,6 +128,18 @@ const EVENT_METRICS = {
     labels: ["model"],
     buckets: LATENCY_BUCKETS,
   },
+  preemptions: {
+    name: "bulwark_batch_preemptions_total",
+    type: "counter",
+    help: "Batch lines that gave their slot to a waiting interactive request and went on later.",
+    labels: ["model"],
+  },
+  batchLines: {
+    name: "bulwark_batch_lines_total",
+    type: "counter",
+    help: "Batch lines the runner ended, by outcome (completed, failed, retried).",
+    labels: ["outcome"],
+  },
   restarts: {
     name: "bulwark_worker_restarts_total",
     type: "counter",
@@ -491,6 +503,14 @@ export class Metrics {
 
   restarted(model: string): void {
     this.m.restarts.inc({ model });
+  }
+
+  preempted(model: string): void {
+    this.m.preemptions.inc({ model });
+  }
+
+  batchLine(outcome: "completed" | "failed" | "retried"): void {
+    this.m.batchLines.inc({ outcome });
   }
 
   loadRefused(model: string): void {

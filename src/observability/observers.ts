@@ -40,6 +40,8 @@ export interface ModelObserver {
   loaded(model: string, seconds: number): void;
   /** A dead replica is being restarted, and why. */
   restarted(model: string, reason: string): void;
+  /** A batch line gave its slot to an interactive request. */
+  preempted(model: string): void;
 }
 
 /** What the memory guard reports. */

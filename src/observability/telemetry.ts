@@ -141,6 +141,7 @@ export class Telemetry {
       this.kpi?.modelLoad(seconds * 1000, Date.now());
     },
     restarted: (model) => this.metrics.restarted(model),
+    preempted: (model) => this.metrics.preempted(model),
   };
 
   /** What the gateway reports: every request, and inter-token gaps. */

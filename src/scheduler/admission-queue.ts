@@ -1,6 +1,11 @@
 /**
  * A bounded admission queue for one model: priority first, FIFO within a priority. Pure: the
  * caller passes the time in, so tests drive it with a fake clock.
+ *
+ * Two lanes: interactive requests (priority 0 and up) are bounded by the limit and expire after
+ * the timeout; background ones (below 0: batch lines) are bounded by whoever submits them (the
+ * batch runner keeps a few in flight), never take an interactive request's place in the limit,
+ * and wait as long as interactive requests keep the slots.
  */
 export interface Queued {
   readonly id: string;
@@ -34,9 +39,19 @@ export class AdmissionQueue<T extends Queued> {
     return this.entries.length;
   }
 
-  /** Adds a new request; throws QueueFullError when `limit` are already waiting. */
+  /** Interactive requests waiting (priority 0 and up). */
+  get interactive(): number {
+    let n = 0;
+    for (const e of this.entries) if (e.item.priority >= 0) n++;
+    return n;
+  }
+
+  /**
+   * Adds a new request; throws QueueFullError when `limit` interactive requests are already
+   * waiting (a background request is never refused here).
+   */
   push(item: T, now: number): void {
-    if (this.entries.length >= this.limit) throw new QueueFullError(this.limit);
+    if (item.priority >= 0 && this.interactive >= this.limit) throw new QueueFullError(this.limit);
     this.insert({ item, enqueuedAt: now, seq: this.seq++ });
   }
 
@@ -77,11 +92,11 @@ export class AdmissionQueue<T extends Queued> {
     return true;
   }
 
-  /** Removes and returns the requests that have waited longer than the timeout. */
+  /** Removes and returns the interactive requests that have waited longer than the timeout. */
   expire(now: number): T[] {
     const expired: T[] = [];
     this.entries = this.entries.filter((e) => {
-      if (now - e.enqueuedAt >= this.timeoutMs) {
+      if (e.item.priority >= 0 && now - e.enqueuedAt >= this.timeoutMs) {
         expired.push(e.item);
         return false;
       }

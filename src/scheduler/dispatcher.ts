@@ -19,12 +19,22 @@ export interface DispatcherSettings {
   model: string;
   queueLimit: number;
   queueTimeoutMs: number;
+  /**
+   * Share of the ready slots that background requests (priority below 0, batch lines) may hold
+   * at once, 0..1; at least one slot. Default 1.
+   */
+  backgroundSlotShare?: number;
 }
+
+/** The priority of a batch line: below every interactive request. */
+export const BATCH_PRIORITY = -1;
 
 /** A request the dispatcher places. */
 export interface Placeable extends Queued {
   /** Replicas this request was lost on: never chosen for it again (their ids are not reused). */
   readonly avoid?: ReadonlySet<string>;
+  /** A background request that can give its slot up and continue later from its tokens. */
+  readonly preemptible?: boolean;
 }
 
 export interface Assignment<T, R> {
@@ -41,6 +51,8 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
   private readonly replicas: R[] = [];
   private readonly busy = new Map<string, number>();
   private readonly placed = new Map<T, R>();
+  /** Background requests asked to give their slot up; they leave at their next token. */
+  private readonly yielding = new Set<T>();
   private readonly completions: number[] = [];
 
   /**
@@ -89,7 +101,11 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
    * waiting, else undefined (it waits in the queue). Throws queue_full when the queue is full.
    */
   submit(ticket: T): R | undefined {
-    const free = this.queue.size === 0 ? pickReplica(this.loads(ticket.avoid)) : undefined;
+    // Waiting requests of a lower priority do not hold a new one back.
+    const head = this.queue.peek();
+    const ahead = head !== undefined && head.priority >= ticket.priority;
+    const free =
+      !ahead && this.mayPlace(ticket) ? pickReplica(this.loads(ticket.avoid)) : undefined;
     if (free) {
       this.place(ticket, free.r);
       return free.r;
@@ -118,12 +134,55 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
    */
   next(): Assignment<T, R> | undefined {
     const head = this.queue.peek();
-    if (!head) return undefined;
+    if (!head || !this.mayPlace(head)) return undefined;
     const free = pickReplica(this.loads(head.avoid));
     if (!free) return undefined;
     const ticket = this.queue.shift()!;
     this.place(ticket, free.r);
     return { ticket, replica: free.r };
+  }
+
+  /** Whether the background lane has room for `ticket` (interactive requests always may). */
+  private mayPlace(ticket: T): boolean {
+    if (ticket.priority >= 0) return true;
+    return this.backgroundRunning() < this.backgroundSlots();
+  }
+
+  private backgroundRunning(): number {
+    let n = 0;
+    for (const t of this.placed.keys()) if (t.priority < 0) n++;
+    return n;
+  }
+
+  /** Slots the background lane may hold: its share of the ready slots, at least one. */
+  backgroundSlots(): number {
+    const share = this.settings.backgroundSlotShare ?? 1;
+    const total = this.loads().reduce((n, r) => n + r.slots, 0);
+    return Math.max(1, Math.floor(total * share));
+  }
+
+  /**
+   * The running background requests to ask for their slots now: one for each interactive
+   * request waiting beyond those already being given a slot. Each is marked yielding until
+   * it is released; the host aborts it and requeues its continuation.
+   */
+  preemptions(): T[] {
+    let wanted = this.queue.interactive - this.yielding.size;
+    const victims: T[] = [];
+    if (wanted <= 0) return victims;
+    for (const t of this.placed.keys()) {
+      if (wanted <= 0) break;
+      if (t.priority >= 0 || !t.preemptible || this.yielding.has(t)) continue;
+      this.yielding.add(t);
+      victims.push(t);
+      wanted--;
+    }
+    return victims;
+  }
+
+  /** Whether a request was asked to give its slot up (see preemptions). */
+  isYielding(ticket: T): boolean {
+    return this.yielding.has(ticket);
   }
 
   private place(ticket: T, replica: R): void {
@@ -145,6 +204,7 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
     const replica = this.placed.get(ticket);
     if (!replica || (from !== undefined && from !== replica)) return;
     this.placed.delete(ticket);
+    this.yielding.delete(ticket);
     const n = this.busy.get(replica.id);
     if (n !== undefined) this.busy.set(replica.id, Math.max(0, n - 1));
   }

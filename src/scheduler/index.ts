@@ -1,5 +1,6 @@
 export { AdmissionQueue, QueueFullError, type Queued } from "./admission-queue.js";
 export {
+  BATCH_PRIORITY,
   Dispatcher,
   type Assignment,
   type DispatcherSettings,

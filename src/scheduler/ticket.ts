@@ -39,6 +39,14 @@ export class Ticket {
     return this.original.id;
   }
 
+  /**
+   * A background request whose stream can be continued from its tokens: it may give its slot
+   * up to an interactive request and go on later (recovery.ts's continuation).
+   */
+  get preemptible(): boolean {
+    return this.priority < 0 && this.resumable && !this.cancelled;
+  }
+
   /** Records a text event passed on to the stream. */
   track(event: Extract<GenerationEvent, { type: "text" }>): void {
     if (event.ids === undefined || event.ids.length !== event.tokens) {

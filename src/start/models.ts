@@ -226,7 +226,7 @@ export function startModels(
         p.replicas,
         factory,
         supervision,
-        config.scheduler,
+        { ...config.scheduler, backgroundSlotShare: config.batch.slotShare },
         logger,
         o.observer,
       );

@@ -11,6 +11,7 @@ import {
   ReplicaLostError,
   type EmbeddingResult,
   type EngineReplica,
+  type GenerationEvent,
   type GenerationStream,
   type GenerationJob,
   type GenerationListener,
@@ -42,6 +43,8 @@ export type HostObserver = Partial<ModelObserver>;
 export interface SchedulerSettings {
   queueLimit: number;
   queueTimeoutMs: number;
+  /** Share of the slots batch lines may hold (batch.slotShare); default 1. */
+  backgroundSlotShare?: number;
 }
 
 export class ModelHost implements ServedModel {
@@ -156,6 +159,7 @@ export class ModelHost implements ServedModel {
     const ticket = new Ticket(job, options.priority ?? 0, performance.now());
     const replica = this.dispatcher.submit(ticket);
     if (replica) this.run(ticket, replica);
+    else this.preempt();
     return {
       [Symbol.asyncIterator]: () => ticket.channel[Symbol.asyncIterator](),
       commit: () => {
@@ -170,7 +174,11 @@ export class ModelHost implements ServedModel {
     this.observer.queueTime?.(this.name, (performance.now() - ticket.createdAt) / 1000);
     const listener: GenerationListener = {
       onEvent: (event) => {
-        if (event.type === "done") {
+        if (event.type === "done" && this.dispatcher.isYielding(ticket)) {
+          this.dispatcher.release(ticket, replica);
+          this.afterYield(ticket, event);
+          this.pump();
+        } else if (event.type === "done") {
           this.dispatcher.release(ticket, replica);
           this.dispatcher.completed();
           this.lastUsedAt = Date.now();
@@ -252,6 +260,41 @@ export class ModelHost implements ServedModel {
     this.dispatcher.requeue(ticket);
   }
 
+  /**
+   * Asks running batch lines for their slots while interactive requests wait: each stops at its
+   * next token (an abort), and its continuation goes back to the queue (afterYield).
+   */
+  private preempt(): void {
+    for (const ticket of this.dispatcher.preemptions()) {
+      this.dispatcher.replicaOf(ticket)?.abort(ticket.job.id);
+    }
+  }
+
+  /**
+   * A batch line gave its slot up: it goes back to the queue as the continuation of what it
+   * has generated (as a stream resumes after a worker death), so no token is generated twice.
+   * One that finished before the abort arrived just ends.
+   */
+  private afterYield(ticket: Ticket, done: Extract<GenerationEvent, { type: "done" }>): void {
+    const next =
+      done.finishReason === "abort" && !ticket.cancelled
+        ? continuation(ticket.original, ticket.progress)
+        : undefined;
+    if (!next) {
+      this.dispatcher.completed();
+      if (!ticket.cancelled || done.finishReason !== "abort") ticket.channel.push(done);
+      ticket.channel.close();
+      return;
+    }
+    this.log.debug(
+      { requestId: ticket.id, generatedTokens: ticket.progress.tokens.length },
+      "batch line gave its slot to an interactive request",
+    );
+    this.observer.preempted?.(this.name);
+    ticket.job = next;
+    this.dispatcher.requeue(ticket);
+  }
+
   private cancel(ticket: Ticket): void {
     if (ticket.cancelled || ticket.channel.closed) return;
     ticket.cancelled = true;
@@ -267,6 +310,7 @@ export class ModelHost implements ServedModel {
     for (let next = this.dispatcher.next(); next; next = this.dispatcher.next()) {
       this.run(next.ticket, next.replica);
     }
+    this.preempt();
   }
 
   private expireQueue(): void {

@@ -261,7 +261,9 @@ export class FakeReplica implements EngineReplica {
     }
     if (this.jobs.get(job.id) !== entry) return;
     const tail = finishReason === "length" ? stopper.flush() : "";
-    if (tail || held.length > 0) {
+    // As the worker does: an aborted job sends nothing more (its held-back tokens were never
+    // sent, so a continuation regenerates them).
+    if (finishReason !== "abort" && (tail || held.length > 0)) {
       entry.listener.onEvent({
         type: "text",
         text: tail,
