@@ -28,6 +28,7 @@ import { ResourceStack } from "./start/resources.js";
 import { buildWatch } from "./start/guards.js";
 import { openAccess } from "./start/access.js";
 import { buildPublicApi } from "./start/gateway.js";
+import { openBatch } from "./start/batch.js";
 import { buildCache } from "./start/cache.js";
 import { LiveHosts, openModelRegistry, planModels, startModels } from "./start/models.js";
 import { buildDashboard } from "./start/dashboard.js";
@@ -170,6 +171,20 @@ async function start(
 
   // Filled by startModels below; the gateway reads it per request.
   const catalog = new StaticModelCatalog();
+  const authenticator = access.gateway.auth?.authenticator;
+  const batch = openBatch(
+    config,
+    {
+      logger,
+      db: access.db,
+      models: catalog,
+      ...(authenticator && config.security.auth
+        ? { keyById: (id: string, ip: string) => authenticator.byId(id, ip) }
+        : {}),
+      observer: { line: (outcome) => telemetry.metrics.batchLine(outcome) },
+    },
+    resources,
+  );
   const api = buildPublicApi(
     {
       config,
@@ -183,10 +198,12 @@ async function start(
       alerts: telemetry.alerts,
       cache: cache.gateway,
       ...access.gateway,
+      batch: batch.gateway,
     },
     () => draining,
     resources,
   );
+  batch.bind(api.app);
 
   const registry = await openModelRegistry(
     config,
@@ -249,6 +266,7 @@ async function start(
     backups,
     audit: (...entry) => audit.append(...entry),
   });
+  batch.registerAdminRoutes(access.admin, (...entry) => audit.append(...entry));
   // The dashboard's live feed and the unload/reload routes, on the admin listener.
   const dashboard = buildDashboard(
     config,
@@ -264,6 +282,7 @@ async function start(
   );
   await access.state.settled();
   address = await api.listen();
+  batch.start();
   const adminAddress = await access.admin.listen({
     host: config.server.adminHost,
     port: config.server.adminPort,

@@ -51,6 +51,7 @@ function writeLine(
         promptTokens: r.promptTokens ?? 0,
         completionTokens: r.completionTokens ?? 0,
         cached: r.cache === "hit" || r.cache === "semantic-hit",
+        batch: request.ctx.batch !== undefined,
       });
     }
   } catch (err) {

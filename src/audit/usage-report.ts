@@ -11,6 +11,8 @@ export interface Totals {
   total_tokens: number;
   /** Requests answered from the response cache (their tokens are in the totals). */
   cached_requests: number;
+  /** Lines of batches (src/batch/; their tokens are in the totals). */
+  batch_requests: number;
 }
 
 export interface KeyUsage extends Totals {
@@ -29,6 +31,7 @@ function zero(): Totals {
     completion_tokens: 0,
     total_tokens: 0,
     cached_requests: 0,
+    batch_requests: 0,
   };
 }
 
@@ -39,6 +42,7 @@ function add(t: Totals, r: UsageRow): void {
   t.completion_tokens += r.completionTokens;
   t.total_tokens += r.promptTokens + r.completionTokens;
   t.cached_requests += r.cachedRequests;
+  t.batch_requests += r.batchRequests ?? 0;
 }
 
 /** The rows per key; `scope` says whether they are the fleet's or this instance's alone. */

@@ -40,6 +40,11 @@ const MIGRATIONS = [
     name: "004-usage-home",
     up: `CREATE TABLE usage_home (id TEXT NOT NULL)`,
   },
+  {
+    // Lines of batches (src/batch/); they are counted in the totals too.
+    name: "005-usage-batch",
+    up: `ALTER TABLE usage_daily ADD COLUMN batch_requests INTEGER NOT NULL DEFAULT 0`,
+  },
 ];
 
 /** How long the per-minute rollups are kept, in minutes (two days). */
@@ -72,6 +77,8 @@ export interface UsageRow {
   completionTokens: number;
   /** Requests answered from the response cache (no engine ran). */
   cachedRequests: number;
+  /** Lines of batches. */
+  batchRequests?: number;
 }
 
 export interface UsageQuery {
@@ -105,7 +112,8 @@ export interface RecordedUsage {
 }
 
 const DAY_COLUMNS = `key_id keyId, model, day, requests, errors, prompt_tokens promptTokens,
-  completion_tokens completionTokens, cached_requests cachedRequests`;
+  completion_tokens completionTokens, cached_requests cachedRequests,
+  batch_requests batchRequests`;
 const MINUTE_COLUMNS = `key_id keyId, model, minute, requests, errors, prompt_tokens promptTokens,
   completion_tokens completionTokens`;
 
@@ -127,12 +135,13 @@ export class UsageStore {
     );
     this.add = db.prepare(
       `INSERT INTO usage_daily (key_id, model, day, requests, errors, prompt_tokens,
-         completion_tokens, cached_requests)
-       VALUES (@keyId, @model, @day, 1, @errors, @promptTokens, @completionTokens, @cached)
+         completion_tokens, cached_requests, batch_requests)
+       VALUES (@keyId, @model, @day, 1, @errors, @promptTokens, @completionTokens, @cached, @batch)
        ON CONFLICT (key_id, model, day) DO UPDATE SET requests = requests + 1,
          errors = errors + excluded.errors, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
          completion_tokens = completion_tokens + excluded.completion_tokens,
-         cached_requests = cached_requests + excluded.cached_requests`,
+         cached_requests = cached_requests + excluded.cached_requests,
+         batch_requests = batch_requests + excluded.batch_requests`,
     );
   }
 
@@ -145,6 +154,8 @@ export class UsageStore {
     completionTokens: number;
     /** Answered from the response cache. */
     cached?: boolean;
+    /** A line of a batch (src/batch/). */
+    batch?: boolean;
   }): void {
     this.add.run({
       keyId: entry.keyId,
@@ -154,6 +165,7 @@ export class UsageStore {
       promptTokens: entry.promptTokens,
       completionTokens: entry.completionTokens,
       cached: entry.cached ? 1 : 0,
+      batch: entry.batch ? 1 : 0,
     });
     const minute = Math.floor(entry.at / 60_000);
     this.addMinute.run({

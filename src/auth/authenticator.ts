@@ -56,6 +56,26 @@ export class Authenticator {
     if (previous && (stored.previousValidUntil ?? 0) <= now) {
       throw new BulwarkError("key_revoked", "This key was rotated and its grace period has ended.");
     }
+    return this.standing(stored, ip, now);
+  }
+
+  /**
+   * The record of a key known by id, with no secret presented, if it may still be used from
+   * `ip` (a batch line runs as the key that created its batch: revoked, expired or outside its
+   * allowlist, it stops). Throws invalid_api_key, key_revoked, key_expired or permission_denied.
+   */
+  byId(id: string, ip: string): KeyRecord {
+    const stored = this.keys.get(id);
+    if (!stored) throw new BulwarkError("invalid_api_key");
+    return this.standing(stored, ip, this.now());
+  }
+
+  private standing(
+    stored: NonNullable<ReturnType<KeyStore["get"]>>,
+    ip: string,
+    now: number,
+  ): KeyRecord {
+    if (stored.revokedAt !== null && stored.revokedAt <= now) throw new BulwarkError("key_revoked");
     if (stored.expiresAt !== null && stored.expiresAt <= now) throw new BulwarkError("key_expired");
     if (stored.ips.length > 0 && !this.allowlist(stored.id, stored.ips).has(ip)) {
       throw new BulwarkError("permission_denied", "This key may not be used from this address.");

@@ -93,6 +93,14 @@ export const errorCatalog = {
   daily_budget_exceeded: spec(429, "rate_limit_error", "This key's daily token budget is spent."),
   key_not_found: spec(404, "not_found_error", "No API key with this id."),
   ban_not_found: spec(404, "not_found_error", "No ban in force on this address."),
+  // Files and batches (src/batch/)
+  file_not_found: spec(404, "not_found_error", "No such file."),
+  batch_not_found: spec(404, "not_found_error", "No such batch."),
+  invalid_file: spec(400, "invalid_request_error", "The file is not a valid batch input file."),
+  file_too_large: spec(413, "invalid_request_error", "The file is over the size limit."),
+  file_in_use: spec(409, "invalid_request_error", "An unfinished batch reads this file."),
+  batch_not_cancellable: spec(409, "invalid_request_error", "The batch has already ended."),
+  quota_exceeded: spec(429, "rate_limit_error", "This key's files or batches quota is spent."),
   // Capacity and engine state (5xx family)
   queue_full: spec(503, "service_unavailable", "The model's queue is full. Retry later."),
   queue_timeout: spec(

@@ -20,6 +20,9 @@ import { installAuth, installModelGuard } from "../auth/index.js";
 import { installRateLimit } from "../limits/index.js";
 import { installPrivacy } from "../privacy/index.js";
 import { installAccessLog, LocalUsageReader, registerUsageRoute } from "../audit/index.js";
+import { installBatchLine } from "../batch/index.js";
+import { registerFilesRoutes } from "./files/route.js";
+import { registerBatchesRoutes } from "./batches/route.js";
 
 /** Builds the public API app; the caller listens and closes it. */
 export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyInstance {
@@ -37,6 +40,8 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   // The edge, in order: request id (above) → IP filter → auth → rate limit → validation.
   installAccessLog(app, deps.accessLog);
   installIpFilter(app, deps.netfilter);
+  // A batch line's key comes from its batch (src/batch/line-identity.ts), before auth.
+  installBatchLine(app, deps.batch?.lines);
   installAuth(app, deps.auth);
   installLockdown(app, deps.incident, "public");
   installRateLimit(app, deps.rateLimits);
@@ -53,6 +58,10 @@ export function buildGateway(deps: GatewayDeps, extras: HealthExtras): FastifyIn
   registerEmbeddingsRoute(app, deps);
   registerTokenizeRoutes(app, deps);
   registerUsageRoute(app, deps.usageReader ?? (deps.usage && new LocalUsageReader(deps.usage)));
+  if (deps.batch) {
+    registerFilesRoutes(app, deps.batch);
+    registerBatchesRoutes(app, deps.batch);
+  }
   return app;
 }
 

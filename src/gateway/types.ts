@@ -8,6 +8,7 @@ import type { Netfilter } from "../netfilter/index.js";
 import type { AuthHookOptions } from "../auth/index.js";
 import type { RateLimitHookOptions } from "../limits/index.js";
 import type { AccessLogHookOptions, UsageReader, UsageStore } from "../audit/index.js";
+import type { BatchLineHookOptions, BatchService, FileService } from "../batch/index.js";
 import type {
   KeyCacheSettings,
   ModelDigests,
@@ -73,6 +74,16 @@ export interface GatewayDeps {
   instance?: string;
   /** The shared state backend, for /health and /readyz (a gateway that fails closed is not ready). */
   state?: GatewayState;
+  /** The Files and Batch API; without it /v1/files and /v1/batches are 404. */
+  batch?: GatewayBatch;
+}
+
+/** The Files and Batch API (src/batch/): its services and the hook that admits batch lines. */
+export interface GatewayBatch {
+  files: FileService;
+  batches: BatchService;
+  lines: BatchLineHookOptions;
+  settings: { maxFileBytes: number };
 }
 
 /** The state backend as the probes see it. */

@@ -27,6 +27,8 @@ export interface GenerationGate {
    * refuse. */
   reserveTokens?(tokens: number): Promise<GenerationReservation>;
   output?: OutputFilter;
+  /** The admission priority of its generations (src/scheduler/): a batch line's is below 0. */
+  priority?: number;
 }
 
 /** Per-request facts collected for the request's log lines and metrics. */
@@ -59,6 +61,8 @@ export interface RequestContext {
   /** Token reservation and output filter for the generation routes (rate limits, privacy). */
   readonly gate: GenerationGate;
   readonly record: RequestRecord;
+  /** Set when the request is a line of a batch the server runs itself (src/batch/). */
+  batch?: { batchId: string; customId: string };
 }
 
 declare module "fastify" {

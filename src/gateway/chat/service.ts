@@ -135,6 +135,7 @@ export async function startChat(
     maxTokensCaps: maxTokensCapsFor(deps, model),
     logprobs,
     reserveTokens: gate?.reserveTokens,
+    priority: gate?.priority,
     testHook: testHookFor(deps, messages.map((m) => m.content).join("\n")),
   });
   const renderer = chatRenderer({

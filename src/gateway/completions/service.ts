@@ -96,6 +96,7 @@ export async function startCompletion(
     logprobs,
     promptLogprobs,
     reserveTokens: gate?.reserveTokens,
+    priority: gate?.priority,
     testHook: testHookFor(deps, input.kind === "text" ? input.text : ""),
   });
   // OpenAI's legacy default is 16 tokens; Bulwark lets the context decide, like vLLM.

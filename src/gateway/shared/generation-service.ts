@@ -33,6 +33,8 @@ export interface StartRequest {
   testHook?: GenerationJob["testHook"];
   /** Reserves prompt + max_tokens against the caller's token limits (rate limits, budget). */
   reserveTokens?: GenerationGate["reserveTokens"];
+  /** The admission priority (a batch line's is low); default 0, interactive. */
+  priority?: number;
 }
 
 export interface StartedGeneration {
@@ -132,7 +134,7 @@ export async function startGeneration(req: StartRequest): Promise<StartedGenerat
   const settle = (used: number) => reservation?.settle(used);
   const choices: GenerationStream[] = [];
   try {
-    for (const job of jobs) choices.push(req.model.generate(job));
+    for (const job of jobs) choices.push(req.model.generate(job, { priority: req.priority }));
     return { choices, promptTokens, settle };
   } catch (err) {
     for (const stream of choices) stream.cancel();

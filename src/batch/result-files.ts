@@ -1,0 +1,91 @@
+/**
+ * A batch's output and error files, appended one line at a time with an fsync after each, so
+ * that a line the ledger records as done is on disk. After a crash, `recover` compares each
+ * file with the ledger: a whole line written after the last one recorded (the server died
+ * between the fsync and the ledger's update) is adopted as that line's result, so it never runs
+ * again; a partial last line is cut off.
+ */
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  writeSync,
+} from "node:fs";
+import type { FileStore } from "./file-store.js";
+import type { BatchLedger, BatchRow } from "./ledger.js";
+
+export type ResultFile = "output" | "error";
+
+export class ResultFiles {
+  constructor(private readonly store: FileStore) {}
+
+  /** Appends one JSON line and fsyncs it; returns where it lies. */
+  append(fileId: string, line: string): { offset: number; length: number } {
+    const fd = openSync(this.store.path(fileId), "a", 0o600);
+    try {
+      const offset = fstatSync(fd).size;
+      const buf = Buffer.from(`${line}\n`, "utf8");
+      writeSync(fd, buf);
+      fsyncSync(fd);
+      return { offset, length: buf.length };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Reconciles both result files of a batch with the ledger (see above); returns lines adopted. */
+  recover(ledger: BatchLedger, batch: BatchRow): number {
+    let adopted = 0;
+    for (const file of ["output", "error"] as const) {
+      const fileId = file === "output" ? batch.output_file_id : batch.error_file_id;
+      const end = ledger.committedEnd(batch.id, file);
+      let fd: number;
+      try {
+        fd = openSync(this.store.path(fileId), "r+");
+      } catch {
+        continue; // nothing written yet
+      }
+      try {
+        const size = fstatSync(fd).size;
+        const tail = Buffer.alloc(Math.max(0, size - end));
+        if (tail.length) readSync(fd, tail, 0, tail.length, end);
+        let keep = end;
+        let from = 0;
+        for (let nl = tail.indexOf(10, from); nl !== -1; nl = tail.indexOf(10, from)) {
+          const text = tail.subarray(from, nl).toString("utf8");
+          const customId = customIdOf(text);
+          const line = customId === undefined ? undefined : ledger.line(batch.id, customId);
+          if (!line || line.status === "completed" || line.status === "failed") break;
+          ledger.finish(batch.id, line.line_no, {
+            status: file === "output" ? "completed" : "failed",
+            file,
+            offset: end + from,
+            length: nl + 1 - from,
+          });
+          adopted++;
+          keep = end + nl + 1;
+          from = nl + 1;
+        }
+        if (keep < size) {
+          ftruncateSync(fd, keep);
+          fsyncSync(fd);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return adopted;
+  }
+}
+
+function customIdOf(text: string): string | undefined {
+  try {
+    const id = (JSON.parse(text) as { custom_id?: unknown }).custom_id;
+    return typeof id === "string" ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
