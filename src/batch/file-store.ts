@@ -1,5 +1,5 @@
 /**
- * The files' bytes on disk, under <home>/batch/files (0700, each file 0600). An upload streams
+ * The files' bytes on disk, under <home>/files (0700, each file 0600). An upload streams
  * into a temporary file line by line, each line checked as it passes, and is renamed into place
  * only once the whole file passed: a refused upload leaves nothing behind. A line is never
  * longer than `maxLineBytes` (the live API's body limit), so memory holds at most one line.
@@ -32,7 +32,7 @@ export class FileStore {
   readonly dir: string;
 
   constructor(home: string) {
-    this.dir = join(home, "batch", "files");
+    this.dir = join(home, "files");
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 

@@ -1,6 +1,6 @@
 /**
  * Start step: the Files and Batch API (src/batch/). The ledger lives in the store's SQLite
- * file, the files under <home>/batch/files; the runner sends each line through the public app
+ * file, the files under <home>/files (in every backup); the runner sends each line through the public app
  * (bound once it is built) in the batch lane, and starts once the API listens. On close it stops
  * taking lines first and lets those in flight finish within the drain deadline.
  */

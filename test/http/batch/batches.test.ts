@@ -19,7 +19,7 @@ before(async () => {
 });
 after(() => s.close());
 
-const files = () => readdirSync(join(s.home, "batch", "files"));
+const files = () => readdirSync(join(s.home, "files"));
 
 test("a batch runs every line through the live endpoint: output equals the same requests sent live", async () => {
   const lines = [chatLine("a", "one"), chatLine("b", "two"), chatLine("c", "three")];

@@ -20,7 +20,7 @@ before(async () => {
 });
 after(() => s.close());
 
-const kept = () => readdirSync(join(s.home, "batch", "files"));
+const kept = () => readdirSync(join(s.home, "files"));
 
 test("default limit: a file of 50,001 requests is refused at its line 50,001, nothing kept", async () => {
   const lines: string[] = [];
