@@ -18,8 +18,15 @@ export function nginxMissing(): string | undefined {
   return existsSync(NGINX_BIN) ? undefined : `${NGINX_BIN} is not installed (apt install nginx)`;
 }
 
-/** The shipped config with `listen` and the upstream servers replaced. */
-export function nginxSiteConfig(listenPort: number, upstreamPorts: number[]): string {
+/**
+ * The shipped config with `listen` and the upstream servers replaced; the designated instance
+ * of the Files and Batch API is `batchPort` (default: the first gateway).
+ */
+export function nginxSiteConfig(
+  listenPort: number,
+  upstreamPorts: number[],
+  batchPort = upstreamPorts[0],
+): string {
   const shipped = readFileSync(join(repoRoot(), "deploy", "nginx", "bulwark.conf"), "utf8");
   const servers = upstreamPorts
     .map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=10s;`)
@@ -31,7 +38,8 @@ export function nginxSiteConfig(listenPort: number, upstreamPorts: number[]): st
       first = false;
       return servers + "\n";
     })
-    .replace(/^ {4}listen \d+;/m, `    listen 127.0.0.1:${listenPort};`);
+    .replace(/^ {4}listen \d+;/m, `    listen 127.0.0.1:${listenPort};`)
+    .replace(/^ {4}server 127\.0\.0\.1:\d+;$/m, `    server 127.0.0.1:${batchPort};`);
 }
 
 export interface TestNginx {
@@ -42,9 +50,13 @@ export interface TestNginx {
   close(): Promise<void>;
 }
 
-export async function startNginx(listenPort: number, upstreamPorts: number[]): Promise<TestNginx> {
+export async function startNginx(
+  listenPort: number,
+  upstreamPorts: number[],
+  batchPort?: number,
+): Promise<TestNginx> {
   const dir = mkdtempSync(join(tmpdir(), "bulwark-nginx-"));
-  writeFileSync(join(dir, "bulwark.conf"), nginxSiteConfig(listenPort, upstreamPorts));
+  writeFileSync(join(dir, "bulwark.conf"), nginxSiteConfig(listenPort, upstreamPorts, batchPort));
   const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
     .map((t) => `  ${t}_temp_path ${join(dir, t)};`)
     .join("\n");
