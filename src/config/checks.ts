@@ -6,7 +6,7 @@
  */
 import { isLoopback } from "../util/ip-address.js";
 import { invalidField } from "./config-error.js";
-import type { Config, ModelEntry } from "./schema.js";
+import type { Config, ModelEntry, ReplicaRange } from "./schema.js";
 
 /** Two models with one name could not be told apart by a client. */
 export function checkModelNames(models: readonly ModelEntry[]): void {
@@ -51,9 +51,18 @@ export function checkLadderModels(
 
 export interface PlannedModel {
   entry: ModelEntry;
+  /** Workers started; an autoscaled model's `min`. */
   replicas: number;
+  /** Workers at most: `replicas`, or an autoscaled model's `max` (the thread plan holds at it). */
+  maxReplicas: number;
   threads: number;
   description?: string;
+}
+
+/** A model's replicas as a range: a plain number n is {min: n, max: n} (no autoscaling). */
+export function replicaRange(entry: ModelEntry, engine: Config["engine"]): ReplicaRange {
+  const r = entry.replicas ?? engine.replicas;
+  return typeof r === "number" ? { min: r, max: r } : r;
 }
 
 /**
@@ -73,29 +82,32 @@ export function threadsPerWorker(totalWorkers: number, cores: number): number {
 /**
  * Threads for every model's workers. Unset threads split the cores evenly between all workers;
  * explicit threads that together exceed the cores are refused: llama.cpp's threads spin while
- * they wait, and oversubscribed cores were measured about 1000× slower.
+ * they wait, and oversubscribed cores were measured about 1000× slower. An autoscaled model
+ * counts with its `max` replicas, so that the plan still holds once it has grown: its workers
+ * get the threads they would have with `max` of them running from the start.
  */
 export function planThreads(
   models: { entry: ModelEntry; description?: string }[],
   engine: Config["engine"],
   cores: number,
 ): PlannedModel[] {
-  const replicasOf = (m: ModelEntry) => m.replicas ?? engine.replicas;
-  const totalWorkers = models.reduce((n, m) => n + replicasOf(m.entry), 0);
+  const ranges = models.map((m) => replicaRange(m.entry, engine));
+  const totalWorkers = ranges.reduce((n, r) => n + r.max, 0);
   const auto = threadsPerWorker(totalWorkers, cores);
-  const planned = models.map((m) => ({
+  const planned = models.map((m, i) => ({
     entry: m.entry,
     description: m.description,
-    replicas: replicasOf(m.entry),
+    replicas: ranges[i]!.min,
+    maxReplicas: ranges[i]!.max,
     threads: m.entry.threads || engine.threads || auto,
   }));
-  const total = planned.reduce((n, p) => n + p.threads * p.replicas, 0);
+  const total = planned.reduce((n, p) => n + p.threads * p.maxReplicas, 0);
   const explicit = models.some((m) => m.entry.threads || engine.threads);
   if (explicit && total > cores) {
     throw invalidField(
       "engine.threads",
-      `${total} llama.cpp threads in all (threads × replicas over every model) exceed the ` +
-        `${cores} cores; lower --threads or --replicas`,
+      `${total} llama.cpp threads in all (threads × replicas over every model, an ` +
+        `autoscaled model's max replicas) exceed the ${cores} cores; lower --threads or --replicas`,
     );
   }
   return planned;

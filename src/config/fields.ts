@@ -26,6 +26,7 @@ interface JsonSchemaNode {
   maximum?: number;
   properties?: Record<string, JsonSchemaNode>;
   items?: JsonSchemaNode;
+  anyOf?: JsonSchemaNode[];
 }
 
 function envName(path: readonly string[]): string {
@@ -45,7 +46,9 @@ function walk(node: JsonSchemaNode, path: string[], out: ConfigField[], envAllow
   const field: ConfigField = {
     path,
     env: envAllowed && (node.type !== "array" || scalarArray) ? envName(path) : "",
-    type: node.type ?? (node.enum ? "enum" : "unknown"),
+    type:
+      node.type ??
+      (node.enum ? "enum" : node.anyOf ? node.anyOf.map((n) => n.type).join(" or ") : "unknown"),
     description: node.description ?? "",
     default: node.default,
   };

@@ -6,6 +6,8 @@ export {
   type ModelEntry,
   type GpuSetting,
   type LadderEntry,
+  type ReplicaRange,
+  type AutoscaleSettings,
   chatWrapperNames,
 } from "./schema.js";
 export { loadConfig, ConfigError, type LoadConfigOptions } from "./load.js";
@@ -18,6 +20,7 @@ export {
   checkLadderModels,
   checkModelNames,
   planThreads,
+  replicaRange,
   threadsPerWorker,
   type PlannedModel,
 } from "./checks.js";

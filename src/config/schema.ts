@@ -36,6 +36,17 @@ export const chatWrapperNames = [
   "seed",
 ] as const;
 
+/**
+ * An autoscaled model's replicas: it starts `min` workers and adds or stops one at a time
+ * between `min` and `max` as the autoscale policy decides (src/supervisor/autoscale-policy.ts).
+ */
+const replicaRangeSchema = z
+  .strictObject({
+    min: count().max(64).describe("Workers kept however idle the model is."),
+    max: count().max(64).describe("Workers at most, if memory admission allows them."),
+  })
+  .refine((r) => r.min <= r.max, { message: "min must not exceed max", path: ["max"] });
+
 /** One served model: a name clients use, and the GGUF behind it. */
 export const modelEntrySchema = z.strictObject({
   name: z
@@ -49,7 +60,13 @@ export const modelEntrySchema = z.strictObject({
       "Path of the GGUF file, or registry:NAME[:VERSION] for a model of the registry (NAME " +
         "follows NAME:latest and hot-swaps on promotion). Never shown to clients.",
     ),
-  replicas: count().optional().describe("Workers for this model. Default: engine.replicas."),
+  replicas: z
+    .union([count().max(64), replicaRangeSchema])
+    .optional()
+    .describe(
+      "Workers for this model: a number, or {min, max} to scale between them with the load " +
+        "(autoscale.*; docs/scaling.md). Default: engine.replicas.",
+    ),
   slots: count().max(256).optional().describe("Sequences per worker. Default: engine.slots."),
   threads: count(0).max(1024).optional().describe("Threads per worker. Default: engine.threads."),
   contextSize: count(16)
@@ -64,6 +81,53 @@ export const modelEntrySchema = z.strictObject({
         "fallback for the architecture (Llama 2 chat for a plain llama). A name forces that format.",
     ),
 });
+
+const autoscaleSchema = z
+  .strictObject({
+    intervalMs: ms(10)
+      .default(1_000)
+      .describe("How often an autoscaled model's queue and slots are looked at, in ms."),
+    upQueueDepth: count()
+      .default(2)
+      .describe(
+        "Requests waiting in a model's queue from which it is under pressure (so is a queue " +
+          "wait p95 of upQueueWaitMs).",
+      ),
+    upQueueWaitMs: ms()
+      .default(2_000)
+      .describe(
+        "Queue wait p95, over the requests that left the queue since the last look, from which " +
+          "a model is under pressure, in ms.",
+      ),
+    upWindowMs: ms(0)
+      .default(10_000)
+      .describe(
+        "Pressure must hold at every look for this long before one replica is added, in ms.",
+      ),
+    downIdleMs: ms(0)
+      .default(120_000)
+      .describe(
+        "A replica is stopped once, for this long, nobody waited and the busy slots fit in one " +
+          "replica fewer at no more than downUtilizationPercent of its slots, in ms.",
+      ),
+    downUtilizationPercent: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .default(50)
+      .describe(
+        "The share of one replica fewer's slots that the busy slots must stay within to count " +
+          "as idle, in % (the gap to the queue that scales up is the hysteresis).",
+      ),
+    cooldownMs: ms(0)
+      .default(30_000)
+      .describe(
+        "Least time between two changes of one model's replicas, and before trying again after " +
+          "memory admission refused a replica, in ms.",
+      ),
+  })
+  .prefault({});
 
 const serverSchema = z
   .strictObject({
@@ -894,6 +958,7 @@ export const configSchema = z
     server: serverSchema,
     engine: engineSchema,
     scheduler: schedulerSchema,
+    autoscale: autoscaleSchema,
     limits: limitsSchema,
     log: logSchema,
     guards: guardsSchema,
@@ -919,5 +984,7 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type ModelEntry = z.output<typeof modelEntrySchema>;
+export type ReplicaRange = z.output<typeof replicaRangeSchema>;
+export type AutoscaleSettings = z.output<typeof autoscaleSchema>;
 export type LadderEntry = z.output<typeof ladderEntrySchema>;
 export type GpuSetting = z.output<typeof gpuSchema>;

@@ -4,7 +4,7 @@
  * left out unless a test passes them in `deps`.
  */
 import type { FastifyInstance } from "fastify";
-import { loadConfig } from "../../src/config/index.js";
+import { loadConfig, replicaRange } from "../../src/config/index.js";
 import {
   buildGateway,
   GrammarCompiler,
@@ -82,7 +82,7 @@ export async function buildTestGateway(
     const host = new ModelHost(
       entry.name,
       spec,
-      entry.replicas ?? e.replicas,
+      replicaRange(entry, e).min,
       options.replicaFactory ?? engine.factory,
       supervision,
       config.scheduler,

@@ -4,7 +4,7 @@
  * index so that a promotion or rollback from the CLI or the admin API hot-swaps the model, and
  * runs the periodic full verification.
  */
-import type { Config, ModelEntry } from "../../config/index.js";
+import { replicaRange, type Config, type ModelEntry } from "../../config/index.js";
 import type { Logger } from "../../observability/index.js";
 import { formatRef, LATEST, parseRef } from "../names.js";
 import type { Registry, RegistryAlert } from "../registry.js";
@@ -66,7 +66,8 @@ export class RegistryServing {
     return {
       contextSize: entry.contextSize ?? engine.contextSize,
       slots: entry.slots ?? engine.slots,
-      replicas: entry.replicas ?? engine.replicas,
+      // The workers a start loads; an autoscaled model's further ones pass load admission.
+      replicas: replicaRange(entry, engine).min,
     };
   }
 
