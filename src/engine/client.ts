@@ -37,6 +37,28 @@ export interface ReplicaStatus {
   lastError: string | null;
 }
 
+/** An autoscaled model's replicas, as /health shows them (times in epoch ms). */
+export interface AutoscaleState {
+  min: number;
+  max: number;
+  /** Replicas counted now: ready or loading, not being stopped. */
+  replicas: number;
+  pressureSince: number | null;
+  idleSince: number | null;
+  cooldownUntil: number | null;
+  /** Decisions taken since the start, by action (up, down, up_refused). */
+  decisions: Record<string, number>;
+  /** The latest decisions, newest first. */
+  recent: {
+    at: number;
+    action: string;
+    from: number;
+    to: number;
+    replica: string | null;
+    reason: string;
+  }[];
+}
+
 export interface ModelStatus {
   name: string;
   ready: boolean;
@@ -51,6 +73,8 @@ export interface ModelStatus {
   replicas: ReplicaStatus[];
   slots: { busy: number; total: number };
   queue: { waiting: number; limit: number };
+  /** An autoscaled model's range, state and recent decisions (src/supervisor/autoscaler.ts). */
+  autoscale?: AutoscaleState;
 }
 
 /** The gateway's view of a served model. */

@@ -2,6 +2,7 @@ export * from "./types.js";
 export type {
   GenerationStream,
   ModelStatus,
+  AutoscaleState,
   ReplicaStatus,
   ServedModel,
   StreamEvent,

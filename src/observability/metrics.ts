@@ -146,6 +146,12 @@ const EVENT_METRICS = {
     help: "Engine workers restarted after dying, being killed or being refused a load.",
     labels: ["model"],
   },
+  autoscaleDecisions: {
+    name: "bulwark_autoscale_decisions_total",
+    type: "counter",
+    help: "Decisions of the replica autoscaler: up, down, or up_refused by memory admission.",
+    labels: ["model", "action"],
+  },
   loadSeconds: {
     name: "bulwark_model_load_seconds",
     type: "histogram",
@@ -511,6 +517,10 @@ export class Metrics {
 
   batchLine(outcome: "completed" | "failed" | "retried"): void {
     this.m.batchLines.inc({ outcome });
+  }
+
+  autoscaled(model: string, action: string): void {
+    this.m.autoscaleDecisions.inc({ model, action });
   }
 
   loadRefused(model: string): void {

@@ -42,6 +42,8 @@ export interface ModelObserver {
   restarted(model: string, reason: string): void;
   /** A batch line gave its slot to an interactive request. */
   preempted(model: string): void;
+  /** The autoscaler decided: `up`, `down`, or `up_refused` (memory admission said no). */
+  autoscaled(model: string, action: string): void;
 }
 
 /** What the memory guard reports. */

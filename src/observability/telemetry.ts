@@ -142,6 +142,7 @@ export class Telemetry {
     },
     restarted: (model) => this.metrics.restarted(model),
     preempted: (model) => this.metrics.preempted(model),
+    autoscaled: (model, action) => this.metrics.autoscaled(model, action),
   };
 
   /** What the gateway reports: every request, and inter-token gaps. */

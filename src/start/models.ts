@@ -223,7 +223,9 @@ export function startModels(
           gpu: p.entry.gpu ?? engine.gpu,
           chatWrapper: p.entry.chatWrapper ?? "auto",
         },
-        p.replicas,
+        p.maxReplicas > p.replicas
+          ? { min: p.replicas, max: p.maxReplicas, autoscale: config.autoscale }
+          : p.replicas,
         factory,
         supervision,
         { ...config.scheduler, backgroundSlotShare: config.batch.slotShare },
@@ -241,6 +243,7 @@ export function startModels(
       {
         model: p.entry.name,
         replicas: p.replicas,
+        ...(p.maxReplicas > p.replicas ? { maxReplicas: p.maxReplicas } : {}),
         threads: p.threads,
         slots: p.entry.slots ?? engine.slots,
       },

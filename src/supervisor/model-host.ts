@@ -36,6 +36,8 @@ import {
   type ReplacementCheck,
   type SupervisionSettings,
 } from "./replica-manager.js";
+import { Autoscaler } from "./autoscaler.js";
+import type { AutoscaleSettings, ReplicaRange } from "../config/index.js";
 
 /** Receives the supervisor's figures for metrics (declared in observability); each optional. */
 export type HostObserver = Partial<ModelObserver>;
@@ -45,6 +47,11 @@ export interface SchedulerSettings {
   queueTimeoutMs: number;
   /** Share of the slots batch lines may hold (batch.slotShare); default 1. */
   backgroundSlotShare?: number;
+}
+
+/** Replicas between `min` and `max`, grown and shrunk by the autoscale policy. */
+export interface AutoscaledReplicas extends ReplicaRange {
+  autoscale: AutoscaleSettings;
 }
 
 export class ModelHost implements ServedModel {
@@ -61,11 +68,13 @@ export class ModelHost implements ServedModel {
   /** Why the last load asked for by a request was refused, while the model stays unloaded. */
   private loadRefusal: BulwarkError | undefined;
   private readonly log: Logger;
+  private readonly autoscaler: Autoscaler | undefined;
 
+  /** `replicas`: a fixed count, or a range the autoscaler moves within. */
   constructor(
     readonly name: string,
     spec: Omit<ReplicaSpec, "id">,
-    replicas: number,
+    replicas: number | AutoscaledReplicas,
     factory: ReplicaFactory,
     supervision: SupervisionSettings,
     private readonly scheduler: SchedulerSettings,
@@ -78,9 +87,10 @@ export class ModelHost implements ServedModel {
       () => Date.now(),
       (r) => r.state() === "ready",
     );
+    const range = typeof replicas === "number" ? undefined : replicas;
     this.manager = new ReplicaManager(
       spec,
-      replicas,
+      range?.min ?? (replicas as number),
       factory,
       supervision,
       {
@@ -88,9 +98,26 @@ export class ModelHost implements ServedModel {
         gone: (r) => this.onGone(r),
         restarting: (_r, reason) => this.observer.restarted?.(name, reason),
         loadRefused: (err) => this.onLoadRefused(err),
+        growRefused: (err) => this.autoscaler?.refused(err),
       },
       logger,
     );
+    if (range && range.max > range.min) {
+      this.autoscaler = new Autoscaler({
+        model: name,
+        range,
+        settings: range.autoscale,
+        replicas: this.manager,
+        load: () => ({
+          waiting: this.dispatcher.waiting,
+          busySlots: this.manager.status().reduce((n, r) => n + r.busySlots, 0),
+        }),
+        slotsPerReplica: spec.slots,
+        active: () => !this.closing && !this.isUnloaded(),
+        logger,
+        decided: (model, action) => this.observer.autoscaled?.(model, action),
+      });
+    }
     this.timer = setInterval(() => this.expireQueue(), Math.min(250, scheduler.queueTimeoutMs));
     this.timer.unref();
   }
@@ -102,7 +129,9 @@ export class ModelHost implements ServedModel {
 
   /** Starts the replicas; resolves once one is ready. */
   start(): Promise<ModelInfo> {
-    return this.manager.start();
+    const first = this.manager.start();
+    this.autoscaler?.start();
+    return first;
   }
 
   info(): ModelInfo | undefined {
@@ -134,6 +163,7 @@ export class ModelHost implements ServedModel {
         total: replicas.reduce((n, r) => n + (r.state === "ready" ? r.slots : 0), 0),
       },
       queue: { waiting: this.dispatcher.waiting, limit: this.scheduler.queueLimit },
+      ...(this.autoscaler ? { autoscale: this.autoscaler.status() } : {}),
     };
   }
 
@@ -171,7 +201,9 @@ export class ModelHost implements ServedModel {
 
   /** Runs a dispatched request on its replica and feeds the events to its stream. */
   private run(ticket: Ticket, replica: EngineReplica): void {
-    this.observer.queueTime?.(this.name, (performance.now() - ticket.createdAt) / 1000);
+    const waitedMs = performance.now() - ticket.createdAt;
+    this.observer.queueTime?.(this.name, waitedMs / 1000);
+    this.autoscaler?.queueWait(waitedMs);
     const listener: GenerationListener = {
       onEvent: (event) => {
         if (event.type === "done" && this.dispatcher.isYielding(ticket)) {
@@ -467,6 +499,7 @@ export class ModelHost implements ServedModel {
    */
   async close(deadlineMs: number): Promise<void> {
     this.closing = true;
+    this.autoscaler?.close();
     const deadline = Date.now() + deadlineMs;
     while (this.dispatcher.inFlight() > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));

@@ -37,6 +37,18 @@ export interface ReplicaEvents {
   restarting?(replica: EngineReplica, reason: string): void;
   /** A load asked for by a request was refused for memory; the position is unloaded again. */
   loadRefused?(error: BulwarkError): void;
+  /** The replica grow() added was refused for memory; its position is gone again. */
+  growRefused?(error: BulwarkError): void;
+}
+
+/** The replicas as the autoscaler counts them. */
+export interface ReplicaCounts {
+  /** Positions that serve or load: not unloaded for memory, not being stopped for good. */
+  replicas: number;
+  /** Of them, those whose replica is still loading. */
+  starting: number;
+  /** Positions unloaded to free memory. */
+  parked: number;
 }
 
 /** One position in the replica set; its replica is replaced on every restart. */
@@ -59,10 +71,18 @@ interface Position {
   epoch: number;
   /** Stopped to be replaced by a worker of the current spec: respawned at once on exit. */
   renewing: boolean;
+  /** Added by grow() and not loaded yet: a load refused for memory removes it. */
+  grown: boolean;
+  /** Being stopped by shrink(): removed when its replica exits. */
+  retiring: boolean;
+  /** Taken out of the set: its replica's exit is no longer acted on. */
+  removed: boolean;
 }
 
 export class ReplicaManager {
   private readonly positions: Position[] = [];
+  /** The index of the next position: never reused, so no replica id comes back. */
+  private nextIndex = 0;
   private watchdog: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly log: Logger;
@@ -86,31 +106,44 @@ export class ReplicaManager {
   /** Starts every replica; resolves with the first one's model info, rejects if all fail. */
   start(): Promise<ModelInfo> {
     const loads: Promise<ModelInfo>[] = [];
-    for (let index = 0; index < this.count; index++) {
-      const position: Position = {
-        index,
-        replica: undefined,
-        generation: 0,
-        failures: 0,
-        restarts: 0,
-        startedAt: 0,
-        lastError: undefined,
-        restartTimer: undefined,
-        parked: false,
-        onDemand: false,
-        loadError: undefined,
-        epoch: 0,
-        renewing: false,
-      };
-      this.positions.push(position);
-      loads.push(this.spawn(position));
-    }
+    for (let i = 0; i < this.count; i++) loads.push(this.spawn(this.addPosition(false)));
     this.watchdog = setInterval(() => this.inspect(), this.settings.watchdogIntervalMs);
     this.watchdog.unref();
     this.firstLoad = Promise.any(loads).catch((err: AggregateError) => {
       throw err.errors[0] ?? err;
     });
     return this.firstLoad;
+  }
+
+  private addPosition(grown: boolean): Position {
+    const position: Position = {
+      index: this.nextIndex++,
+      replica: undefined,
+      generation: 0,
+      failures: 0,
+      restarts: 0,
+      startedAt: 0,
+      lastError: undefined,
+      restartTimer: undefined,
+      parked: false,
+      onDemand: false,
+      loadError: undefined,
+      epoch: 0,
+      renewing: false,
+      grown,
+      retiring: false,
+      removed: false,
+    };
+    this.positions.push(position);
+    return position;
+  }
+
+  private removePosition(position: Position): void {
+    position.removed = true;
+    if (position.restartTimer) clearTimeout(position.restartTimer);
+    position.restartTimer = undefined;
+    const at = this.positions.indexOf(position);
+    if (at !== -1) this.positions.splice(at, 1);
   }
 
   private spawn(position: Position): Promise<ModelInfo> {
@@ -126,6 +159,7 @@ export class ReplicaManager {
     load.then(
       (info) => {
         position.onDemand = false;
+        position.grown = false;
         this.log.info({ replica: id, loadMs: info.loadMs, gpu: info.gpu }, "engine worker ready");
         if (position.replica === replica && replica.state() === "ready") this.events.ready(replica);
       },
@@ -133,7 +167,11 @@ export class ReplicaManager {
         position.lastError = position.loadError = err.message;
         this.log.error({ replica: id, err: err.message }, "engine worker failed to load");
         const refused = err instanceof BulwarkError && err.code === "model_load_refused_memory";
-        if (refused && position.onDemand && !this.stopping) {
+        if (refused && position.grown && !this.stopping && !position.removed) {
+          // A replica added for load that memory admission refused: the set stays as it was.
+          this.removePosition(position);
+          this.events.growRefused?.(err);
+        } else if (refused && position.onDemand && !this.stopping) {
           // Loading on demand does not turn into a retry loop: the position stays unloaded
           // and the next request tries again.
           position.parked = true;
@@ -150,6 +188,11 @@ export class ReplicaManager {
     if (position.replica !== replica) return;
     const wasServing = replica.state() !== "stopped";
     this.events.gone(replica, reason);
+    if (position.removed) return;
+    if (position.retiring) {
+      this.removePosition(position);
+      return;
+    }
     if (position.renewing) {
       position.renewing = false;
       if (!this.stopping && !position.parked) this.spawn(position).catch(() => undefined);
@@ -193,7 +236,7 @@ export class ReplicaManager {
    */
   private renewOne(): void {
     if (this.stopping || this.checkingRenewal) return;
-    const live = this.positions.filter((p) => !p.parked && p.replica);
+    const live = this.positions.filter((p) => !p.parked && !p.retiring && p.replica);
     if (live.some((p) => p.renewing || p.replica!.state() === "starting")) return;
     const ready = live.filter((p) => p.replica!.state() === "ready");
     const stale = ready.find((p) => p.epoch < this.specEpoch);
@@ -265,12 +308,60 @@ export class ReplicaManager {
     });
   }
 
+  /** The replicas as the autoscaler counts them. */
+  counts(): ReplicaCounts {
+    const counted = this.positions.filter((p) => !p.parked && !p.retiring);
+    return {
+      replicas: counted.length,
+      starting: counted.filter((p) => p.replica?.state() === "starting").length,
+      parked: this.positions.filter((p) => p.parked).length,
+    };
+  }
+
+  /**
+   * Adds one replica (the autoscaler's "up"); returns its id. Its load passes memory admission
+   * like any other: refused, the position is removed again and `growRefused` says why.
+   */
+  grow(): string | undefined {
+    if (this.stopping) return undefined;
+    const position = this.addPosition(true);
+    position.epoch = this.specEpoch;
+    this.spawn(position).catch(() => undefined);
+    return position.replica?.id;
+  }
+
+  /**
+   * Stops one replica for good (the autoscaler's "down"); returns its id. A position waiting to
+   * restart goes first (it serves nothing); else the ready replica with the fewest running
+   * requests, which drains them (taking no new one) before it stops.
+   */
+  shrink(drainMs: number): string | undefined {
+    if (this.stopping) return undefined;
+    const candidates = this.positions.filter((p) => !p.parked && !p.retiring && !p.renewing);
+    const waiting = candidates.find((p) => p.restartTimer !== undefined);
+    if (waiting) {
+      const id = waiting.replica?.id ?? `${this.baseSpec.modelName}#${waiting.index}`;
+      this.removePosition(waiting);
+      return id;
+    }
+    const ready = candidates
+      .filter((p) => p.replica?.state() === "ready")
+      .sort((a, b) => a.replica!.activeJobs() - b.replica!.activeJobs() || b.index - a.index);
+    const chosen = ready[0];
+    if (!chosen || ready.length < 2) return undefined;
+    chosen.retiring = true;
+    void chosen.replica!.stop(drainMs);
+    return chosen.replica!.id;
+  }
+
   /**
    * Unloads idle replicas to free memory, keeping at least `keep` ready ones: each chosen one
    * (no running job) is stopped and not restarted until unpark(). Returns the ids unloaded.
    */
   park(keep: number): string[] {
-    const ready = this.positions.filter((p) => !p.parked && p.replica?.state() === "ready");
+    const ready = this.positions.filter(
+      (p) => !p.parked && !p.retiring && p.replica?.state() === "ready",
+    );
     const idle = ready.filter((p) => p.replica!.activeJobs() === 0);
     const parked: string[] = [];
     for (const p of idle) {

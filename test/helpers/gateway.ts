@@ -82,7 +82,9 @@ export async function buildTestGateway(
     const host = new ModelHost(
       entry.name,
       spec,
-      replicaRange(entry, e).min,
+      typeof entry.replicas === "object"
+        ? { ...replicaRange(entry, e), autoscale: config.autoscale }
+        : (entry.replicas ?? e.replicas),
       options.replicaFactory ?? engine.factory,
       supervision,
       config.scheduler,
