@@ -71,6 +71,11 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
     return this.queue.size;
   }
 
+  /** Interactive requests waiting (priority 0 and up; not the background lane's). */
+  get waitingInteractive(): number {
+    return this.queue.interactive;
+  }
+
   /** Whether some replica is ready to serve. */
   hasReplica(): boolean {
     return this.replicas.length > 0;

@@ -109,7 +109,7 @@ export class ModelHost implements ServedModel {
         settings: range.autoscale,
         replicas: this.manager,
         load: () => ({
-          waiting: this.dispatcher.waiting,
+          waiting: this.dispatcher.waitingInteractive,
           busySlots: this.manager.status().reduce((n, r) => n + r.busySlots, 0),
         }),
         slotsPerReplica: spec.slots,
@@ -203,7 +203,8 @@ export class ModelHost implements ServedModel {
   private run(ticket: Ticket, replica: EngineReplica): void {
     const waitedMs = performance.now() - ticket.createdAt;
     this.observer.queueTime?.(this.name, waitedMs / 1000);
-    this.autoscaler?.queueWait(waitedMs);
+    // Batch lines (the background lane) wait by design: they never grow a model.
+    if (ticket.priority >= 0) this.autoscaler?.queueWait(waitedMs);
     const listener: GenerationListener = {
       onEvent: (event) => {
         if (event.type === "done" && this.dispatcher.isYielding(ticket)) {
