@@ -75,6 +75,16 @@ export interface PreparedPrompt {
   stopStrings: string[];
   /** Extra stop tokens the chat format needs. */
   stopTokens: number[];
+  /**
+   * The input the prompt was made from: a remote backend is sent this (messages or text), not
+   * the token ids, which are another engine's.
+   */
+  input?: PromptInput;
+  /**
+   * Prepared by a remote backend: `tokens` is empty and this is an estimate of the prompt's
+   * length (the backend reports the real one in usage; docs/architecture.md).
+   */
+  estimatedTokens?: number;
 }
 
 /** A constrained-output grammar: node-llama-cpp's built-in JSON grammar, or compiled GBNF. */
@@ -211,6 +221,8 @@ export interface EngineReplica {
   readonly id: string;
   readonly modelName: string;
   readonly slots: number;
+  /** A remote backend: runs a prompt from its `input` and needs no token ids. */
+  readonly remote?: boolean;
   state(): ReplicaState;
   info(): ModelInfo | undefined;
   /** Loads the model; resolves when it can serve. */

@@ -6,7 +6,8 @@
  */
 import { BulwarkError } from "../errors/index.js";
 import { AdmissionQueue, QueueFullError, type Queued } from "./admission-queue.js";
-import { pickReplica, retryAfterSeconds } from "./slot-choice.js";
+import { retryAfterSeconds } from "./slot-choice.js";
+import { leastOutstanding, type Router } from "./routing.js";
 
 /** A replica as the dispatcher sees it. */
 export interface Slotted {
@@ -35,6 +36,8 @@ export interface Placeable extends Queued {
   readonly avoid?: ReadonlySet<string>;
   /** A background request that can give its slot up and continue later from its tokens. */
   readonly preemptible?: boolean;
+  /** Its prompt's block chain, for prefix-affinity routing (prefixChain). */
+  readonly prefix?: readonly number[];
 }
 
 export interface Assignment<T, R> {
@@ -57,12 +60,14 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
 
   /**
    * `now`: epoch ms. `accepting`: whether a ready replica takes new requests now (a draining
-   * one does not).
+   * one does not), and, given a request, whether it can run that request. `router`: which of
+   * the replicas with a free slot takes a request.
    */
   constructor(
     private readonly settings: DispatcherSettings,
     private readonly now: () => number,
-    private readonly accepting: (replica: R) => boolean = () => true,
+    private readonly accepting: (replica: R, ticket?: T) => boolean = () => true,
+    private readonly router: Router = leastOutstanding,
   ) {
     this.queue = new AdmissionQueue(settings.queueLimit, settings.queueTimeoutMs);
   }
@@ -93,11 +98,12 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
     const index = this.replicas.indexOf(replica);
     if (index !== -1) this.replicas.splice(index, 1);
     this.busy.delete(replica.id);
+    this.router.forget(replica.id);
   }
 
-  private loads(avoid?: ReadonlySet<string>) {
+  private loads(avoid?: ReadonlySet<string>, ticket?: T) {
     return this.replicas
-      .filter((r) => this.accepting(r) && !avoid?.has(r.id))
+      .filter((r) => this.accepting(r, ticket) && !avoid?.has(r.id))
       .map((r) => ({ id: r.id, ready: true, slots: r.slots, busy: this.busy.get(r.id) ?? 0, r }));
   }
 
@@ -110,7 +116,9 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
     const head = this.queue.peek();
     const ahead = head !== undefined && head.priority >= ticket.priority;
     const free =
-      !ahead && this.mayPlace(ticket) ? pickReplica(this.loads(ticket.avoid)) : undefined;
+      !ahead && this.mayPlace(ticket)
+        ? this.router.choose(this.loads(ticket.avoid, ticket), ticket.prefix)
+        : undefined;
     if (free) {
       this.place(ticket, free.r);
       return free.r;
@@ -140,7 +148,7 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
   next(): Assignment<T, R> | undefined {
     const head = this.queue.peek();
     if (!head || !this.mayPlace(head)) return undefined;
-    const free = pickReplica(this.loads(head.avoid));
+    const free = this.router.choose(this.loads(head.avoid, head), head.prefix);
     if (!free) return undefined;
     const ticket = this.queue.shift()!;
     this.place(ticket, free.r);
@@ -255,8 +263,10 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
    * The least busy accepting replica for a call that needs no slot (tokenize, embed), other
    * than those in `avoid` (they died under this call), or undefined when none is ready.
    */
-  leastBusy(avoid?: ReadonlySet<string>): R | undefined {
-    const candidates = this.loads(avoid).sort((a, b) => a.busy - b.busy);
+  leastBusy(avoid?: ReadonlySet<string>, only?: (replica: R) => boolean): R | undefined {
+    const candidates = this.loads(avoid)
+      .filter((c) => !only || only(c.r))
+      .sort((a, b) => a.busy - b.busy);
     return candidates[0]?.r;
   }
 

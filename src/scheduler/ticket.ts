@@ -23,6 +23,8 @@ export class Ticket {
   progress: StreamProgress = { tokens: [], pending: "" };
   /** Every text event so far named its token ids. */
   resumable = true;
+  /** Its prompt's block chain, for prefix-affinity routing. */
+  prefix?: readonly number[];
   /** The job as it runs now: the original, or its continuation after a worker died. */
   job: GenerationJob;
 
