@@ -30,7 +30,13 @@ import { openAccess } from "./start/access.js";
 import { buildPublicApi } from "./start/gateway.js";
 import { openBatch } from "./start/batch.js";
 import { buildCache } from "./start/cache.js";
-import { LiveHosts, openModelRegistry, planModels, startModels } from "./start/models.js";
+import {
+  LiveHosts,
+  backendsIdentity,
+  openModelRegistry,
+  planModels,
+  startModels,
+} from "./start/models.js";
 import { buildDashboard } from "./start/dashboard.js";
 import { Keyring } from "./crypto/index.js";
 
@@ -154,7 +160,7 @@ async function start(
   resources.push("grammar compiler", () => grammar.close());
   // The models are known once the registry resolved them; the cache reads them at each use.
   const served: {
-    models: readonly { name: string; path: string }[];
+    models: readonly { name: string; path: string | undefined; identity?: string }[];
     registry?: RegistryServing;
   } = { models: [] };
   const keyring = options.keyring ?? Keyring.fromEnv();
@@ -224,7 +230,11 @@ async function start(
     resources,
   );
   served.registry = registry.serving;
-  served.models = registry.plan.map((p) => ({ name: p.entry.name, path: p.entry.path }));
+  served.models = registry.plan.map((p) => ({
+    name: p.entry.name,
+    path: p.entry.path,
+    identity: p.entry.path === undefined ? backendsIdentity(p.entry) : undefined,
+  }));
   cache.start();
   watch.start();
   startModels(
@@ -237,6 +247,7 @@ async function start(
       serving: registry.serving,
       live,
       observer: telemetry.modelObserver,
+      backendObserver: telemetry.metrics.backend,
       drainMs: () => drainMs,
       catalog,
     },

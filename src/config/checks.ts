@@ -11,12 +11,15 @@ import type { Config, ModelEntry, ReplicaRange } from "./schema.js";
 /** Two models with one name could not be told apart by a client. */
 export function checkModelNames(models: readonly ModelEntry[]): void {
   const names = new Set<string>();
-  for (const model of models) {
+  models.forEach((model, i) => {
     if (names.has(model.name)) {
       throw invalidField("models", `duplicate model name "${model.name}"`);
     }
     names.add(model.name);
-  }
+    if (model.path === undefined && (model.backends ?? []).length === 0) {
+      throw invalidField(`models[${i}].path`, `"${model.name}" needs a path or backends`);
+    }
+  });
 }
 
 /** Refuses auth off on a public address unless --insecure. */
@@ -61,6 +64,8 @@ export interface PlannedModel {
 
 /** A model's replicas as a range: a plain number n is {min: n, max: n} (no autoscaling). */
 export function replicaRange(entry: ModelEntry, engine: Config["engine"]): ReplicaRange {
+  // A model served only by remote backends runs no local worker.
+  if (entry.path === undefined) return { min: 0, max: 0 };
   const r = entry.replicas ?? engine.replicas;
   return typeof r === "number" ? { min: r, max: r } : r;
 }

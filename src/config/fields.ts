@@ -3,7 +3,7 @@
  * JSON Schema. Used for env variable names and for docs/config.md.
  */
 import { z } from "zod";
-import { configSchema, modelEntrySchema } from "./schema.js";
+import { backendSchema, configSchema, modelEntrySchema } from "./schema.js";
 
 export interface ConfigField {
   path: readonly string[];
@@ -74,9 +74,15 @@ export function listConfigFields(): readonly ConfigField[] {
   return cached;
 }
 
-/** The fields of one entry of `models`. */
+/** The fields of one entry of `models`, then those of one of its `backends`. */
 export function listModelEntryFields(): readonly ConfigField[] {
   const out: ConfigField[] = [];
   walk(z.toJSONSchema(modelEntrySchema, { io: "input" }) as JsonSchemaNode, [], out, false);
+  walk(
+    z.toJSONSchema(backendSchema, { io: "input" }) as JsonSchemaNode,
+    ["backends[]"],
+    out,
+    false,
+  );
   return out;
 }

@@ -4,6 +4,8 @@ export {
   type Config,
   type ConfigInput,
   type ModelEntry,
+  type BackendEntry,
+  routingPolicies,
   type GpuSetting,
   type LadderEntry,
   type ReplicaRange,

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { configSchema, type Config } from "./schema.js";
+import { configSchema, type BackendEntry, type Config } from "./schema.js";
 import { listConfigFields, type ConfigField } from "./fields.js";
 import { ConfigError, invalidConfig } from "./config-error.js";
 import { checkModelNames, checkState } from "./checks.js";
@@ -105,6 +105,48 @@ function expandHome(path: string, env: Record<string, string | undefined>): stri
   return resolve(path);
 }
 
+/** `${VAR}` in a backend's apiKey: the environment variable's value, never written back out. */
+function substituteEnv(
+  value: string,
+  field: string,
+  env: Record<string, string | undefined>,
+): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    const found = env[name];
+    if (found === undefined || found === "") {
+      throw invalidConfig([`${field}: environment variable ${name} is not set`]);
+    }
+    return found;
+  });
+}
+
+/** Backends: keys from the environment, TLS file paths expanded, names given and unique. */
+function resolveBackends(
+  backends: BackendEntry[],
+  field: string,
+  env: Record<string, string | undefined>,
+): BackendEntry[] {
+  const names = new Set<string>();
+  return backends.map((b, i) => {
+    const name = b.name ?? new URL(b.url).host;
+    if (names.has(name)) {
+      throw invalidConfig([`${field}[${i}].name: duplicate backend name "${name}"`]);
+    }
+    names.add(name);
+    const file = (p: string | undefined) => (p === undefined ? undefined : expandHome(p, env));
+    return {
+      ...b,
+      name,
+      url: b.url.replace(/\/+$/, ""),
+      apiKey:
+        b.apiKey === undefined ? undefined : substituteEnv(b.apiKey, `${field}[${i}].apiKey`, env),
+      ca: file(b.ca),
+      cert: file(b.cert),
+      key: file(b.key),
+    };
+  });
+}
+
 function deepFreeze<T>(value: T): T {
   if (typeof value === "object" && value !== null) {
     for (const child of Object.values(value)) deepFreeze(child);
@@ -155,9 +197,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
   }
   const config = result.data;
   config.home = expandHome(config.home, env);
-  config.models = config.models.map((m) => ({
+  config.models = config.models.map((m, i) => ({
     ...m,
-    path: isRegistryRef(m.path) ? m.path : resolve(cwd, m.path),
+    path: m.path === undefined || isRegistryRef(m.path) ? m.path : resolve(cwd, m.path),
+    ...(m.backends ? { backends: resolveBackends(m.backends, `models[${i}].backends`, env) } : {}),
   }));
   if (config.engine.llamaServerBinary) {
     config.engine.llamaServerBinary = expandHome(config.engine.llamaServerBinary, env);

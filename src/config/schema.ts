@@ -47,6 +47,100 @@ const replicaRangeSchema = z
   })
   .refine((r) => r.min <= r.max, { message: "min must not exceed max", path: ["max"] });
 
+/** How a model's requests are spread over its replicas and remote backends. */
+export const routingPolicies = ["least-outstanding", "prefix-affinity"] as const;
+
+/** A remote OpenAI-compatible server that serves a model (vLLM, llama-server, another Bulwark). */
+export const backendSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^https?:\/\/[^\s/]+/, "an http:// or https:// URL")
+      .describe(
+        "Base URL of the backend's OpenAI-compatible API, with its /v1 (http://gpu-1:8000/v1).",
+      ),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, "letters, digits, '.', '_', ':' and '-' only")
+      .optional()
+      .describe("Name in /health, metrics and logs. Default: the URL's host:port."),
+    model: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The model's name on the backend. Default: this model's name."),
+    apiKey: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Bearer key sent to the backend; ${VAR} is replaced by the environment variable VAR " +
+          "when the config loads. Never logged.",
+      ),
+    slots: count()
+      .max(4096)
+      .default(8)
+      .describe("Requests sent to the backend at once (its pool of connections holds as many)."),
+    contextSize: count(16)
+      .optional()
+      .describe(
+        "The backend's context in tokens, for max_tokens defaults. Default: the model's " +
+          "contextSize, else engine.contextSize.",
+      ),
+    ca: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "PEM file of the CA that signs the backend's certificate (https). Default: system CAs.",
+      ),
+    cert: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("PEM client certificate presented to the backend (mTLS); needs key."),
+    key: z.string().min(1).optional().describe("PEM private key of the client certificate."),
+    connectTimeoutMs: ms()
+      .default(5_000)
+      .describe("Longest time to open a connection (and finish TLS), in ms."),
+    firstByteTimeoutMs: ms()
+      .default(60_000)
+      .describe("Longest wait for the backend's response headers after a request is sent, in ms."),
+    idleTimeoutMs: ms()
+      .default(30_000)
+      .describe("Longest silence between two parts of a streamed answer, in ms."),
+    healthPath: z
+      .string()
+      .regex(/^\//, "a path starting with /")
+      .default("/models")
+      .describe(
+        "Active health check, appended to url (GET; 2xx is healthy): /models for /v1/models.",
+      ),
+    healthIntervalMs: ms(100).default(5_000).describe("Time between active health checks, in ms."),
+    failures: count()
+      .max(100)
+      .default(3)
+      .describe(
+        "Consecutive failures (connection errors, timeouts, 5xx, failed health checks) that " +
+          "eject the backend (circuit open).",
+      ),
+    cooldownMs: ms(10)
+      .default(5_000)
+      .describe(
+        "How long an ejected backend rests before a half-open probe, in ms; doubles after each " +
+          "failed probe, up to 12 times this.",
+      ),
+  })
+  .superRefine((b, ctx) => {
+    if (Boolean(b.cert) !== Boolean(b.key)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [b.cert ? "key" : "cert"],
+        message: "cert and key go together",
+      });
+    }
+  });
+
 /** One served model: a name clients use, and the GGUF behind it. */
 export const modelEntrySchema = z.strictObject({
   name: z
@@ -56,9 +150,11 @@ export const modelEntrySchema = z.strictObject({
   path: z
     .string()
     .min(1)
+    .optional()
     .describe(
       "Path of the GGUF file, or registry:NAME[:VERSION] for a model of the registry (NAME " +
-        "follows NAME:latest and hot-swaps on promotion). Never shown to clients.",
+        "follows NAME:latest and hot-swaps on promotion). Never shown to clients. May be left " +
+        "out when backends serve the model.",
     ),
   replicas: z
     .union([count().max(64), replicaRangeSchema])
@@ -79,6 +175,22 @@ export const modelEntrySchema = z.strictObject({
     .describe(
       "Chat format. auto (default): the GGUF's chat template; without one, node-llama-cpp's " +
         "fallback for the architecture (Llama 2 chat for a plain llama). A name forces that format.",
+    ),
+  backends: z
+    .array(backendSchema)
+    .max(64)
+    .optional()
+    .describe(
+      "Remote OpenAI-compatible servers that serve this model too (or alone, without path); " +
+        "see docs/architecture.md, Remote backends. Default: none.",
+    ),
+  routing: z
+    .enum(routingPolicies)
+    .optional()
+    .describe(
+      "How requests are spread over the local replicas and backends: least-outstanding " +
+        "(the default: fewest requests in flight per slot) or prefix-affinity (a prompt prefix goes where it " +
+        "went last, for the KV prefix cache, under a load guard).",
     ),
 });
 
@@ -986,5 +1098,6 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type ModelEntry = z.output<typeof modelEntrySchema>;
 export type ReplicaRange = z.output<typeof replicaRangeSchema>;
 export type AutoscaleSettings = z.output<typeof autoscaleSchema>;
+export type BackendEntry = z.output<typeof backendSchema>;
 export type LadderEntry = z.output<typeof ladderEntrySchema>;
 export type GpuSetting = z.output<typeof gpuSchema>;

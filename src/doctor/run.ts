@@ -93,7 +93,7 @@ function npmAuditFindings(dir: string): Finding[] {
 async function modelFindings(config: Readonly<Config>, o: DoctorOptions): Promise<Finding[]> {
   const out: Finding[] = [];
   for (const [i, m] of config.models.entries()) {
-    if (!existsSync(m.path) && !m.path.startsWith("registry:"))
+    if (m.path !== undefined && !existsSync(m.path) && !m.path.startsWith("registry:"))
       out.push({
         severity: "medium",
         check: "models",

@@ -11,6 +11,7 @@ import type {
   PreparedPrompt,
   PromptInput,
 } from "./types.js";
+import type { BackendStatus } from "./remote/index.js";
 
 /** What a generation stream yields: engine events, or `restart` when the request moved to
  * another worker and everything read so far must be discarded. */
@@ -71,6 +72,8 @@ export interface ModelStatus {
   /** Unloaded whole to free memory: it loads again on its next request. */
   unloaded: boolean;
   replicas: ReplicaStatus[];
+  /** Remote backends: state, health-check latency, requests in flight. */
+  backends?: BackendStatus[];
   slots: { busy: number; total: number };
   queue: { waiting: number; limit: number };
   /** An autoscaled model's range, state and recent decisions (src/supervisor/autoscaler.ts). */

@@ -144,6 +144,11 @@ export const errorCatalog = {
     "server_error",
     "The engine worker serving this request stopped while it was streaming.",
   ),
+  backend_error: spec(
+    502,
+    "server_error",
+    "The remote backend serving this model failed the request or sent an unreadable answer.",
+  ),
   request_crashed_workers: spec(
     500,
     "server_error",

@@ -42,6 +42,14 @@ export interface MetricsState {
   alerts(): { name: string; firing: boolean }[];
   /** The server's last successful backup, if it took one (or found one at start). */
   backup?(): { lastSuccessAt: number | null; lastBytes: number | null };
+  /** Every remote backend of every model. */
+  backends?(): {
+    model: string;
+    backend: string;
+    up: boolean;
+    inFlight: number;
+    latencyMs: number | null;
+  }[];
 }
 
 const LATENCY_BUCKETS = [
@@ -139,6 +147,21 @@ const EVENT_METRICS = {
     type: "counter",
     help: "Batch lines the runner ended, by outcome (completed, failed, retried).",
     labels: ["outcome"],
+  },
+  backendRequests: {
+    name: "bulwark_backend_requests_total",
+    type: "counter",
+    help:
+      "Requests that ended on a remote backend, by outcome: ok, failure (connection, timeout, " +
+      "5xx, unreadable answer; counts toward ejection) or client_error (the backend refused " +
+      "the request itself).",
+    labels: ["model", "backend", "outcome"],
+  },
+  backendEjections: {
+    name: "bulwark_backend_ejections_total",
+    type: "counter",
+    help: "Times a remote backend was taken out of service (circuit opened).",
+    labels: ["model", "backend"],
   },
   restarts: {
     name: "bulwark_worker_restarts_total",
@@ -315,6 +338,35 @@ const perProcess = (
     })),
 });
 
+/** One gauge per remote backend: in service, requests in flight, health-check latency. */
+function backendGauges(): GaugeMetric[] {
+  const each = (
+    name: string,
+    help: string,
+    pick: (b: ReturnType<NonNullable<MetricsState["backends"]>>[number]) => number | undefined,
+  ): GaugeMetric => ({
+    name,
+    help,
+    labels: ["model", "backend"],
+    read: (state) =>
+      (state.backends?.() ?? []).flatMap((b) => {
+        const value = pick(b);
+        return value === undefined
+          ? []
+          : [{ labels: { model: b.model, backend: b.backend }, value }];
+      }),
+  });
+  return [
+    each("bulwark_backend_up", "1 while the remote backend is in service.", (b) => (b.up ? 1 : 0)),
+    each("bulwark_backend_in_flight", "Requests running on the remote backend.", (b) => b.inFlight),
+    each(
+      "bulwark_backend_health_check_seconds",
+      "Round trip of the remote backend's last passing health check, in seconds.",
+      (b) => (b.latencyMs === null ? undefined : b.latencyMs / 1000),
+    ),
+  ];
+}
+
 /** The live gauges, in exposition order (after the event metrics). */
 const GAUGES: readonly GaugeMetric[] = [
   perModel("bulwark_num_requests_running", "Requests running on a slot.", (m) => m.running),
@@ -327,6 +379,7 @@ const GAUGES: readonly GaugeMetric[] = [
     "1 while the model is unloaded to free memory (its next request loads it).",
     (m) => (m.unloaded ? 1 : 0),
   ),
+  ...backendGauges(),
   {
     name: "bulwark_memory_used_bytes",
     help: "Memory in use against the guard's limit (cgroup working set, meminfo, or budget).",
@@ -522,6 +575,13 @@ export class Metrics {
   autoscaled(model: string, action: string): void {
     this.m.autoscaleDecisions.inc({ model, action });
   }
+
+  /** What the remote backends report. */
+  readonly backend = {
+    request: (model: string, backend: string, outcome: string) =>
+      this.m.backendRequests.inc({ model, backend, outcome }),
+    ejected: (model: string, backend: string) => this.m.backendEjections.inc({ model, backend }),
+  };
 
   loadRefused(model: string): void {
     this.m.loadsRefused.inc({ model });

@@ -26,7 +26,11 @@ export interface CacheStepOptions {
   db: Db;
   observer: ResponseCacheObserver;
   /** The served models' names and files (registry paths resolved), read at each use. */
-  models: () => readonly { name: string; path: string }[];
+  /**
+   * The served models: a GGUF path, or for a model served only by remote backends, an identity
+   * that stands for its content digest (see backendsIdentity).
+   */
+  models: () => readonly { name: string; path: string | undefined; identity?: string }[];
   serving: () => RegistryServing | undefined;
   keyExists(id: string): boolean;
   /** The fleet's Redis connection with state.backend redis: the shared tier's home. */
@@ -92,8 +96,12 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
         },
       };
     }
-    const path = o.models().find((m) => m.name === model)?.path;
-    return path === undefined ? undefined : { kind: "file", path };
+    const entry = o.models().find((m) => m.name === model);
+    if (entry?.identity !== undefined) {
+      const identity = entry.identity;
+      return { kind: "registry", sha256: () => identity };
+    }
+    return entry?.path === undefined ? undefined : { kind: "file", path: entry.path };
   };
   const digests = new ServedModelDigests(source, (model, err) =>
     log.warn(

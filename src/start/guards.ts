@@ -80,6 +80,16 @@ export function buildWatch(
         }),
       ...guardGauges(g, () => guards),
       stateBackendUp: () => ((o.stateUp?.() ?? true) ? 1 : 0),
+      backends: () =>
+        o.hosts().flatMap((h) =>
+          (h.status().backends ?? []).map((b) => ({
+            model: h.name,
+            backend: b.name,
+            up: b.state === "healthy",
+            inFlight: b.inFlight,
+            latencyMs: b.latencyMs,
+          })),
+        ),
     },
   });
   resources.push("telemetry", () => telemetry.close());

@@ -5,6 +5,7 @@
  * gateway benchmark brings its own; `engine.backend` picks node-llama-cpp workers or llama-server
  * processes) behind load admission, and one `ModelHost` per model.
  */
+import { createHash } from "node:crypto";
 import { accessSync, closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { ModelFormatError, parseGgufHeader } from "../models/index.js";
 import {
@@ -25,6 +26,7 @@ import {
   llamaServerPath,
   missingBinaryMessage,
 } from "../engine/llama-server/index.js";
+import { BackendGroup, type BackendObserver } from "../engine/remote/index.js";
 import { ModelHost, type HostObserver } from "../supervisor/index.js";
 import type { StaticModelCatalog } from "../gateway/index.js";
 import type { MemoryEstimator, MemorySource } from "../guards/index.js";
@@ -122,6 +124,7 @@ const HEADER_CHECK_BYTES = 4 * 1024 * 1024;
  * the bytes read here is checked by the worker's load.
  */
 function checkModelFile(entry: ModelEntry, index: number): void {
+  if (entry.path === undefined) return;
   const field = `models[${index}].path`;
   let fd: number;
   try {
@@ -178,6 +181,8 @@ export interface ModelStepOptions {
   live: LiveHosts;
   /** Receives queue time, load time and restarts (telemetry). */
   observer: HostObserver;
+  /** Receives each remote backend's request outcomes and ejections (telemetry). */
+  backendObserver?: BackendObserver;
   /** How long closing hosts wait for their requests: 0 on a failed start. */
   drainMs: () => number;
   /** Receives each served model. */
@@ -210,7 +215,13 @@ export function startModels(
     await Promise.all(served.map((h) => h.close(o.drainMs())));
   });
   for (const p of plan) {
+    const contextSize = p.entry.contextSize ?? engine.contextSize;
+    const backends = p.entry.backends ?? [];
     const makeHost = (modelPath: string) => {
+      const group =
+        backends.length > 0
+          ? new BackendGroup(p.entry.name, backends, contextSize, logger, o.backendObserver)
+          : undefined;
       const made = new ModelHost(
         p.entry.name,
         {
@@ -218,7 +229,7 @@ export function startModels(
           modelPath,
           slots: p.entry.slots ?? engine.slots,
           threads: p.threads,
-          contextSize: p.entry.contextSize ?? engine.contextSize,
+          contextSize,
           batchSize: engine.batchSize,
           gpu: p.entry.gpu ?? engine.gpu,
           chatWrapper: p.entry.chatWrapper ?? "auto",
@@ -231,11 +242,12 @@ export function startModels(
         { ...config.scheduler, backgroundSlotShare: config.batch.slotShare },
         logger,
         o.observer,
+        { backends: group, routing: p.entry.routing },
       );
       o.live.add(made);
       return made;
     };
-    const plain = makeHost(p.entry.path);
+    const plain = makeHost(p.entry.path ?? "");
     const host = o.serving ? o.serving.wrap(p.entry.name, plain, makeHost) : plain;
     served.push(host);
     o.catalog.add({ model: host, description: p.description });
@@ -246,6 +258,8 @@ export function startModels(
         ...(p.maxReplicas > p.replicas ? { maxReplicas: p.maxReplicas } : {}),
         threads: p.threads,
         slots: p.entry.slots ?? engine.slots,
+        backends: backends.map((b) => b.name),
+        routing: p.entry.routing ?? "least-outstanding",
       },
       "starting model",
     );
@@ -253,4 +267,14 @@ export function startModels(
       logger.error({ model: p.entry.name, err: err.message }, "model failed to start; retrying");
     });
   }
+}
+
+/**
+ * What stands for the content digest of a model served only by remote backends (its cache
+ * keys' model part): the backends' URLs and model names, so that pointing the model at other
+ * backends misses the cache.
+ */
+export function backendsIdentity(entry: ModelEntry): string {
+  const backends = (entry.backends ?? []).map((b) => `${b.url} ${b.model ?? entry.name}`).sort();
+  return createHash("sha256").update(JSON.stringify(backends)).digest("hex");
 }

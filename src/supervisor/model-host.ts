@@ -23,6 +23,7 @@ import {
   type ReplicaSpec,
   type ServedModel,
 } from "../engine/index.js";
+import type { RemoteBackends } from "../engine/remote/index.js";
 import {
   Dispatcher,
   MAX_WORKER_LOSSES,
@@ -30,6 +31,9 @@ import {
   continuation,
   endOfSentStream,
   lossVerdict,
+  makeRouter,
+  promptPrefix,
+  type RoutingPolicy,
 } from "../scheduler/index.js";
 import {
   ReplicaManager,
@@ -54,6 +58,13 @@ export interface AutoscaledReplicas extends ReplicaRange {
   autoscale: AutoscaleSettings;
 }
 
+/** Where else the model runs, and how its requests are spread. */
+export interface ServingOptions {
+  /** Remote OpenAI-compatible backends serving the model too (or alone: no local replica). */
+  backends?: RemoteBackends;
+  routing?: RoutingPolicy;
+}
+
 export class ModelHost implements ServedModel {
   readonly created = Math.floor(Date.now() / 1000);
   private readonly manager: ReplicaManager;
@@ -69,6 +80,10 @@ export class ModelHost implements ServedModel {
   private loadRefusal: BulwarkError | undefined;
   private readonly log: Logger;
   private readonly autoscaler: Autoscaler | undefined;
+  /** The model's info came from a remote backend (a local replica's replaces it). */
+  private infoFromRemote = false;
+  /** Local workers serve the model (else only remote backends do). */
+  private readonly hasLocal: boolean;
 
   /** `replicas`: a fixed count, or a range the autoscaler moves within. */
   constructor(
@@ -80,14 +95,20 @@ export class ModelHost implements ServedModel {
     private readonly scheduler: SchedulerSettings,
     logger: Logger,
     private readonly observer: HostObserver = {},
+    private readonly serving: ServingOptions = {},
   ) {
     this.log = logger.child({ component: "model", model: name });
+    // A prompt prepared by a remote backend (no token ids here) runs only on a remote one.
     this.dispatcher = new Dispatcher(
       { model: name, ...scheduler },
       () => Date.now(),
-      (r) => r.state() === "ready",
+      (r, t) =>
+        r.state() === "ready" &&
+        (r.remote === true || t === undefined || t.job.prompt.estimatedTokens === undefined),
+      makeRouter(serving.routing ?? "least-outstanding", () => Date.now()),
     );
     const range = typeof replicas === "number" ? undefined : replicas;
+    this.hasLocal = (range?.max ?? (replicas as number)) > 0;
     this.manager = new ReplicaManager(
       spec,
       range?.min ?? (replicas as number),
@@ -127,11 +148,28 @@ export class ModelHost implements ServedModel {
     return this.closing;
   }
 
-  /** Starts the replicas; resolves once one is ready. */
+  /** Starts the replicas and the backends' health checks; resolves once one is ready. */
   start(): Promise<ModelInfo> {
-    const first = this.manager.start();
+    const starts: Promise<ModelInfo>[] = [];
+    if (this.hasLocal || !this.serving.backends) starts.push(this.manager.start());
+    const backends = this.serving.backends;
+    if (backends) {
+      starts.push(
+        new Promise<ModelInfo>((resolve) => {
+          backends.start({
+            ready: (r) => {
+              this.onReady(r);
+              resolve(r.info()!);
+            },
+            gone: (r) => this.onGone(r),
+          });
+        }),
+      );
+    }
     this.autoscaler?.start();
-    return first;
+    return Promise.any(starts).catch((err: AggregateError) => {
+      throw err.errors[0] ?? err;
+    });
   }
 
   info(): ModelInfo | undefined {
@@ -148,6 +186,10 @@ export class ModelHost implements ServedModel {
 
   status(): ModelStatus {
     const replicas = this.manager.status();
+    const backends = this.serving.backends?.status();
+    const remoteBusy = backends?.reduce((n, b) => n + b.inFlight, 0) ?? 0;
+    const remoteSlots =
+      backends?.reduce((n, b) => n + (b.state === "healthy" ? b.slots : 0), 0) ?? 0;
     return {
       name: this.name,
       ready: this.isReady(),
@@ -158,9 +200,10 @@ export class ModelHost implements ServedModel {
       contextSize: this.modelInfo?.contextSize ?? null,
       unloaded: this.isUnloaded(),
       replicas,
+      ...(backends ? { backends } : {}),
       slots: {
-        busy: replicas.reduce((n, r) => n + r.busySlots, 0),
-        total: replicas.reduce((n, r) => n + (r.state === "ready" ? r.slots : 0), 0),
+        busy: replicas.reduce((n, r) => n + r.busySlots, remoteBusy),
+        total: replicas.reduce((n, r) => n + (r.state === "ready" ? r.slots : 0), remoteSlots),
       },
       queue: { waiting: this.dispatcher.waiting, limit: this.scheduler.queueLimit },
       ...(this.autoscaler ? { autoscale: this.autoscaler.status() } : {}),
@@ -168,9 +211,12 @@ export class ModelHost implements ServedModel {
   }
 
   private onReady(replica: EngineReplica): void {
-    this.modelInfo ??= replica.info();
+    if (!this.modelInfo || (this.infoFromRemote && !replica.remote)) {
+      this.modelInfo = replica.info();
+      this.infoFromRemote = replica.remote === true;
+    }
     const loadMs = replica.info()?.loadMs;
-    if (loadMs !== undefined) this.observer.loaded?.(this.name, loadMs / 1000);
+    if (loadMs !== undefined && !replica.remote) this.observer.loaded?.(this.name, loadMs / 1000);
     this.dispatcher.addReplica(replica);
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
@@ -187,6 +233,7 @@ export class ModelHost implements ServedModel {
     if (this.closing) throw new BulwarkError("shutting_down", undefined, { retryAfterSeconds: 5 });
     this.wake();
     const ticket = new Ticket(job, options.priority ?? 0, performance.now());
+    if (this.serving.routing === "prefix-affinity") ticket.prefix = promptPrefix(job.prompt);
     const replica = this.dispatcher.submit(ticket);
     if (replica) this.run(ticket, replica);
     else this.preempt();
@@ -354,11 +401,15 @@ export class ModelHost implements ServedModel {
    * A ready replica for a call that needs no slot, other than those it died on, waiting for one
    * until `deadline` (epoch ms).
    */
-  private async anyReplica(avoid: ReadonlySet<string>, deadline: number): Promise<EngineReplica> {
+  private async anyReplica(
+    avoid: ReadonlySet<string>,
+    deadline: number,
+    only?: (r: EngineReplica) => boolean,
+  ): Promise<EngineReplica> {
     for (;;) {
       if (this.closing) throw new BulwarkError("shutting_down");
       if (this.loadRefusal && this.isUnloaded()) throw this.loadRefusal;
-      const replica = this.dispatcher.leastBusy(avoid);
+      const replica = this.dispatcher.leastBusy(avoid, only);
       if (replica) return replica;
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -387,9 +438,11 @@ export class ModelHost implements ServedModel {
     const deadline = Date.now() + this.scheduler.queueTimeoutMs;
     const avoid = new Set<string>();
     let losses = 0;
+    // A local worker tokenizes exactly and embeds; remote backends only when there is none.
+    const only = this.hasLocal ? (r: EngineReplica) => !r.remote : undefined;
     try {
       for (;;) {
-        const replica = await this.anyReplica(avoid, deadline);
+        const replica = await this.anyReplica(avoid, deadline, only);
         try {
           return await call(replica);
         } catch (err) {
@@ -408,8 +461,10 @@ export class ModelHost implements ServedModel {
     }
   }
 
-  prepare(input: PromptInput): Promise<PreparedPrompt> {
-    return this.onAnyReplica((r) => r.prepare(input));
+  /** The prompt keeps its input, so that a remote backend can run it too. */
+  async prepare(input: PromptInput): Promise<PreparedPrompt> {
+    const prepared = await this.onAnyReplica((r) => r.prepare(input));
+    return this.serving.backends && !prepared.input ? { ...prepared, input } : prepared;
   }
 
   embed(inputs: PromptInput[]): Promise<EmbeddingResult> {
@@ -507,6 +562,7 @@ export class ModelHost implements ServedModel {
     }
     for (const t of this.dispatcher.drainQueue()) t.channel.fail(new BulwarkError("shutting_down"));
     clearInterval(this.timer);
-    await this.manager.stop(Math.max(0, deadline - Date.now()));
+    const left = Math.max(0, deadline - Date.now());
+    await Promise.all([this.manager.stop(left), this.serving.backends?.close(left)]);
   }
 }

@@ -67,7 +67,7 @@ export async function buildTestGateway(
   for (const entry of config.models) {
     const spec = {
       modelName: entry.name,
-      modelPath: entry.path,
+      modelPath: entry.path ?? "",
       slots: entry.slots ?? e.slots,
       threads: 1,
       contextSize: entry.contextSize ?? e.contextSize,

@@ -14,7 +14,7 @@ import type {
 import type { GenerationOptions } from "./sampling-params.js";
 import type { ResolvedFormat } from "./response-format.js";
 import type { GenerationGate } from "../types.js";
-import { grantMaxTokens, type MaxTokensCaps } from "./max-tokens.js";
+import { grantEstimatedMaxTokens, grantMaxTokens, type MaxTokensCaps } from "./max-tokens.js";
 
 export interface StartRequest {
   requestId: string;
@@ -97,18 +97,23 @@ export async function startGeneration(req: StartRequest): Promise<StartedGenerat
   const prompt = await req.model.prepare(req.input);
   const info = req.model.info();
   const context = info?.contextSize ?? Number.MAX_SAFE_INTEGER;
-  const promptTokens = prompt.tokens.length;
+  // A remote backend's prompt is counted by the backend: here it is an estimate, which neither
+  // refuses the request nor caps an explicit max_tokens (the backend does both exactly).
+  const estimated = prompt.estimatedTokens !== undefined;
+  const promptTokens = prompt.estimatedTokens ?? prompt.tokens.length;
   if (promptTokens === 0) {
     throw new BulwarkError("invalid_request", "The prompt is empty.", { param: req.inputParam });
   }
-  if (promptTokens >= context) {
+  if (promptTokens >= context && !estimated) {
     throw new BulwarkError(
       "context_length_exceeded",
       `This model's context is ${context} tokens; the prompt has ${promptTokens}.`,
       { param: req.inputParam },
     );
   }
-  const maxTokens = grantMaxTokens(req.options.maxTokens, req.maxTokensCaps, context, promptTokens);
+  const maxTokens = estimated
+    ? grantEstimatedMaxTokens(req.options.maxTokens, req.maxTokensCaps, context, promptTokens)
+    : grantMaxTokens(req.options.maxTokens, req.maxTokensCaps, context, promptTokens);
   const vocabulary = info?.vocabularySize ?? 0;
   for (const token of Object.keys(req.options.sampling.logitBias ?? {})) {
     if (vocabulary > 0 && Number(token) >= vocabulary) {

@@ -48,3 +48,22 @@ export function grantMaxTokens(
   const bounds = [requested ?? room, room, caps.limit, caps.pressureCap];
   return Math.min(...bounds.filter((b): b is number => b !== undefined));
 }
+
+/**
+ * max_tokens for a prompt whose length is an estimate (a remote backend counts it): never a
+ * refusal, since the backend checks the context exactly; no max_tokens means the context left
+ * after the estimate (at least 1), and both caps hold as for any model.
+ */
+export function grantEstimatedMaxTokens(
+  requested: number | undefined,
+  caps: MaxTokensCaps,
+  context: number,
+  estimatedPromptTokens: number,
+): number {
+  const bounds = [
+    requested ?? Math.max(1, context - estimatedPromptTokens),
+    caps.limit,
+    caps.pressureCap,
+  ];
+  return Math.min(...bounds.filter((b): b is number => b !== undefined));
+}

@@ -106,6 +106,8 @@ export async function respondGeneration(
         throw err;
       }
       if (timedOut) throw timeoutError(options.timeoutMs);
+      // A remote backend counts the prompt itself: its count replaces the estimate.
+      record.promptTokens = result.usage.prompt_tokens;
       record.completionTokens = result.usage.completion_tokens;
       record.cachedTokens = result.usage.prompt_tokens_details?.cached_tokens;
       record.finishReason = result.choices[0]?.finishReason;
@@ -132,7 +134,10 @@ export async function respondGeneration(
     reply.raw.off("close", onClose);
     // Reserved tokens beyond what was used go back, whatever way the generation ended; a
     // stream cut short without a final count is charged what it had streamed.
-    started.settle(started.promptTokens + (record.completionTokens ?? record.streamedPieces ?? 0));
+    started.settle(
+      (record.promptTokens ?? started.promptTokens) +
+        (record.completionTokens ?? record.streamedPieces ?? 0),
+    );
   }
 }
 
@@ -229,6 +234,7 @@ async function streamChoices(
     if (ends.some((e) => e === undefined)) return; // aborted: the client is gone
     const done = ends as ChoiceEnd[];
     const completion = done.reduce((sum, e) => sum + e.completionTokens, 0);
+    record.promptTokens = done[0]!.promptTokens;
     record.completionTokens = completion;
     record.cachedTokens = done[0]!.cachedTokens;
     record.finishReason = done[0]!.finishReason;

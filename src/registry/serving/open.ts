@@ -23,7 +23,7 @@ export async function openRegistryServing(
   entries: ModelEntry[],
   options: RegistryStartOptions,
 ): Promise<{ serving: RegistryServing; entries: ModelEntry[] } | undefined> {
-  if (!entries.some((e) => e.path.startsWith(REGISTRY_PREFIX))) return undefined;
+  if (!entries.some((e) => e.path?.startsWith(REGISTRY_PREFIX))) return undefined;
   const logger = options.logger.child({ component: "registry" });
   const registry = openRegistry(config, { logger, onAlert: options.onAlert });
   const serving = new RegistryServing({

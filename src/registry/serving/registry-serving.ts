@@ -121,7 +121,7 @@ export class RegistryServing {
     let pending = 0;
     const out: ModelEntry[] = [];
     for (const entry of entries) {
-      if (!entry.path.startsWith(REGISTRY_PREFIX)) {
+      if (!entry.path?.startsWith(REGISTRY_PREFIX)) {
         out.push(entry);
         continue;
       }
