@@ -438,8 +438,9 @@ export class ModelHost implements ServedModel {
     const deadline = Date.now() + this.scheduler.queueTimeoutMs;
     const avoid = new Set<string>();
     let losses = 0;
-    // A local worker tokenizes exactly and embeds; remote backends only when there is none.
-    const only = this.hasLocal ? (r: EngineReplica) => !r.remote : undefined;
+    // A local worker tokenizes exactly and embeds: remote backends only when none is ready.
+    const localReady = this.manager.replicas().some((r) => r.state() === "ready");
+    const only = localReady ? (r: EngineReplica) => !r.remote : undefined;
     try {
       for (;;) {
         const replica = await this.anyReplica(avoid, deadline, only);
