@@ -5,7 +5,8 @@
  * - jsonl: one JSON object a line with `prompt` (or `text`) or `messages`, and optionally
  *   `output_len` (or `max_tokens`);
  * - repeat-mix: random prompts of which a share are exact repeats of an earlier prompt and a
- *   share start with one shared prefix, to exercise response and prefix caches.
+ *   share start with a shared prefix (one, or one of --prefix-groups), to exercise response and
+ *   prefix caches and prefix-affinity routing.
  * Everything random comes from --seed, so the same flags give the same prompts.
  */
 import { readFile } from "node:fs/promises";
@@ -37,6 +38,12 @@ export interface DatasetOptions {
   prefixShare: number;
   /** repeat-mix: the shared prefix's length in tokens. */
   prefixLen: number;
+  /**
+   * repeat-mix: distinct shared prefixes (default 1); each prefixed prompt starts with one of
+   * them, drawn from the seed. Several groups show whether routing keeps a group where its
+   * prefix is cached.
+   */
+  prefixGroups?: number;
 }
 
 /** Kind of each repeat-mix request, drawn from the seed: the first is always unique. */
@@ -151,8 +158,9 @@ export async function buildDataset(
           ? Array.from({ length: n }, () => ({ role: "unique" as const, source: undefined }))
           : repeatMixPlan(n, options.repeatShare, options.prefixShare, random);
       const prefixLen = Math.min(options.prefixLen, options.inputLen - specials - 1);
-      const prefix =
-        options.dataset === "repeat-mix" ? await tokenBody(tok, random, prefixLen) : [];
+      const groups = options.dataset === "repeat-mix" ? Math.max(1, options.prefixGroups ?? 1) : 0;
+      const prefixes: number[][] = [];
+      for (let g = 0; g < groups; g++) prefixes.push(await tokenBody(tok, random, prefixLen));
       const out: BenchRequest[] = [];
       for (let i = 0; i < n; i++) {
         const step = plan[i]!;
@@ -160,6 +168,7 @@ export async function buildDataset(
           out.push({ ...out[step.source!]!, cacheRole: "repeat" });
         } else {
           const own = await tokenBody(tok, random, options.inputLen);
+          const prefix = prefixes[groups > 1 ? Math.floor(random() * groups) : 0] ?? [];
           const body = step.role === "prefix" ? [...prefix.slice(0, prefixLen), ...own] : own;
           const prompt = await exactText(tok, body, options.inputLen, specials, filler);
           out.push({

@@ -73,6 +73,11 @@ export interface BenchMetrics {
   responseHitRate: number | null;
   /** E2E latency of the requests answered from the response cache. */
   hitE2eMs: Summary;
+  /**
+   * The repeat-mix requests that began with a shared prefix: their prompt tokens, those the
+   * server reported cached, and their TTFT; null when there were none.
+   */
+  prefixed: { promptTokens: number; cachedTokens: number; ttftMs: Summary } | null;
 }
 
 /** TPOT of one request, or undefined with one output token or fewer. */
@@ -154,5 +159,16 @@ export function computeMetrics(
         : null,
     responseHitRate: withHeader.length > 0 ? hits.length / withHeader.length : null,
     hitE2eMs: summarize(hits.map((o) => o.e2eMs)),
+    prefixed: prefixedOf(done),
+  };
+}
+
+function prefixedOf(done: readonly RequestOutcome[]): BenchMetrics["prefixed"] {
+  const prefixed = done.filter((o) => o.cacheRole === "prefix");
+  if (prefixed.length === 0) return null;
+  return {
+    promptTokens: prefixed.reduce((n, o) => n + o.promptTokens, 0),
+    cachedTokens: prefixed.reduce((n, o) => n + (o.cachedTokens ?? 0), 0),
+    ttftMs: summarize(prefixed.map((o) => o.ttftMs)),
   };
 }

@@ -49,6 +49,17 @@ export function verdicts(m: BenchMetrics): Verdict[] {
         ? "N/A  cache hit rate > 60%: the server reported no cached prompt tokens"
         : `${mark(cachePass)} cache hit rate > 60%: ${pct(m.cacheHitRate)} of prompt tokens`,
   });
+  if (m.prefixed) {
+    const p = m.prefixed;
+    out.push({
+      kpi: "prefixed_requests",
+      pass: null,
+      line:
+        `INFO prefixed requests: ${p.cachedTokens} of ${p.promptTokens} prompt tokens from the ` +
+        `KV prefix cache (${pct(p.promptTokens > 0 ? p.cachedTokens / p.promptTokens : 0)}); ` +
+        `TTFT p50 ${ms(p.ttftMs.median)}`,
+    });
+  }
   if (m.responseHitRate !== null) {
     const hitP50 = m.hitE2eMs.median;
     const hitP99 = m.hitE2eMs.percentiles.p99 ?? 0;

@@ -55,6 +55,7 @@ interface BenchFlags {
   repeatShare: number;
   prefixShare: number;
   prefixLen?: number;
+  prefixGroups: number;
   timeout: number;
   output?: string;
   markdown?: string;
@@ -150,6 +151,12 @@ export function registerBench(program: Command): void {
       number("prefix-len", 1, true),
     )
     .option(
+      "--prefix-groups <n>",
+      "repeat-mix: distinct shared prefixes, one drawn per prefixed prompt (default 1)",
+      number("prefix-groups", 1, true),
+      1,
+    )
+    .option(
       "--timeout <s>",
       "per-request limit in seconds (default 600)",
       number("timeout", 0.001, false),
@@ -211,6 +218,7 @@ export function registerBench(program: Command): void {
         repeatShare: flags.repeatShare,
         prefixShare: flags.prefixShare,
         prefixLen: flags.prefixLen ?? Math.max(1, Math.floor(flags.inputLen / 2)),
+        prefixGroups: flags.prefixGroups,
         progress: flags.progress,
       };
       let result;

@@ -177,3 +177,21 @@ test("the response-cache hit rate comes from x-bulwark-cache; without the header
   assert.equal(none.responseHitRate, null);
   assert.ok(!verdicts(none).some((v) => v.kpi === "response_cache"));
 });
+
+test("prefixed repeat-mix requests get their own cached share and TTFT, with verdict line", () => {
+  const m = computeMetrics(
+    [
+      ok({ cacheRole: "prefix", promptTokens: 100, cachedTokens: 60, ttftMs: 40 }),
+      ok({ cacheRole: "prefix", promptTokens: 100, cachedTokens: 0, ttftMs: 80 }),
+      ok({ cacheRole: "prefix", promptTokens: 100, ttftMs: 60 }),
+      ok({ cacheRole: "unique", promptTokens: 100, cachedTokens: 0, ttftMs: 500 }),
+    ],
+    1000,
+  );
+  assert.equal(m.prefixed?.promptTokens, 300);
+  assert.equal(m.prefixed?.cachedTokens, 60);
+  assert.equal(m.prefixed?.ttftMs.median, 60);
+  const line = verdicts(m).find((v) => v.kpi === "prefixed_requests")?.line ?? "";
+  assert.match(line, /60 of 300 prompt tokens/);
+  assert.equal(computeMetrics([ok({ cacheRole: "unique" })], 1000).prefixed, null);
+});
