@@ -1,0 +1,125 @@
+// Prefix-affinity against least-outstanding routing on two local replicas of one model: the
+// same repeat-mix run (every prompt starts with one of several shared prefixes) against a
+// `bulwark serve` started with each routing policy in turn. Reports, for the prefixed requests,
+// the prompt tokens served from the replicas' KV prefix cache (usage.prompt_tokens_details.
+// cached_tokens) and their TTFT p50, with the machine's load average before each run.
+//
+//   node bench/prefix-affinity.mjs [MODEL.gguf] [--num-prompts N]
+//
+// Two replicas with one llama.cpp thread each (the two cores of this machine). The run is
+// bounded: N requests (default 160) at concurrency 4, 16 output tokens each.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { engineBenchEnv, freePort, stop, waitReady } from "./serve-child.mjs";
+
+const args = process.argv.slice(2);
+const model = args.find((a) => a.endsWith(".gguf")) ?? "/work/shared/models/stories260K.gguf";
+const n = Number(args[args.indexOf("--num-prompts") + 1]) || 160;
+const root = join(import.meta.dirname, "..");
+const bin = join(root, "bin", "bulwark.js");
+const { generateKey } = await import(join(root, "dist", "src", "auth", "index.js"));
+
+async function run(routing) {
+  const home = mkdtempSync(join(tmpdir(), "bulwark-affinity-"));
+  const key = generateKey().full;
+  const port = await freePort();
+  const config = join(home, "bulwark.yaml");
+  writeFileSync(
+    config,
+    [
+      "engine:",
+      "  threads: 1",
+      "models:",
+      "  - name: m",
+      `    path: ${model}`,
+      "    replicas: 2",
+      "    slots: 4",
+      "    contextSize: 1024",
+      `    routing: ${routing}`,
+      "",
+    ].join("\n"),
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      bin,
+      "serve",
+      "--config",
+      config,
+      "--port",
+      String(port),
+      "--admin-port",
+      "0",
+      "--log-level",
+      "warn",
+    ],
+    { env: { ...process.env, ...engineBenchEnv(home, key) }, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  try {
+    await waitReady(child, port);
+    const load = loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ");
+    const out = join(home, "result.json");
+    execFileSync(
+      process.execPath,
+      [
+        bin,
+        "bench",
+        "--url",
+        `http://127.0.0.1:${port}`,
+        "--api-key",
+        key,
+        "--model",
+        "m",
+        "--dataset",
+        "repeat-mix",
+        "--repeat-share",
+        "0",
+        "--prefix-share",
+        "1",
+        "--prefix-groups",
+        "8",
+        "--input-len",
+        "256",
+        "--prefix-len",
+        "192",
+        "--output-len",
+        "16",
+        "--ignore-eos",
+        "--temperature",
+        "0.8",
+        "--num-prompts",
+        String(n),
+        "--concurrency",
+        "4",
+        "--seed",
+        "7",
+        "--no-progress",
+        "--output",
+        out,
+      ],
+      { stdio: ["ignore", "ignore", "inherit"], timeout: 600_000 },
+    );
+    const m = JSON.parse(readFileSync(out, "utf8")).metrics;
+    return { routing, load, ...m.prefixed, failed: m.failed, completed: m.completed };
+  } finally {
+    await stop(child);
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+const results = [];
+for (const routing of ["least-outstanding", "prefix-affinity"]) results.push(await run(routing));
+console.log(
+  "| routing | load average (1/5/15 min) before | prefixed requests | cached / prompt tokens | share cached | TTFT p50 |",
+);
+console.log("| --- | --- | --- | --- | --- | --- |");
+for (const r of results) {
+  const share = ((100 * r.cachedTokens) / r.promptTokens).toFixed(1);
+  console.log(
+    `| ${r.routing} | ${r.load} | ${r.completed} (${r.failed} failed) | ${r.cachedTokens} / ${r.promptTokens} | ${share} % | ${r.ttftMs.median.toFixed(1)} ms |`,
+  );
+}
