@@ -113,8 +113,9 @@ test("the ConfigMap's config passes the real schema and serves on the pod's addr
   const mounts = (container.volumeMounts as Doc[]).map((m) => m.mountPath as string);
   assert.ok(mounts.includes(config.home));
   for (const m of config.models) {
+    assert.ok(m.path, `${m.name} has a model file`);
     assert.ok(
-      mounts.some((p) => m.path.startsWith(`${p}/`)),
+      mounts.some((p) => m.path!.startsWith(`${p}/`)),
       `${m.path} is on a mounted volume`,
     );
   }
