@@ -167,6 +167,7 @@ async function start(
   const cache = buildCache(config, {
     logger,
     keyring,
+    instance,
     db: access.db,
     observer: telemetry.metrics.responseCache,
     redis: access.state.redis,
@@ -236,6 +237,7 @@ async function start(
     identity: p.entry.path === undefined ? backendsIdentity(p.entry) : undefined,
   }));
   cache.start();
+  resources.push("cache background work", () => cache.close());
   watch.start();
   startModels(
     config,

@@ -38,3 +38,9 @@ export { ServedModelDigests, type DigestSource, type ModelDigests } from "./mode
 export { registerCacheAdminRoutes, type CacheAdminDeps } from "./admin-routes.js";
 export { SemanticIndex, SemanticIndexes, unitVector } from "./semantic-index.js";
 export { RedisCacheTier, type CacheRedisPort, type RedisTierOptions } from "./redis-tier.js";
+export {
+  cacheTierCollection,
+  cacheTierCheckpoint,
+  startBackgroundReseal,
+  type BackgroundResealOptions,
+} from "./tier-reseal.js";

@@ -23,6 +23,8 @@ export interface CacheRedisPort {
   run<T>(fn: (client: Redis) => Promise<T>): Promise<T>;
   /** The instance's key prefix applied to `name`. */
   key(name: string): string;
+  /** Whether calls reach Redis now (connected, circuit closed); absent: assumed. */
+  up?(): boolean;
 }
 
 export interface RedisTierOptions {

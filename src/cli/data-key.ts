@@ -1,16 +1,30 @@
 /**
  * `bulwark keys rotate-data-key --out FILE`: a new data key in FILE (0600), the steps to put it
- * in force, and an audit entry. Values sealed with the old key keep opening while the old file
- * is listed in BULWARK_DATA_KEY_PREVIOUS_FILES; their owners reseal them as they rewrite them.
+ * in force, and an audit entry. `bulwark keys reseal`: re-encrypts, with the current data key,
+ * every value sealed with a previous one (the response cache's Redis tier), in bounded batches,
+ * with its progress on stderr; an interrupted run resumes where it stopped (the checkpoint is in
+ * Redis). Values sealed with the old key keep opening while its file is listed in
+ * BULWARK_DATA_KEY_PREVIOUS_FILES; once the reseal is done, nothing needs it.
  */
 import type { Command } from "commander";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { Keyring } from "../crypto/index.js";
+import { Keyring, resealAll, type ResealState } from "../crypto/index.js";
 import { BulwarkError } from "../errors/index.js";
+import { loadConfig, type Config } from "../config/index.js";
+import { progressDisplay } from "../util/progress-display.js";
 import { CliError } from "./cli-error.js";
-import { storeOptions, withStores, type StoreFlags } from "./store-access.js";
+import { parseCount, storeOptions, withStores, type StoreFlags } from "./store-access.js";
+
+function envKeyring(): Keyring | undefined {
+  try {
+    return Keyring.fromEnv();
+  } catch (err) {
+    if (err instanceof BulwarkError) throw new CliError(`${err.code}: ${err.message}`);
+    throw err;
+  }
+}
 
 export function registerRotateDataKey(keys: Command): void {
   storeOptions(
@@ -18,17 +32,12 @@ export function registerRotateDataKey(keys: Command): void {
       .command("rotate-data-key")
       .description(
         "Write a new data key (AES-256) to --out and print how to put it in force; the current " +
-          "key (BULWARK_DATA_KEY_FILE) becomes a previous key that still opens what it sealed.",
+          "key (BULWARK_DATA_KEY_FILE) becomes a previous key that still opens what it sealed " +
+          "until `bulwark keys reseal` has moved everything to the new one.",
       )
       .requiredOption("--out <file>", "where to write the new key (created, mode 0600)"),
   ).action(async (flags: StoreFlags & { out: string }) => {
-    let ring: Keyring | undefined;
-    try {
-      ring = Keyring.fromEnv();
-    } catch (err) {
-      if (err instanceof BulwarkError) throw new CliError(`${err.code}: ${err.message}`);
-      throw err;
-    }
+    const ring = envKeyring();
     if (!ring || !process.env.BULWARK_DATA_KEY_FILE) {
       throw new CliError(
         "set BULWARK_DATA_KEY_FILE to the current key's file first (a first key: openssl rand -hex 32)",
@@ -54,5 +63,101 @@ export function registerRotateDataKey(keys: Command): void {
     console.log(`previous key ${ring.current.id} keeps opening what it sealed. Restart with:`);
     console.log(`  BULWARK_DATA_KEY_FILE=${out}`);
     console.log(`  BULWARK_DATA_KEY_PREVIOUS_FILES=${previous.join(",")}`);
+    console.log(
+      "then re-encrypt what the previous key sealed: `bulwark keys reseal` with the same two " +
+        "variables (the gateways also do it in the background); drop the previous file once it " +
+        "says done.",
+    );
   });
+
+  storeOptions(
+    keys
+      .command("reseal")
+      .description(
+        "Re-encrypt with the current data key (BULWARK_DATA_KEY_FILE) every value sealed with a " +
+          "previous one (BULWARK_DATA_KEY_PREVIOUS_FILES): the response cache's Redis tier. In " +
+          "batches, with progress; an interrupted run resumes where it stopped.",
+      )
+      .option("--batch <n>", "values per batch (default 200)", parseCount("batch"), 200)
+      .option(
+        "--batches <n>",
+        "stop after this many batches; the next run resumes",
+        parseCount("batches"),
+      )
+      .option("--json", "print the final counts as JSON"),
+  ).action(async (flags: StoreFlags & { batch: number; batches?: number; json?: boolean }) => {
+    const ring = envKeyring();
+    if (!ring) throw new CliError("set BULWARK_DATA_KEY_FILE to the current (new) key's file");
+    const config = loadConfig({ file: flags.config, overrides: { home: flags.home } });
+    const state = await resealCacheTier(config, ring, flags);
+    if (flags.json) console.log(JSON.stringify(state, null, 2));
+    else {
+      console.log(
+        `${state.done ? "done" : "stopped"}: ${state.resealed} resealed, ${state.unchanged} ` +
+          `unchanged, ${state.unreadable} unreadable, of ${state.scanned} values`,
+      );
+      if (state.done && state.unreadable === 0 && ring.previousIds().length > 0) {
+        console.log(
+          `nothing sealed with ${ring.previousIds().join(", ")} is left in the cache tier: ` +
+            "their files may leave BULWARK_DATA_KEY_PREVIOUS_FILES",
+        );
+      } else if (!state.done) console.log("run it again to go on from here");
+    }
+    if (state.unreadable > 0) process.exitCode = 1;
+  });
+}
+
+/** Reseals the response cache's Redis tier of the configured fleet. */
+async function resealCacheTier(
+  config: Readonly<Config>,
+  ring: Keyring,
+  flags: { batch: number; batches?: number },
+): Promise<ResealState> {
+  const s = config.state;
+  if (s.backend !== "redis" || !config.cache.enabled || !config.cache.redis) {
+    throw new CliError(
+      "nothing to reseal: only the response cache's Redis tier (state.backend redis, " +
+        "cache.redis) holds sealed values",
+      1,
+    );
+  }
+  const { RedisConnection } = await import("../store/redis/index.js");
+  const { cacheTierCheckpoint, cacheTierCollection } = await import("../cache/index.js");
+  const redis = new RedisConnection({
+    url: s.redisUrl,
+    keyPrefix: s.keyPrefix,
+    // A maintenance command, not a request: a batch may take longer than a request's bound.
+    commandTimeoutMs: Math.max(s.commandTimeoutMs, 5_000),
+    connectTimeoutMs: s.connectTimeoutMs,
+    breakerFailures: s.breakerFailures,
+    breakerCooldownMs: s.breakerCooldownMs,
+  });
+  try {
+    if (!(await redis.waitConnected(s.connectTimeoutMs))) {
+      throw new CliError(`cannot reach Redis at ${s.redisUrl.replace(/\/\/[^@/]*@/, "//")}`, 1);
+    }
+    const total = await redis.run((c) => c.dbsize());
+    const bar = progressDisplay(`reseal to ${ring.current.id}`, "items");
+    let stop = false;
+    const onSignal = () => (stop = true);
+    process.once("SIGINT", onSignal);
+    try {
+      return await resealAll(cacheTierCollection(redis), ring, {
+        batch: flags.batch,
+        maxBatches: flags.batches,
+        checkpoint: cacheTierCheckpoint(redis),
+        stopped: () => stop,
+        onProgress: (p) =>
+          bar.update(p.done ? Math.max(p.scanned, total) : Math.min(p.scanned, total), total, {
+            failed: p.unreadable,
+            detail: `${p.resealed} resealed`,
+          }),
+      });
+    } finally {
+      bar.end();
+      process.off("SIGINT", onSignal);
+    }
+  } finally {
+    await redis.close();
+  }
 }

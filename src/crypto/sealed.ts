@@ -28,6 +28,11 @@ export class Keyring {
     for (const k of [current, ...previous]) this.byId.set(k.id, k.key);
   }
 
+  /** The ids of the previous keys (those that only open). */
+  previousIds(): string[] {
+    return [...this.byId.keys()].filter((id) => id !== this.current.id);
+  }
+
   /** Keys of the environment: BULWARK_DATA_KEY_FILE (or BULWARK_DATA_KEY), and the files of
    * BULWARK_DATA_KEY_PREVIOUS_FILES (comma-separated) for values sealed before a rotation.
    * Undefined when no data key is set. */

@@ -15,6 +15,7 @@ import {
   ResponseCache,
   SemanticIndexes,
   RedisCacheTier,
+  startBackgroundReseal,
   type CacheRedisPort,
   ServedModelDigests,
   registerCacheAdminRoutes,
@@ -37,6 +38,8 @@ export interface CacheStepOptions {
   redis: CacheRedisPort | undefined;
   /** The data keys: with one, the shared tier seals what it stores. */
   keyring?: Keyring;
+  /** This instance's id (the holder of the background reseal's lock). */
+  instance: string;
 }
 
 export interface CacheStep {
@@ -44,8 +47,11 @@ export interface CacheStep {
   gateway: GatewayCache | undefined;
   /** Empties the process tier (memory reclaim); returns the entries removed. */
   clear(): number;
-  /** Starts hashing the served models' files (once the models are known). */
+  /** Starts hashing the served models' files (once the models are known), and the reseal of
+   * the shared tier after a data key rotation. */
   start(): void;
+  /** Stops the background work. */
+  close(): Promise<void>;
   /** Drops a registry model's entries when its file was found damaged or was restored. */
   dropRegistryModel(registryName: string): void;
   registerAdminRoutes(app: FastifyInstance): void;
@@ -78,6 +84,7 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
           },
         })
       : undefined;
+  let reseal: { close(): Promise<void> } | undefined;
   const manifests = new Map<string, string>();
   const source = (model: string): DigestSource | undefined => {
     const serving = o.serving();
@@ -117,6 +124,14 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
     },
     start: () => {
       if (cache) for (const m of o.models()) digests.digest(m.name);
+      // After a rotation the previous keys still open what they sealed; moving the tier to
+      // the current key lets them go.
+      if (shared && o.redis && o.keyring && o.keyring.previousIds().length > 0) {
+        reseal = startBackgroundReseal(o.redis, o.keyring, { instance: o.instance, log });
+      }
+    },
+    close: async () => {
+      await reseal?.close();
     },
     dropRegistryModel: (registryName) => {
       for (const s of o.serving()?.served() ?? []) {

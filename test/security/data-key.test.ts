@@ -1,4 +1,8 @@
-/** `bulwark keys rotate-data-key`: a new key file, the old key still opens, audited. */
+/**
+ * `bulwark keys rotate-data-key`: a new key file, the old key still opens, audited; and
+ * `bulwark keys reseal` (or a gateway in the background) re-encrypts the response cache's Redis
+ * tier with the new key, in batches, resumable, against a redis-server of the test's own.
+ */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -8,6 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../helpers/paths.js";
 import { Keyring } from "../../src/crypto/index.js";
+import { Redis } from "ioredis";
+import { RedisCacheTier } from "../../src/cache/index.js";
+import { redisMissing, startRedis } from "../helpers/redis.js";
+import { fakeEngine, startTestServer, waitFor } from "../helpers/server.js";
+import { generateKey } from "../../src/auth/index.js";
 
 test("rotate-data-key writes a private new key; values sealed before still open; audited", (t) => {
   const home = mkdtempSync(join(tmpdir(), "bulwark-datakey-"));
@@ -42,3 +51,131 @@ test("rotate-data-key writes a private new key; values sealed before still open;
   );
   assert.match(audit.stdout, /data_key\.rotated/);
 });
+
+const missingRedis = redisMissing();
+
+/** A home with two key files (the one before a rotation and the new one) and a Redis. */
+async function rotatedFleet(t: { after(fn: () => Promise<void> | void): void }, entries: number) {
+  const home = mkdtempSync(join(tmpdir(), "bulwark-reseal-"));
+  const redis = await startRedis();
+  const client = new Redis(redis.url);
+  t.after(async () => {
+    client.disconnect();
+    await redis.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+  const oldFile = join(home, "old.key");
+  const newFile = join(home, "new.key");
+  writeFileSync(oldFile, randomBytes(32).toString("hex"), { mode: 0o600 });
+  writeFileSync(newFile, randomBytes(32).toString("hex"), { mode: 0o600 });
+  const oldRing = Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: oldFile })!;
+  const newRing = Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: newFile })!;
+  const both = Keyring.fromEnv({
+    BULWARK_DATA_KEY_FILE: newFile,
+    BULWARK_DATA_KEY_PREVIOUS_FILES: oldFile,
+  })!;
+  const port = {
+    run: <T>(fn: (c: Redis) => Promise<T>) => fn(client),
+    key: (n: string) => `bulwark:${n}`,
+  };
+  const tier = (keyring: Keyring) => new RedisCacheTier(port, { timeoutMs: 5_000, keyring });
+  const before = tier(oldRing);
+  for (let i = 0; i < entries; i++) {
+    const value = { kind: "generation", pieces: [`answer ${i}`], promptTokens: 1 } as const;
+    assert.ok(await before.set(`t|d|chat|${i}`, value as never, 600_000));
+  }
+  /** How many entries each key id seals. */
+  const census = async () => {
+    const byKey: Record<string, number> = {};
+    for (const name of await client.keys("bulwark:rcache:*")) {
+      const id = newRing.keyIdOf((await client.getBuffer(name))!);
+      byKey[id] = (byKey[id] ?? 0) + 1;
+    }
+    return byKey;
+  };
+  const env = {
+    ...process.env,
+    BULWARK_HOME: home,
+    BULWARK_STATE_BACKEND: "redis",
+    BULWARK_STATE_REDIS_URL: redis.url,
+    BULWARK_DATA_KEY_FILE: newFile,
+    BULWARK_DATA_KEY_PREVIOUS_FILES: oldFile,
+  };
+  delete (env as Record<string, unknown>).BULWARK_CONFIG;
+  return { home, redis, oldRing, newRing, both, tier, census, env };
+}
+
+test(
+  "keys reseal re-encrypts the cache tier with the new key in batches, with progress, resumable; the old key opens the rest meanwhile",
+  { skip: missingRedis },
+  async (t) => {
+    const f = await rotatedFleet(t, 300);
+    const reseal = (extra: string[]) =>
+      spawnSync(
+        process.execPath,
+        [join(repoRoot(), "bin", "bulwark.js"), "keys", "reseal", "--json", ...extra],
+        { encoding: "utf8", env: f.env, timeout: 120_000 },
+      );
+    const first = reseal(["--batch", "20", "--batches", "2"]);
+    assert.equal(first.status, 0, first.stderr);
+    const partial = JSON.parse(first.stdout);
+    assert.equal(partial.done, false);
+    assert.ok(partial.resealed > 0 && partial.resealed < 300, first.stdout);
+    assert.match(first.stderr, new RegExp(`reseal to ${f.newRing.current.id}`));
+    const mid = await f.census();
+    assert.equal(mid[f.newRing.current.id], partial.resealed);
+    assert.equal(mid[f.oldRing.current.id], 300 - partial.resealed);
+    // Until the reseal is done, a gateway with both keys answers every entry.
+    const reader = f.tier(f.both);
+    for (const i of [0, 150, 299]) {
+      assert.equal((await reader.get(`t|d|chat|${i}`))?.value.kind, "generation", `entry ${i}`);
+    }
+    // The next run goes on from the checkpoint and finishes.
+    const second = reseal(["--batch", "50"]);
+    assert.equal(second.status, 0, second.stderr);
+    const done = JSON.parse(second.stdout);
+    assert.equal(done.done, true);
+    assert.equal(done.resealed, 300, "the counts carry over from the first run");
+    assert.equal(done.unreadable, 0);
+    assert.deepEqual(await f.census(), { [f.newRing.current.id]: 300 });
+    // The new key alone now opens everything: the old file may go.
+    const newOnly = f.tier(f.newRing);
+    for (let i = 0; i < 300; i += 37) {
+      const got = await newOnly.get(`t|d|chat|${i}`);
+      assert.deepEqual((got?.value as { pieces: string[] } | undefined)?.pieces, [`answer ${i}`]);
+    }
+    const text = spawnSync(
+      process.execPath,
+      [join(repoRoot(), "bin", "bulwark.js"), "keys", "reseal"],
+      { encoding: "utf8", env: f.env, timeout: 120_000 },
+    );
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^done: 0 resealed, 300 unchanged, 0 unreadable, of 300 values/m);
+    assert.match(text.stdout, /may leave BULWARK_DATA_KEY_PREVIOUS_FILES/);
+  },
+);
+
+test(
+  "a gateway started with a previous key reseals the cache tier in the background",
+  { skip: missingRedis },
+  async (t) => {
+    const f = await rotatedFleet(t, 120);
+    const server = await startTestServer(
+      {
+        home: f.home,
+        models: [{ name: "fake", path: "/models/fake.gguf" }],
+        state: { backend: "redis", redisUrl: f.redis.url, commandTimeoutMs: 1_000 },
+      },
+      { replicaFactory: fakeEngine().factory, adminKey: generateKey().full, keyring: f.both },
+    );
+    t.after(() => server.close());
+    assert.ok(
+      await waitFor(async () => (await f.census())[f.oldRing.current.id] === undefined, 30_000),
+      "every entry moved to the new key",
+    );
+    assert.deepEqual(await f.census(), { [f.newRing.current.id]: 120 });
+    assert.ok(
+      await waitFor(() => server.logs.some((l) => /data key reseal: done/.test(String(l.msg)))),
+    );
+  },
+);
