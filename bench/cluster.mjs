@@ -2,7 +2,7 @@
 // Many gateways, one set of limits: the goals of shared state on Redis, measured.
 //
 //   node bench/cluster.mjs [--only exactness,latency,throughput,soak] [--window-s 60]
-//        [--rate 2000] [--latency-s 10] [--token-delay-ms 20] [--max-tokens 16] [--slots 4]
+//        [--rate 2000] [--latency-s 10] [--repeats 2] [--token-delay-ms 20] [--max-tokens 16] [--slots 4]
 //        [--throughput-s 20] [--soak-s 180] [--kill-every-s 20] [--concurrency 8] [--json FILE]
 //
 //  exactness:  Redis + 3 gateway processes (fake engine, API keys on); one key with rpm R is hit
@@ -10,6 +10,8 @@
 //              (R at once, then R per minute). Same for tokens per minute.
 //  latency:    the limit check alone (RateLimiter.admitRequest) at --rate checks a second, on
 //              the Redis store and on the memory store, in this process: the added latency.
+//              Redis is measured --repeats times with ioredis's auto-pipelining off and on,
+//              alternately, so both see the same machine.
 //  throughput: nginx (deploy/nginx/bulwark.conf) in front of 1, then 3 gateways on the fake
 //              engine with a fixed per-token delay, closed loop at 2 × the fleet's slots.
 //  soak:       nginx + 3 gateways, concurrency --concurrency, one gateway SIGKILLed every
@@ -18,7 +20,7 @@
 //
 // Everything runs on 127.0.0.1 free ports with its own directories, started and stopped by PID.
 // Needs /usr/bin/redis-server and /usr/sbin/nginx, and `npm run build` first. Prints markdown.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -36,6 +38,7 @@ const { values: o } = parseArgs({
     "window-s": { type: "string", default: "60" },
     rate: { type: "string", default: "2000" },
     "latency-s": { type: "string", default: "10" },
+    repeats: { type: "string", default: "2" },
     "token-delay-ms": { type: "string", default: "20" },
     "max-tokens": { type: "string", default: "16" },
     slots: { type: "string", default: "4" },
@@ -186,21 +189,27 @@ function pct(sorted, p) {
 if (only.has("latency")) {
   const redis = await startRedis();
   cleanups.push(() => redis.close());
-  const conn = new RedisConnection({
-    url: redis.url,
-    keyPrefix: "bench:",
-    commandTimeoutMs: 1000,
-    connectTimeoutMs: 1000,
-    breakerFailures: 3,
-    breakerCooldownMs: 1000,
-  });
-  await conn.waitConnected(2000);
+  const connect = async (autoPipelining) => {
+    const conn = new RedisConnection({
+      url: redis.url,
+      keyPrefix: "bench:",
+      commandTimeoutMs: 1000,
+      connectTimeoutMs: 1000,
+      breakerFailures: 3,
+      breakerCooldownMs: 1000,
+      autoPipelining,
+    });
+    await conn.waitConnected(2000);
+    return conn;
+  };
   const rate = Number(o.rate);
   const seconds = Number(o["latency-s"]);
   const measure = async (store) => {
     const limiter = new RateLimiter(store, { ipRpm: 0 });
     const key = { id: "k", rpm: 1e9, tpm: 0, concurrency: 1e6, dailyBudget: 0 };
     const lat = [];
+    const cpu0 = process.cpuUsage();
+    const redisCpu0 = procCpuMs(redis.pid());
     const start = performance.now();
     const total = rate * seconds;
     const pending = [];
@@ -219,21 +228,47 @@ if (only.has("latency")) {
     }
     await Promise.all(pending);
     const achieved = total / ((performance.now() - start) / 1000);
+    const cpu = process.cpuUsage(cpu0);
     lat.sort((a, b) => a - b);
-    return { achievedPerS: Math.round(achieved), p50: pct(lat, 50), p99: pct(lat, 99) };
+    return {
+      achievedPerS: Math.round(achieved),
+      p50: pct(lat, 50),
+      p99: pct(lat, 99),
+      // CPU a check costs, in µs: this process (the client), and redis-server (its work and
+      // its wake-ups): what the machine pays, less noisy than latency on a loaded machine.
+      clientCpuUs: ((cpu.user + cpu.system) / total).toFixed(1),
+      redisCpuUs: (((procCpuMs(redis.pid()) - redisCpu0) * 1000) / total).toFixed(1),
+    };
   };
   const memory = await measure(new MemoryLimitStore());
-  const shared = await measure(new RedisLimitStore(conn));
-  results.latency = {
-    rate,
-    seconds,
-    memory,
-    redis: shared,
-    addedP50Ms: shared.p50 - memory.p50,
-    addedP99Ms: shared.p99 - memory.p99,
-  };
-  await conn.close();
+  const runs = [];
+  for (let r = 0; r < Number(o.repeats); r++) {
+    for (const autoPipelining of [false, true]) {
+      const conn = await connect(autoPipelining);
+      const shared = await measure(new RedisLimitStore(conn));
+      await conn.close();
+      runs.push({
+        autoPipelining,
+        load: loadavg()[0].toFixed(2),
+        ...shared,
+        addedP50Ms: shared.p50 - memory.p50,
+        addedP99Ms: shared.p99 - memory.p99,
+      });
+    }
+  }
+  results.latency = { rate, seconds, memory, runs };
   await redis.close();
+}
+
+/** A process's user + system CPU so far, in ms, from /proc (0 when it cannot be read). */
+function procCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** Closed loop of `concurrency` clients through `url` for `seconds`; requests per second. */
@@ -354,16 +389,18 @@ if (results.exactness) {
 if (results.latency) {
   const l = results.latency;
   lines.push(
-    `| limit check at ${l.rate}/s for ${l.seconds} s | achieved/s | p50 ms | p99 ms |`,
-    "| --- | --- | --- | --- |",
+    `| limit check at ${l.rate}/s for ${l.seconds} s | achieved/s | p50 ms | p99 ms | added p50 ms | added p99 ms | client CPU µs/check | redis-server CPU µs/check | load (1 min) |`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   );
   lines.push(
-    `| memory | ${l.memory.achievedPerS} | ${fmt(l.memory.p50, 3)} | ${fmt(l.memory.p99, 3)} |`,
+    `| memory | ${l.memory.achievedPerS} | ${fmt(l.memory.p50, 3)} | ${fmt(l.memory.p99, 3)} | | | ${l.memory.clientCpuUs} | | |`,
   );
-  lines.push(
-    `| redis | ${l.redis.achievedPerS} | ${fmt(l.redis.p50, 3)} | ${fmt(l.redis.p99, 3)} |`,
-  );
-  lines.push(`| added by Redis | | ${fmt(l.addedP50Ms, 3)} | ${fmt(l.addedP99Ms, 3)} |`, "");
+  for (const r of l.runs) {
+    lines.push(
+      `| Redis, auto-pipelining ${r.autoPipelining ? "on" : "off"} | ${r.achievedPerS} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${fmt(r.addedP50Ms, 3)} | ${fmt(r.addedP99Ms, 3)} | ${r.clientCpuUs} | ${r.redisCpuUs} | ${r.load} |`,
+    );
+  }
+  lines.push("");
 }
 if (results.throughput) {
   const t = results.throughput;
