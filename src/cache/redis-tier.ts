@@ -25,6 +25,8 @@ export interface CacheRedisPort {
   key(name: string): string;
   /** Whether calls reach Redis now (connected, circuit closed); absent: assumed. */
   up?(): boolean;
+  /** A link for background work whose failures do not count against requests (a reseal). */
+  background?(): CacheRedisPort;
 }
 
 export interface RedisTierOptions {

@@ -127,7 +127,8 @@ export function buildCache(config: Readonly<Config>, o: CacheStepOptions): Cache
       // After a rotation the previous keys still open what they sealed; moving the tier to
       // the current key lets them go.
       if (shared && o.redis && o.keyring && o.keyring.previousIds().length > 0) {
-        reseal = startBackgroundReseal(o.redis, o.keyring, { instance: o.instance, log });
+        const link = o.redis.background?.() ?? o.redis;
+        reseal = startBackgroundReseal(link, o.keyring, { instance: o.instance, log });
       }
     },
     close: async () => {

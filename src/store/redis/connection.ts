@@ -35,6 +35,16 @@ export class StateDownError extends Error {
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
+/** Background work's way to Redis (usage sync, reseal): see RedisConnection.background(). */
+export interface BackgroundRedis {
+  run<T>(fn: (client: Redis) => Promise<T>): Promise<T>;
+  key(name: string): string;
+  up(): boolean;
+}
+
+/** A background command may wait this long (it holds no request). */
+const BACKGROUND_TIMEOUT_MS = 5_000;
+
 export class RedisConnection {
   readonly client: Redis;
   readonly prefix: string;
@@ -42,6 +52,7 @@ export class RedisConnection {
   private readonly probe: NodeJS.Timeout;
   private wasUp = false;
   private closed = false;
+  private bg: Redis | undefined;
 
   constructor(private readonly options: RedisConnectionOptions) {
     this.prefix = options.keyPrefix;
@@ -101,6 +112,32 @@ export class RedisConnection {
     return this.prefix + name;
   }
 
+  /**
+   * A second connection for background work (the usage sync, a reseal), made at first use: its
+   * commands may take longer (5 s) and their failures do not count toward the breaker that
+   * guards requests, so that a slow batch never turns limits to their failure policy. It is
+   * tried only while this connection is up.
+   */
+  background(): BackgroundRedis {
+    return {
+      run: async (fn) => {
+        if (!this.up()) throw new StateDownError(this.retryInMs());
+        if (!this.bg) {
+          // It may queue while it connects (at its first use): each command is still bounded
+          // by its timeout, and nothing is tried here while the main connection is down.
+          this.bg = this.client.duplicate({
+            commandTimeout: Math.max(this.options.commandTimeoutMs, BACKGROUND_TIMEOUT_MS),
+            enableOfflineQueue: true,
+          });
+          this.bg.on("error", () => undefined);
+        }
+        return fn(this.bg);
+      },
+      key: (name) => this.key(name),
+      up: () => this.up(),
+    };
+  }
+
   /** Resolves once connected, or after `ms` (a start does not wait on a Redis that is down). */
   async waitConnected(ms: number): Promise<boolean> {
     if (this.client.status === "ready") return true;
@@ -128,6 +165,7 @@ export class RedisConnection {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.probe);
+    this.bg?.disconnect();
     this.client.disconnect();
   }
 }

@@ -5,7 +5,9 @@
  * totals, not an increment), so sending it again changes nothing: a row changed while Redis
  * was down is sent when it returns, and when Redis lost its data (the home's marker is gone),
  * or at start, every row is sent again in batches. Reports sum the homes' rows; when Redis
- * cannot be read, they answer with this home's rows and say so (scope "instance").
+ * cannot be read, they answer with this home's rows and say so (scope "instance"). All of it
+ * goes through the connection's background link, so that no slow batch trips the breaker
+ * that guards requests.
  */
 import type { Redis } from "ioredis";
 import type {
@@ -18,7 +20,7 @@ import type {
   UsageStore,
 } from "../../audit/index.js";
 import { LocalUsageReader } from "../../audit/index.js";
-import type { RedisConnection } from "./connection.js";
+import type { BackgroundRedis, RedisConnection } from "./connection.js";
 
 const SEP = "\u001f";
 const DAY_MS = 86_400_000;
@@ -71,12 +73,15 @@ export class FleetUsage implements UsageReader {
   private resendAll = true;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  /** Its own connection (longer timeouts, not the requests' breaker): nothing here is urgent. */
+  private readonly redis: BackgroundRedis;
 
   constructor(
-    private readonly redis: RedisConnection,
+    connection: RedisConnection,
     private readonly store: UsageStore,
     private readonly options: FleetUsageOptions,
   ) {
+    this.redis = connection.background();
     this.home = store.homeId();
     this.local = new LocalUsageReader(store);
     this.now = options.now ?? Date.now;
@@ -104,6 +109,8 @@ export class FleetUsage implements UsageReader {
   }
 
   private async send(): Promise<void> {
+    // While Redis is down the rows wait here; the first send after it returns takes them.
+    if (!this.redis.up()) return;
     try {
       if (!this.resendAll) {
         // Redis restarted empty (or was flushed): this home's marker went with the rows.

@@ -2,6 +2,7 @@ export { CircuitBreaker, type BreakerOptions, type BreakerState } from "./circui
 export {
   RedisConnection,
   StateDownError,
+  type BackgroundRedis,
   redisClientOptions,
   type RedisConnectionOptions,
 } from "./connection.js";
