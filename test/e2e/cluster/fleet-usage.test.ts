@@ -139,3 +139,46 @@ test(
     );
   },
 );
+
+test(
+  "a daily budget holds for the fleet: the tokens spent through both gateways stay within it",
+  { skip: missing },
+  async () => {
+    const budget = 400;
+    const { key, id } = await fleet.createKey(0, {
+      name: "budget",
+      role: "user",
+      dailyBudget: budget,
+    });
+    assert.ok(await waitFor(async () => (await call(pub(1, "/v1/models"), key)).status === 200));
+    const body = chatBody("the same question every time");
+    let refusedOn: number | undefined;
+    let admitted = 0;
+    for (let n = 0; n < 60 && refusedOn === undefined; n++) {
+      const i = n % 2;
+      const r = await call(pub(i, "/v1/chat/completions"), key, "POST", body);
+      if (r.status === 200) admitted++;
+      else {
+        assert.equal(r.status, 429, r.text);
+        assert.equal(r.json.error.code, "daily_budget_exceeded");
+        refusedOn = i;
+      }
+    }
+    assert.ok(refusedOn !== undefined, `refused within 60 requests (${admitted} admitted)`);
+    assert.ok(admitted >= 2, "both gateways admitted some");
+    // The same request through the other gateway meets the same spent budget.
+    const other = await call(pub(1 - refusedOn!, "/v1/chat/completions"), key, "POST", body);
+    assert.equal(other.status, 429, other.text);
+    assert.equal(other.json.error.code, "daily_budget_exceeded");
+    let report: any;
+    assert.ok(
+      await waitFor(async () => {
+        report = (await call(adm(0, `/admin/usage?key=${id}`), fleet.adminKey)).json;
+        return requestsOf(report, id) >= admitted;
+      }, 10_000),
+      JSON.stringify(report),
+    );
+    const spent = report.data[0].total_tokens;
+    assert.ok(spent <= budget, `${spent} tokens spent through the fleet, budget ${budget}`);
+  },
+);
