@@ -161,3 +161,62 @@ test("TLS with a client certificate: served with the right certificates, refused
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a remote model gets every protection in front: keys, limits, masking, the response cache, usage", async () => {
+  const { startSecureServer, call } = await import("../../helpers/access.js");
+  const own = await startOpenAiStub();
+  const s = await startSecureServer({
+    models: [
+      { name: "remote", backends: [{ url: own.url, model: "stub-model", healthIntervalMs: 200 }] },
+    ],
+  });
+  try {
+    const host = s.server.models.list()[0]!.model;
+    assert.ok(await waitFor(async () => host.isReady(), 10_000));
+    const url = `${s.server.url}/v1/chat/completions`;
+    const body = (content: string, extra: Record<string, unknown> = {}) => ({
+      model: "remote",
+      messages: [{ role: "user", content }],
+      max_tokens: 8,
+      ...extra,
+    });
+    assert.equal((await call(url, undefined, "POST", body("hi"))).status, 401);
+    assert.equal(own.requests.length, 0, "nothing reached the backend without a key");
+
+    // Masking: the backend never sees the address.
+    const masked = await s.createKey({ name: "masked", role: "user", mask: "prompt" });
+    const res = await call(url, masked.key, "POST", body("write to alice@example.com now"));
+    assert.equal(res.status, 200, res.text);
+    assert.doesNotMatch(JSON.stringify(own.requests), /alice@example\.com/);
+
+    // Requests per minute hold: the third is refused before the backend.
+    const limited = await s.createKey({ name: "rpm", role: "user", rpm: 2 });
+    const before = own.requests.length;
+    const statuses = [];
+    for (let i = 0; i < 3; i++)
+      statuses.push((await call(url, limited.key, "POST", body(`n${i}`))).status);
+    assert.deepEqual(statuses, [200, 200, 429]);
+    assert.equal(own.requests.length, before + 2);
+
+    // The response cache answers a greedy repeat without the backend.
+    const user = await s.createKey({ name: "cached", role: "user" });
+    const first = await call(url, user.key, "POST", body("cache me", { temperature: 0 }));
+    const sent = own.requests.length;
+    const again = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${user.key}`, "content-type": "application/json" },
+      body: JSON.stringify(body("cache me", { temperature: 0 })),
+    });
+    assert.equal(again.headers.get("x-bulwark-cache"), "hit");
+    assert.deepEqual(((await again.json()) as any).choices, first.json.choices);
+    assert.equal(own.requests.length, sent, "answered from the cache");
+
+    // The key is charged what the backend counted (11 prompt tokens a request, in the stub).
+    const usage = await call(`${s.server.url}/v1/usage`, user.key);
+    assert.equal(usage.status, 200, usage.text);
+    assert.match(usage.text, /"prompt_tokens":\s*(11|22)\b/);
+  } finally {
+    await s.close();
+    await own.close();
+  }
+});
