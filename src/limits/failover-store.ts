@@ -7,7 +7,7 @@
  */
 import { BulwarkError } from "../errors/index.js";
 import type { GcraParams } from "./gcra.js";
-import type { LimitStore, PlaceRequest } from "./limit-store.js";
+import type { CounterRequest, LimitStore, PlaceRequest } from "./limit-store.js";
 import type { BucketParams } from "./token-bucket.js";
 
 export type OnStateDown = "closed" | "open";
@@ -95,6 +95,32 @@ export class FailoverLimitStore implements LimitStore {
         return r;
       },
     );
+  }
+
+  reserveWithin(
+    key: string,
+    amount: number,
+    params: BucketParams,
+    now: number,
+    budget: CounterRequest,
+  ) {
+    return this.decide(
+      "reserve",
+      () => this.shared.reserveWithin(key, amount, params, now, budget),
+      () => this.local.reserveWithin(key, amount, params, now, budget),
+    );
+  }
+
+  async refundWithin(
+    key: string,
+    amount: number,
+    params: BucketParams,
+    now: number,
+    budgetKey: string,
+  ) {
+    await this.shared
+      .refundWithin(key, amount, params, now, budgetKey)
+      .catch(() => this.local.refundWithin(key, amount, params, now, budgetKey));
   }
 
   async release(key: string, token: string) {

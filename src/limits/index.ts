@@ -7,7 +7,12 @@ export {
   type BucketState,
   type ReserveResult,
 } from "./token-bucket.js";
-export { MemoryLimitStore, type LimitStore } from "./limit-store.js";
+export {
+  MemoryLimitStore,
+  type CounterRequest,
+  type LimitStore,
+  type PlaceRequest,
+} from "./limit-store.js";
 export {
   RateLimiter,
   type KeyLimitsView,

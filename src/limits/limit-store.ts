@@ -42,7 +42,34 @@ export interface LimitStore {
     now: number,
     hold: PlaceRequest,
   ): Promise<{ gcra: GcraResult; held: boolean }>;
+  /**
+   * A reservation against tokens per minute and a daily budget in one step (one round trip
+   * where the store is remote): `reserveTokens` on `key`, then, only when it allows,
+   * `addWithin` on `budget`; when the budget refuses, the tokens are not taken. `budget` is
+   * undefined when the bucket refused.
+   */
+  reserveWithin(
+    key: string,
+    amount: number,
+    params: BucketParams,
+    now: number,
+    budget: CounterRequest,
+  ): Promise<{ reserve: ReserveResult; budget: { ok: boolean; value: number } | undefined }>;
+  /** Gives `amount` back to both the bucket and the counter (the unused part of a reservation). */
+  refundWithin(
+    key: string,
+    amount: number,
+    params: BucketParams,
+    now: number,
+    budgetKey: string,
+  ): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A counter asked to grow within a bound. */
+export interface CounterRequest {
+  key: string;
+  limit: number;
 }
 
 /** A place asked for in an in-flight count. */
@@ -97,6 +124,11 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async addWithin(key: string, amount: number, limit: number) {
+    return this.addWithinNow(key, amount, limit);
+  }
+
+  /** addWithin without a turn of the event loop, for the steps that must stay atomic. */
+  private addWithinNow(key: string, amount: number, limit: number) {
     const value = this.counters.get(key) ?? this.baseline(key);
     if (value + amount > limit) return { ok: false, value };
     this.counters.set(key, value + amount);
@@ -121,6 +153,39 @@ export class MemoryLimitStore implements LimitStore {
     const gcra = await this.gcra(key, params, now);
     if (!gcra.allowed) return { gcra, held: false };
     return { gcra, held: (await this.acquire(hold.key, hold.token, hold.limit)).ok };
+  }
+
+  async reserveWithin(
+    key: string,
+    amount: number,
+    params: BucketParams,
+    now: number,
+    budget: CounterRequest,
+  ) {
+    const result = reserve(this.buckets.get(key), amount, now, params);
+    if (!result.allowed) {
+      this.buckets.set(key, result.state);
+      return { reserve: result, budget: undefined };
+    }
+    // No await between the reads and the writes: the step is atomic for its keys. A refusal
+    // by the budget leaves the bucket as it was, tokens not taken.
+    const b = this.addWithinNow(budget.key, amount, budget.limit);
+    this.buckets.set(key, b.ok ? result.state : refund(result.state, amount, now, params));
+    return { reserve: result, budget: b };
+  }
+
+  async refundWithin(
+    key: string,
+    amount: number,
+    params: BucketParams,
+    now: number,
+    budgetKey: string,
+  ) {
+    // Both at once, as a remote store does it in one step.
+    await Promise.all([
+      this.refundTokens(key, amount, params, now),
+      this.subtract(budgetKey, amount),
+    ]);
   }
 
   async release(key: string, token: string) {

@@ -148,8 +148,23 @@ export class RateLimiter {
     const now = this.now();
     const headers: Record<string, string> = {};
     const bucket = { limit: key.tpm, periodMs: MINUTE };
+    const day = Math.floor(now / DAY);
+    const budgetKey = `budget:${key.id}:${day}`;
+    const both = key.tpm > 0 && key.dailyBudget > 0;
+    let budget: { ok: boolean; value: number } | undefined;
     if (key.tpm > 0) {
-      const r = await this.store.reserveTokens(`tpm:${key.id}`, amount, bucket, now);
+      // With both limits, one step (one round trip to a shared store).
+      let r;
+      if (both) {
+        const step = await this.store.reserveWithin(`tpm:${key.id}`, amount, bucket, now, {
+          key: budgetKey,
+          limit: key.dailyBudget,
+        });
+        r = step.reserve;
+        budget = step.budget;
+      } else {
+        r = await this.store.reserveTokens(`tpm:${key.id}`, amount, bucket, now);
+      }
       headers["x-ratelimit-limit-tokens"] = String(key.tpm);
       headers["x-ratelimit-remaining-tokens"] = String(r.remaining);
       headers["x-ratelimit-reset-tokens"] = formatReset(r.resetMs);
@@ -172,12 +187,11 @@ export class RateLimiter {
         );
       }
     }
-    const day = Math.floor(now / DAY);
-    const budgetKey = `budget:${key.id}:${day}`;
     if (key.dailyBudget > 0) {
-      const b = await this.store.addWithin(budgetKey, amount, key.dailyBudget);
+      // Alone, its own step; with a token limit, taken above (and the tokens were not taken
+      // when it refused).
+      const b = budget ?? (await this.store.addWithin(budgetKey, amount, key.dailyBudget));
       if (!b.ok) {
-        if (key.tpm > 0) await this.store.refundTokens(`tpm:${key.id}`, amount, bucket, now);
         throw refuse(
           "daily_budget_exceeded",
           `This key's daily budget of ${key.dailyBudget} tokens is spent (${b.value} used or ` +
@@ -197,6 +211,12 @@ export class RateLimiter {
         const unused = Math.max(0, amount - Math.max(0, used));
         if (unused === 0) return;
         const ignore = () => undefined; // a lost refund only errs on the safe side
+        if (both) {
+          void this.store
+            .refundWithin(`tpm:${key.id}`, unused, bucket, this.now(), budgetKey)
+            .catch(ignore);
+          return;
+        }
         if (key.tpm > 0) {
           void this.store.refundTokens(`tpm:${key.id}`, unused, bucket, this.now()).catch(ignore);
         }

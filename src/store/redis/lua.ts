@@ -68,6 +68,41 @@ store(level)
 return {1, 0, math.floor(level), resetMs(level), 0}
 `;
 
+/**
+ * KEYS[1] bucket, KEYS[2] budget counter; ARGV amount, limit, periodMs, budgetLimit, baseline,
+ * ttlMs → {allowed, never, remaining, resetMs, retryAfterMs, budgetOk, budgetValue}: a token
+ * reservation and the daily budget in one round trip. The budget is asked only when the bucket
+ * admits (budgetOk -1 otherwise), and the tokens are taken only when the budget admits too.
+ */
+export const RESERVE_WITHIN = `${REFILL}
+local amount = tonumber(ARGV[1])
+if amount > limit then
+  return {0, 1, math.floor(level), resetMs(level), 0, -1, 0}
+end
+if level < amount then
+  return {0, 0, math.floor(level), resetMs(level), math.ceil((amount - level) * period / limit), -1, 0}
+end
+local v = redis.call('GET', KEYS[2])
+local spent = tonumber(v or ARGV[5])
+if spent + amount > tonumber(ARGV[4]) then
+  return {1, 0, math.floor(level - amount), resetMs(level - amount), 0, 0, spent}
+end
+redis.call('SET', KEYS[2], spent + amount, 'PX', tonumber(ARGV[6]))
+level = level - amount
+store(level)
+return {1, 0, math.floor(level), resetMs(level), 0, 1, spent + amount}
+`;
+
+/** KEYS[1] bucket, KEYS[2] budget counter; ARGV amount, limit, periodMs: both given back. */
+export const REFUND_WITHIN = `${REFILL}
+store(math.min(limit, level + math.max(0, tonumber(ARGV[1]))))
+local v = redis.call('GET', KEYS[2])
+if v then
+  redis.call('SET', KEYS[2], math.max(0, tonumber(v) - tonumber(ARGV[1])), 'KEEPTTL')
+end
+return 1
+`;
+
 /** KEYS[1] bucket; ARGV amount, limit, periodMs: gives tokens back. */
 export const REFUND = `${REFILL}
 store(math.min(limit, level + math.max(0, tonumber(ARGV[1]))))
@@ -156,6 +191,8 @@ export const SCRIPTS = {
   bwAcquire: ACQUIRE,
   bwOffence: OFFENCE,
   bwGcraAcquire: GCRA_ACQUIRE,
+  bwReserveWithin: RESERVE_WITHIN,
+  bwRefundWithin: REFUND_WITHIN,
 } as const;
 
 /** How many of a script's arguments are keys (the rest are ARGV). */
@@ -168,6 +205,8 @@ export const SCRIPT_KEYS: Record<keyof typeof SCRIPTS, number> = {
   bwAcquire: 1,
   bwOffence: 1,
   bwGcraAcquire: 2,
+  bwReserveWithin: 2,
+  bwRefundWithin: 2,
 };
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -4,7 +4,7 @@
  * budget, which the limiter puts in the key.
  */
 import type { GcraParams, GcraResult } from "../../limits/gcra.js";
-import type { LimitStore, PlaceRequest } from "../../limits/limit-store.js";
+import type { CounterRequest, LimitStore, PlaceRequest } from "../../limits/limit-store.js";
 import type { BucketParams, ReserveResult } from "../../limits/token-bucket.js";
 import type { RedisConnection } from "./connection.js";
 
@@ -98,6 +98,54 @@ export class RedisLimitStore implements LimitStore {
       },
       held: held === 1,
     };
+  }
+
+  async reserveWithin(
+    key: string,
+    amount: number,
+    p: BucketParams,
+    _now: number,
+    budget: CounterRequest,
+  ) {
+    const [allowed, never, remaining, resetMs, retryAfterMs, budgetOk, budgetValue] = ints(
+      await this.redis.script(
+        "bwReserveWithin",
+        [`limit:${key}`, `limit:${budget.key}`],
+        amount,
+        p.limit,
+        p.periodMs,
+        budget.limit,
+        this.baseline(budget.key),
+        BUDGET_TTL_MS,
+      ),
+    );
+    return {
+      reserve: {
+        allowed: allowed === 1,
+        never: never === 1,
+        state: { level: remaining!, at: 0 },
+        remaining: remaining!,
+        resetMs: resetMs!,
+        retryAfterMs: retryAfterMs!,
+      },
+      budget: budgetOk === -1 ? undefined : { ok: budgetOk === 1, value: budgetValue! },
+    };
+  }
+
+  async refundWithin(
+    key: string,
+    amount: number,
+    p: BucketParams,
+    _now: number,
+    budgetKey: string,
+  ): Promise<void> {
+    await this.redis.script(
+      "bwRefundWithin",
+      [`limit:${key}`, `limit:${budgetKey}`],
+      amount,
+      p.limit,
+      p.periodMs,
+    );
   }
 
   async release(key: string, token: string): Promise<void> {

@@ -54,6 +54,8 @@ function flaky(down: { v: boolean }): LimitStore {
     acquire: guard(inner.acquire.bind(inner)),
     release: guard(inner.release.bind(inner)),
     gcraAcquire: guard(inner.gcraAcquire.bind(inner)),
+    reserveWithin: guard(inner.reserveWithin.bind(inner)),
+    refundWithin: guard(inner.refundWithin.bind(inner)),
     close: () => inner.close(),
   };
 }
