@@ -208,12 +208,15 @@ export class RemoteReplica implements EngineReplica {
     this.jobs.delete(running.job.id);
   }
 
-  /** The request goes elsewhere (or its stream ends with engine_failure once it began). */
-  private lost(running: RunningJob, reason: string): void {
+  /**
+   * The request goes elsewhere (or its stream ends with engine_failure once it began). A
+   * request cut by the gateway itself (a stop at shutdown) says nothing of the backend's health.
+   */
+  private lost(running: RunningJob, reason: string, report = true): void {
     if (running.ended) return;
     this.finish(running);
     running.controller.abort();
-    this.o.report("failure");
+    if (report) this.o.report("failure");
     running.listener.onError(new ReplicaLostError(`backend ${this.id}: ${reason}`, this.id, false));
   }
 
@@ -293,8 +296,9 @@ export class RemoteReplica implements EngineReplica {
   }
 
   kill(reason: string): void {
+    const stopping = this.current === "stopped";
     if (this.current === "ready") this.current = "dead";
-    for (const running of [...this.jobs.values()]) this.lost(running, reason);
+    for (const running of [...this.jobs.values()]) this.lost(running, reason, !stopping);
     for (const cb of this.exitCallbacks.splice(0)) cb(reason);
   }
 }
