@@ -1046,6 +1046,15 @@ const batchSchema = z
         "Share of a model's slots that batch lines may hold at once (0..1, at least one slot); " +
           "interactive requests always go first and take a running line's slot at its next token.",
       ),
+    yieldTo: z
+      .enum(["running", "waiting"])
+      .default("running")
+      .describe(
+        "When batch lines give way to interactive requests: running (default), lines run only " +
+          "while no interactive request runs or waits on the model, and each running line stops " +
+          "at its next token when one arrives (on CPUs they share the decode step, not just the " +
+          "slot); waiting, a line gives its slot up only when an interactive request waits for one.",
+      ),
     concurrency: count()
       .max(256)
       .default(4)

@@ -25,6 +25,13 @@ export interface DispatcherSettings {
    * at once, 0..1; at least one slot. Default 1.
    */
   backgroundSlotShare?: number;
+  /**
+   * When background requests give way: "waiting" (default), a running one gives its slot up
+   * when an interactive request waits for a slot; "running", background requests run only while
+   * no interactive request runs or waits on the model, and every running one gives way at its
+   * next token when one arrives (on CPUs the decode step, not the slot, is what they share).
+   */
+  backgroundYieldsTo?: "waiting" | "running";
 }
 
 /** The priority of a batch line: below every interactive request. */
@@ -158,7 +165,16 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
   /** Whether the background lane has room for `ticket` (interactive requests always may). */
   private mayPlace(ticket: T): boolean {
     if (ticket.priority >= 0) return true;
+    if (this.settings.backgroundYieldsTo === "running" && this.interactiveActive() > 0)
+      return false;
     return this.backgroundRunning() < this.backgroundSlots();
+  }
+
+  /** Interactive requests running or waiting. */
+  private interactiveActive(): number {
+    let n = this.queue.interactive;
+    for (const t of this.placed.keys()) if (t.priority >= 0) n++;
+    return n;
   }
 
   private backgroundRunning(): number {
@@ -176,11 +192,17 @@ export class Dispatcher<T extends Placeable, R extends Slotted> {
 
   /**
    * The running background requests to ask for their slots now: one for each interactive
-   * request waiting beyond those already being given a slot. Each is marked yielding until
-   * it is released; the host aborts it and requeues its continuation.
+   * request waiting beyond those already being given a slot (or, yielding to "running", every
+   * one while an interactive request runs or waits). Each is marked yielding until it is
+   * released; the host aborts it and requeues its continuation.
    */
   preemptions(): T[] {
-    let wanted = this.queue.interactive - this.yielding.size;
+    let wanted =
+      this.settings.backgroundYieldsTo === "running"
+        ? this.interactiveActive() > 0
+          ? Infinity
+          : 0
+        : this.queue.interactive - this.yielding.size;
     const victims: T[] = [];
     if (wanted <= 0) return victims;
     for (const t of this.placed.keys()) {

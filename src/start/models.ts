@@ -239,7 +239,11 @@ export function startModels(
           : p.replicas,
         factory,
         supervision,
-        { ...config.scheduler, backgroundSlotShare: config.batch.slotShare },
+        {
+          ...config.scheduler,
+          backgroundSlotShare: config.batch.slotShare,
+          backgroundYieldsTo: config.batch.yieldTo,
+        },
         logger,
         o.observer,
         { backends: group, routing: p.entry.routing },

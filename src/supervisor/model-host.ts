@@ -51,6 +51,8 @@ export interface SchedulerSettings {
   queueTimeoutMs: number;
   /** Share of the slots batch lines may hold (batch.slotShare); default 1. */
   backgroundSlotShare?: number;
+  /** When batch lines give way to interactive requests (batch.yieldTo). */
+  backgroundYieldsTo?: "waiting" | "running";
 }
 
 /** Replicas between `min` and `max`, grown and shrunk by the autoscale policy. */
@@ -236,7 +238,7 @@ export class ModelHost implements ServedModel {
     if (this.serving.routing === "prefix-affinity") ticket.prefix = promptPrefix(job.prompt);
     const replica = this.dispatcher.submit(ticket);
     if (replica) this.run(ticket, replica);
-    else this.preempt();
+    this.preempt();
     return {
       [Symbol.asyncIterator]: () => ticket.channel[Symbol.asyncIterator](),
       commit: () => {

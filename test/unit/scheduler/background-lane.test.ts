@@ -12,10 +12,22 @@ interface T {
   preemptible?: boolean;
 }
 
-function setup(share: number, slots = 4, queueLimit = 2, queueTimeoutMs = 1000) {
+function setup(
+  share: number,
+  slots = 4,
+  queueLimit = 2,
+  queueTimeoutMs = 1000,
+  yieldsTo: "waiting" | "running" = "waiting",
+) {
   const clock = { t: 1_000_000 };
   const d = new Dispatcher<T, R>(
-    { model: "m", queueLimit, queueTimeoutMs, backgroundSlotShare: share },
+    {
+      model: "m",
+      queueLimit,
+      queueTimeoutMs,
+      backgroundSlotShare: share,
+      backgroundYieldsTo: yieldsTo,
+    },
     () => clock.t,
   );
   const r = { id: "r", slots };
@@ -81,4 +93,28 @@ test("batch lines in the queue neither count toward its limit nor expire", () =>
   const expired = d.expire().map((e) => e.ticket.id);
   assert.deepEqual(expired, ["i1"]);
   assert.equal(d.waiting, 5);
+});
+
+test("yielding to running requests: batch lines run only while no interactive request runs or waits, and all give way when one arrives", () => {
+  const { d, r } = setup(1, 4, 2, 1000, "running");
+  const b1 = batch("b1");
+  const b2 = batch("b2");
+  assert.equal(d.submit(b1), r);
+  assert.equal(d.submit(b2), r);
+  assert.deepEqual(d.preemptions(), [], "nothing interactive: the lines keep their slots");
+  const i1 = live("i1");
+  assert.equal(d.submit(i1), r, "a free slot: the interactive request runs at once");
+  assert.deepEqual(
+    d.preemptions().map((t) => t.id),
+    ["b1", "b2"],
+    "and every running line gives way",
+  );
+  d.release(b1);
+  d.release(b2);
+  d.requeue(b1);
+  d.requeue(b2);
+  assert.equal(d.next(), undefined, "while i1 runs, no line starts, though slots are free");
+  d.release(i1);
+  assert.equal(d.next()?.ticket.id, "b2");
+  assert.equal(d.next()?.ticket.id, "b1");
 });
