@@ -5,35 +5,43 @@
  * between the fsync and the ledger's update) is adopted as that line's result, so it never runs
  * again; a partial last line is cut off.
  */
-import {
-  closeSync,
-  fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync } from "node:fs";
+import { open } from "node:fs/promises";
 import type { FileStore } from "./file-store.js";
 import type { BatchLedger, BatchRow } from "./ledger.js";
 
 export type ResultFile = "output" | "error";
 
 export class ResultFiles {
+  /** The appends of each file, one after another (each learns its offset from the size). */
+  private readonly tails = new Map<string, Promise<unknown>>();
+
   constructor(private readonly store: FileStore) {}
 
-  /** Appends one JSON line and fsyncs it; returns where it lies. */
-  append(fileId: string, line: string): { offset: number; length: number } {
-    const fd = openSync(this.store.path(fileId), "a", 0o600);
-    try {
-      const offset = fstatSync(fd).size;
-      const buf = Buffer.from(`${line}\n`, "utf8");
-      writeSync(fd, buf);
-      fsyncSync(fd);
-      return { offset, length: buf.length };
-    } finally {
-      closeSync(fd);
-    }
+  /**
+   * Appends one JSON line and fsyncs it; resolves to where it lies. Asynchronous, so that an
+   * fsync on a busy disk never holds the event loop (and the interactive requests) up.
+   */
+  append(fileId: string, line: string): Promise<{ offset: number; length: number }> {
+    const previous = this.tails.get(fileId) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const handle = await open(this.store.path(fileId), "a", 0o600);
+      try {
+        const offset = (await handle.stat()).size;
+        const buf = Buffer.from(`${line}\n`, "utf8");
+        await handle.write(buf);
+        await handle.sync();
+        return { offset, length: buf.length };
+      } finally {
+        await handle.close();
+      }
+    });
+    const settled = next.catch(() => undefined);
+    this.tails.set(fileId, settled);
+    void settled.then(() => {
+      if (this.tails.get(fileId) === settled) this.tails.delete(fileId);
+    });
+    return next;
   }
 
   /** Reconciles both result files of a batch with the ledger (see above); returns lines adopted. */

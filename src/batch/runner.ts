@@ -63,6 +63,8 @@ export class BatchRunner {
   private inFlight = 0;
   private readonly running = new Map<string, number>();
   private readonly pausedUntil = new Map<string, number>();
+  /** Batches whose finalization is under way (it awaits its writes). */
+  private readonly finalizing = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private scheduled = false;
   private closed = false;
@@ -135,7 +137,7 @@ export class BatchRunner {
       }
     }
     for (const b of this.ledger.batchesIn(["finalizing"])) {
-      if (this.runningIn(b.id) === 0) this.finalize(b, at);
+      if (this.runningIn(b.id) === 0 && !this.finalizing.has(b.id)) void this.finalize(b, at);
     }
     const nowMs = this.now();
     for (const b of this.ledger.batchesIn(["in_progress"])) {
@@ -167,7 +169,7 @@ export class BatchRunner {
         body,
         clientIp: batch.client_ip,
       });
-      this.settle(batch, line, response);
+      await this.settle(batch, line, response);
     } catch (err) {
       this.log.warn(
         { batch: batch.id, customId: line.custom_id, err: (err as Error).message },
@@ -182,7 +184,7 @@ export class BatchRunner {
   }
 
   /** What becomes of a line that got an answer. */
-  private settle(batch: BatchRow, line: LineRow, response: LineResponse): void {
+  private async settle(batch: BatchRow, line: LineRow, response: LineResponse): Promise<void> {
     const refused = response.status === 429 || response.status === 503;
     if (refused && !this.closed) {
       this.retry(batch, line, true, response.retryAfterMs ?? DEFAULT_PAUSE_MS);
@@ -197,7 +199,7 @@ export class BatchRunner {
       return;
     }
     const ok = response.status === 200;
-    this.write(batch, line, ok ? "output" : "error", {
+    await this.write(batch, line, ok ? "output" : "error", {
       status_code: response.status,
       request_id: response.requestId,
       body: parseBody(response.body),
@@ -212,16 +214,16 @@ export class BatchRunner {
   }
 
   /** Appends the line's result (fsynced), then records it in the ledger. */
-  private write(
+  private async write(
     batch: BatchRow,
     line: LineRow,
     file: "output" | "error",
     response: { status_code: number; request_id: string; body: unknown } | null,
     error: { code: string; message: string } | null = null,
-  ): void {
+  ): Promise<void> {
     const record = { id: newLineRequestId(), custom_id: line.custom_id, response, error };
     const fileId = file === "output" ? batch.output_file_id : batch.error_file_id;
-    const where = this.results.append(fileId, JSON.stringify(record));
+    const where = await this.results.append(fileId, JSON.stringify(record));
     const status = file === "output" ? "completed" : "failed";
     this.ledger.finish(batch.id, line.line_no, { status, file, ...where });
     this.observer.line?.(status);
@@ -231,10 +233,21 @@ export class BatchRunner {
    * Ends a finalizing batch: an expired one writes its lines that never ran to the error file
    * (batch_expired); the result files that hold a line become files of the batch's owner.
    */
-  private finalize(batch: BatchRow, at: number): void {
+  private async finalize(batch: BatchRow, at: number): Promise<void> {
+    this.finalizing.add(batch.id);
+    try {
+      await this.end(batch, at);
+    } catch (err) {
+      this.log.error({ batch: batch.id, err: (err as Error).message }, "batch finalization failed");
+    } finally {
+      this.finalizing.delete(batch.id);
+    }
+  }
+
+  private async end(batch: BatchRow, at: number): Promise<void> {
     if (batch.ending === "expired") {
       for (const line of this.ledger.linesIn(batch.id, "pending")) {
-        this.write(batch, line, "error", null, {
+        await this.write(batch, line, "error", null, {
           code: "batch_expired",
           message: "This request could not be executed before the completion window expired.",
         });

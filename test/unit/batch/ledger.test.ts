@@ -148,11 +148,11 @@ test("status changes follow the state machine", () => {
   done();
 });
 
-test("recovery adopts a whole result line written after the last recorded one and cuts a partial one", () => {
+test("recovery adopts a whole result line written after the last recorded one and cuts a partial one", async () => {
   const { ledger, store, row, done } = setup();
   const results = new ResultFiles(store);
   const a = ledger.claim(row.id)!;
-  const where = results.append(
+  const where = await results.append(
     row.output_file_id,
     JSON.stringify({ custom_id: "c0", response: {} }),
   );
