@@ -189,6 +189,7 @@ async function start(
         ? { keyById: (id: string, ip: string) => authenticator.byId(id, ip) }
         : {}),
       observer: { line: (outcome) => telemetry.metrics.batchLine(outcome) },
+      keyring,
     },
     resources,
   );

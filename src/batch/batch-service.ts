@@ -3,7 +3,6 @@
  * transaction), get, list with cursor paging, cancel. A batch belongs to the key that created
  * it; the admin API lists and cancels every key's.
  */
-import { createReadStream } from "node:fs";
 import { z } from "zod";
 import { BulwarkError, parseInput } from "../errors/index.js";
 import { newBatchId, newFileId, isBatchId } from "./ids.js";
@@ -77,7 +76,7 @@ export class BatchService {
     if (this.ledger.unfinished(caller.owner) >= this.settings.maxBatchesInFlightPerKey) {
       throw inFlightQuota(this.settings.maxBatchesInFlightPerKey);
     }
-    const lines = await this.scan(this.files.store.path(file.id));
+    const lines = await this.scan(file.id);
     const createdAt = Math.floor(this.now() / 1000);
     const row: BatchRow = {
       id: newBatchId(),
@@ -112,33 +111,16 @@ export class BatchService {
   }
 
   /** The offset, length and custom_id of every request line (the file was checked on upload). */
-  private async scan(path: string): Promise<NewLine[]> {
+  private async scan(fileId: string): Promise<NewLine[]> {
     const lines: NewLine[] = [];
     let lineNo = 0;
-    let offset = 0;
-    let pending: Buffer[] = [];
-    let pendingStart = 0;
-    const take = (buf: Buffer, start: number) => {
+    for await (const { line, offset, length } of this.files.store.lines(fileId)) {
       lineNo++;
-      const text = buf.toString("utf8").replace(/\r$/, "");
-      if (text.trim() === "") return;
+      const text = line.toString("utf8");
+      if (text.trim() === "") continue;
       const customId = (JSON.parse(text) as { custom_id: string }).custom_id;
-      lines.push({ lineNo, customId, offset: start, length: buf.length });
-    };
-    for await (const chunk of createReadStream(path)) {
-      const buf = chunk as Buffer;
-      let from = 0;
-      for (let nl = buf.indexOf(10, from); nl !== -1; nl = buf.indexOf(10, from)) {
-        const piece = buf.subarray(from, nl);
-        take(pending.length ? Buffer.concat([...pending, piece]) : piece, pendingStart);
-        pending = [];
-        pendingStart = offset + nl + 1;
-        from = nl + 1;
-      }
-      if (from < buf.length) pending.push(Buffer.from(buf.subarray(from)));
-      offset += buf.length;
+      lines.push({ lineNo, customId, offset, length });
     }
-    if (pending.length) take(Buffer.concat(pending), pendingStart);
     return lines;
   }
 

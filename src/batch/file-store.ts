@@ -3,6 +3,9 @@
  * into a temporary file line by line, each line checked as it passes, and is renamed into place
  * only once the whole file passed: a refused upload leaves nothing behind. A line is never
  * longer than `maxLineBytes` (the live API's body limit), so memory holds at most one line.
+ * Each line is kept through the store's LineCodec (sealed with the data key when one is set);
+ * offsets and lengths are those of the stored lines, sizes reported to clients those of the
+ * lines themselves.
  */
 import {
   createReadStream,
@@ -15,8 +18,9 @@ import {
 import { once } from "node:events";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { BulwarkError } from "../errors/index.js";
+import { plainLines, type LineCodec } from "./line-codec.js";
 
 export interface ReceiveLimits {
   maxBytes: number;
@@ -27,11 +31,15 @@ export interface ReceiveLimits {
 export type LineSink = (text: string) => void;
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+const NEWLINE = Buffer.from("\n");
 
 export class FileStore {
   readonly dir: string;
 
-  constructor(home: string) {
+  constructor(
+    home: string,
+    readonly codec: LineCodec = plainLines,
+  ) {
     this.dir = join(home, "files");
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
@@ -64,16 +72,77 @@ export class FileStore {
     });
   }
 
-  /** A stream of the whole file (GET /v1/files/{id}/content). */
+  /** One stored line (as `read` returns it, newline included or not) decoded. */
+  decodeLine(id: string, stored: Buffer): Buffer {
+    const end =
+      stored.length > 0 && stored[stored.length - 1] === 10 ? stored.length - 1 : stored.length;
+    return this.codec.decode(id, stored.subarray(0, end));
+  }
+
+  /** The stored form of one line, newline included. */
+  encodeLine(id: string, line: Buffer): Buffer {
+    return Buffer.concat([this.codec.encode(id, line), NEWLINE]);
+  }
+
+  /** One line of a file, decoded (without its newline). */
+  async readLine(id: string, offset: number, length: number): Promise<Buffer> {
+    return this.decodeLine(id, await this.read(id, offset, length));
+  }
+
+  /** The lines of a file, decoded, one at a time with their stored offset and length. */
+  async *lines(id: string): AsyncGenerator<{ line: Buffer; offset: number; length: number }> {
+    let pending: Buffer[] = [];
+    let pendingStart = 0;
+    let offset = 0;
+    for await (const chunk of createReadStream(this.path(id))) {
+      const buf = chunk as Buffer;
+      let from = 0;
+      for (let nl = buf.indexOf(10, from); nl !== -1; nl = buf.indexOf(10, from)) {
+        const piece = buf.subarray(from, nl);
+        const stored = pending.length ? Buffer.concat([...pending, piece]) : piece;
+        yield {
+          line: this.codec.decode(id, stored),
+          offset: pendingStart,
+          length: stored.length + 1,
+        };
+        pending = [];
+        pendingStart = offset + nl + 1;
+        from = nl + 1;
+      }
+      if (from < buf.length) pending.push(Buffer.from(buf.subarray(from)));
+      offset += buf.length;
+    }
+    if (pending.length) {
+      const stored = Buffer.concat(pending);
+      yield { line: this.codec.decode(id, stored), offset: pendingStart, length: stored.length };
+    }
+  }
+
+  /** A stream of the whole file as its lines read (GET /v1/files/{id}/content). */
   stream(id: string): Readable {
-    return createReadStream(this.path(id));
+    if (!this.codec.sealed) return createReadStream(this.path(id));
+    const lines = this.lines(id);
+    return Readable.from(
+      (async function* () {
+        for await (const { line } of lines) yield Buffer.concat([line, NEWLINE]);
+      })(),
+    );
+  }
+
+  /** The size of a file as its lines read (what GET …/content sends). */
+  async plainSize(id: string): Promise<number> {
+    const size = this.size(id);
+    if (!this.codec.sealed || size === 0) return size;
+    let bytes = 0;
+    for await (const { line } of this.lines(id)) bytes += line.length + 1;
+    return bytes;
   }
 
   /**
    * Streams `input` into the file `id`, giving every line to `sink` as it passes. The first
    * refusal (a line's, or a limit's) stops the writing; the rest of the input is read and
    * dropped, so that the client gets the answer instead of a reset connection, and nothing is
-   * kept. Resolves to the bytes written.
+   * kept. Resolves to the file's size as its lines read (each ends with a newline).
    */
   async receive(
     id: string,
@@ -85,6 +154,9 @@ export class FileStore {
     const out = createWriteStream(temp, { mode: 0o600 });
     let failure: unknown;
     let bytes = 0;
+    /** The size of the file as its lines read back (each with its newline). */
+    let kept = 0;
+    let ready: Buffer[] = [];
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     const fail = (err: unknown) => {
@@ -99,6 +171,13 @@ export class FileStore {
         return;
       }
       sink(text.endsWith("\r") ? text.slice(0, -1) : text);
+      ready.push(this.encodeLine(id, buf));
+      kept += buf.length + 1;
+    };
+    const flush = async () => {
+      const lines = ready;
+      ready = [];
+      for (const l of lines) if (!out.write(l)) await once(out, "drain");
     };
     try {
       for await (const chunk of input) {
@@ -129,7 +208,7 @@ export class FileStore {
           fail(err);
           continue;
         }
-        if (!out.write(buf)) await once(out, "drain");
+        await flush();
       }
       // The multipart parser stops a file at its limit and marks the stream truncated.
       if ((input as { truncated?: boolean }).truncated) fail(tooLarge(limits.maxBytes));
@@ -140,6 +219,7 @@ export class FileStore {
           fail(err);
         }
       }
+      if (!failure) await flush();
     } catch (err) {
       fail(fileStreamError(err, limits.maxBytes));
     }
@@ -150,7 +230,7 @@ export class FileStore {
       throw failure;
     }
     renameSync(temp, this.path(id));
-    return bytes;
+    return kept;
   }
 }
 

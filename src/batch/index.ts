@@ -1,5 +1,6 @@
 export { BatchLedger, type BatchRow, type FileRow, type LineRow } from "./ledger.js";
 export { FileStore } from "./file-store.js";
+export { plainLines, sealedLines, type LineCodec } from "./line-codec.js";
 export { FileService, type Caller, type FileSettings, type UploadPart } from "./file-service.js";
 export { BatchService, COMPLETION_WINDOW_S, type BatchSettings } from "./batch-service.js";
 export {

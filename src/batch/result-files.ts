@@ -28,7 +28,7 @@ export class ResultFiles {
       const handle = await open(this.store.path(fileId), "a", 0o600);
       try {
         const offset = (await handle.stat()).size;
-        const buf = Buffer.from(`${line}\n`, "utf8");
+        const buf = this.store.encodeLine(fileId, Buffer.from(line, "utf8"));
         await handle.write(buf);
         await handle.sync();
         return { offset, length: buf.length };
@@ -42,6 +42,17 @@ export class ResultFiles {
       if (this.tails.get(fileId) === settled) this.tails.delete(fileId);
     });
     return next;
+  }
+
+  /** The custom_id of a stored result line; undefined for one that does not open or parse. */
+  private customIdOf(fileId: string, stored: Buffer): string | undefined {
+    try {
+      const text = this.store.decodeLine(fileId, stored).toString("utf8");
+      const id = (JSON.parse(text) as { custom_id?: unknown }).custom_id;
+      return typeof id === "string" ? id : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Reconciles both result files of a batch with the ledger (see above); returns lines adopted. */
@@ -63,8 +74,7 @@ export class ResultFiles {
         let keep = end;
         let from = 0;
         for (let nl = tail.indexOf(10, from); nl !== -1; nl = tail.indexOf(10, from)) {
-          const text = tail.subarray(from, nl).toString("utf8");
-          const customId = customIdOf(text);
+          const customId = this.customIdOf(fileId, tail.subarray(from, nl));
           const line = customId === undefined ? undefined : ledger.line(batch.id, customId);
           if (!line || line.status === "completed" || line.status === "failed") break;
           ledger.finish(batch.id, line.line_no, {
@@ -86,14 +96,5 @@ export class ResultFiles {
       }
     }
     return adopted;
-  }
-}
-
-function customIdOf(text: string): string | undefined {
-  try {
-    const id = (JSON.parse(text) as { custom_id?: unknown }).custom_id;
-    return typeof id === "string" ? id : undefined;
-  } catch {
-    return undefined;
   }
 }

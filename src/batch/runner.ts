@@ -160,7 +160,11 @@ export class BatchRunner {
     this.inFlight++;
     this.running.set(batch.id, this.runningIn(batch.id) + 1);
     try {
-      const raw = await this.store.read(batch.input_file_id, line.input_offset, line.input_length);
+      const raw = await this.store.readLine(
+        batch.input_file_id,
+        line.input_offset,
+        line.input_length,
+      );
       const body = JSON.stringify((JSON.parse(raw.toString("utf8")) as { body: unknown }).body);
       const response = await this.executor.execute({
         batchId: batch.id,
@@ -257,7 +261,7 @@ export class BatchRunner {
       [batch.output_file_id, `${batch.id}_output.jsonl`],
       [batch.error_file_id, `${batch.id}_error.jsonl`],
     ] as const) {
-      const bytes = this.store.size(fileId);
+      const bytes = await this.store.plainSize(fileId);
       if (bytes === 0) continue;
       this.ledger.insertFile({
         id: fileId,

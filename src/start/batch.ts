@@ -9,6 +9,7 @@ import type { Config } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
 import type { Db } from "../store/index.js";
 import type { KeyRecord } from "../auth/index.js";
+import type { Keyring } from "../crypto/index.js";
 import { batchBodyParsers, type GatewayBatch, type ModelCatalog } from "../gateway/index.js";
 import {
   BatchLedger,
@@ -18,6 +19,8 @@ import {
   FileService,
   FileStore,
   InjectExecutor,
+  plainLines,
+  sealedLines,
   registerBatchAdminRoutes,
   type Injector,
   type RunnerObserver,
@@ -31,6 +34,8 @@ export interface BatchStepOptions {
   /** With auth on: a key's record by id, if it may still be used (Authenticator.byId). */
   keyById?: (id: string, ip: string) => KeyRecord;
   observer?: Partial<RunnerObserver>;
+  /** The data keys: with them every line of every batch file is sealed at rest. */
+  keyring?: Keyring;
 }
 
 export interface BatchStep {
@@ -61,7 +66,7 @@ export function openBatch(
     };
   }
   const ledger = new BatchLedger(o.db);
-  const store = new FileStore(config.home);
+  const store = new FileStore(config.home, o.keyring ? sealedLines(o.keyring) : plainLines);
   const files = new FileService(
     ledger,
     store,
