@@ -6,9 +6,17 @@
 import type { ServerResponse } from "node:http";
 import type { FastifyRequest } from "fastify";
 
+/**
+ * Whether the whole response went out. A response of Fastify's inject() (a batch line run by
+ * the server itself, src/batch/) has no socket to drain, so its end is its last write.
+ */
+function delivered(res: ServerResponse): boolean {
+  return res.writableFinished || ("_lightMyRequest" in res && res.writableEnded);
+}
+
 /** The status a request ended with: 499 when the client left before the response was out. */
 export function responseStatus(res: ServerResponse): number {
-  return res.writableFinished ? res.statusCode : 499;
+  return delivered(res) ? res.statusCode : 499;
 }
 
 /** The fields the request log and the access log share. */
@@ -28,6 +36,8 @@ export interface RequestLine {
   cache?: string;
   /** Set when the client went away before the response finished. */
   clientGone?: true;
+  /** The batch whose line this request is (src/batch/). */
+  batch?: string;
 }
 
 const hundredths = (ms: number) => Math.round(ms * 100) / 100;
@@ -47,7 +57,8 @@ export function requestLine(request: FastifyRequest, res: ServerResponse): Reque
     ttftMs: r.ttftMs === undefined ? undefined : hundredths(r.ttftMs),
     errorCode: r.errorCode,
     cache: r.cache,
-    clientGone: res.writableFinished ? undefined : true,
+    clientGone: delivered(res) ? undefined : true,
+    batch: request.ctx.batch?.batchId,
   };
 }
 

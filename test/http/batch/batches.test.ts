@@ -62,6 +62,13 @@ test("a batch runs every line through the live endpoint: output equals the same 
   }
   const outFile = await api(s.url, "GET", `/v1/files/${done.output_file_id}`);
   assert.equal(outFile.json.purpose, "batch_output");
+  // Each line's request log line names its batch (the live requests above name none).
+  const lineLogs = s.logs.filter((l) => l.batch === created.json.id && l.msg === "request");
+  assert.equal(lineLogs.length, 3, JSON.stringify(lineLogs));
+  for (const l of lineLogs) {
+    assert.equal(l.path, "/v1/chat/completions");
+    assert.equal(l.status, 200, "a line's answer went out whole: not a client gone (499)");
+  }
 });
 
 test("bad files are refused with the line number and nothing is kept", async () => {

@@ -57,6 +57,7 @@ test("files and batches belong to their key: another key gets 404 and lists none
   const usage = await call(`${s.server.adminUrl}/admin/usage?key=${a.id}`, s.adminKey);
   assert.equal(usage.json.data[0].batch_requests, 1, JSON.stringify(usage.json));
   assert.equal(usage.json.data[0].requests, 1);
+  assert.equal(usage.json.data[0].errors, 0, "a line answered whole is no error");
 });
 
 test("per-key quotas: files held and batches in flight", async () => {
