@@ -122,3 +122,31 @@ test("a client cannot pose as a batch line with the internal header", async () =
   assert.equal(res.status, 401);
   assert.equal(res.json.error.code, "missing_api_key");
 });
+
+test("a batch goes at its key's pace: lines refused by its limits wait and run later, uncounted", async () => {
+  // 120 requests a minute: one every 0.5 s after a short burst; 4 lines at once are refused
+  // in part (429 with Retry-After) and run when the limit lets them.
+  const k = await s.createKey({ name: "paced", role: "user", rpm: 120, concurrency: 1 });
+  const url = s.server.url;
+  const lines = ["p1", "p2", "p3", "p4"].map((id) => chatLine(id, "paced", MODEL));
+  const file = await upload(url, jsonl(lines), k.key);
+  assert.equal(file.status, 200, file.text);
+  const batch = await api(url, "POST", "/v1/batches", k.key, {
+    input_file_id: file.json.id,
+    endpoint: "/v1/chat/completions",
+    completion_window: "24h",
+  });
+  // Polled through the admin API: the key's own requests would count against its limit.
+  let done: any;
+  for (let i = 0; i < 150 && done?.status !== "completed"; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const all = await call(`${s.server.adminUrl}/admin/batches?limit=100`, s.adminKey);
+    done = all.json.data.find((b: any) => b.id === batch.json.id);
+  }
+  assert.equal(done.status, "completed", JSON.stringify(done));
+  assert.deepEqual(done.request_counts, { total: 4, completed: 4, failed: 0 });
+  assert.equal(done.error_file_id, null, "no line failed for the limits");
+  const metrics = await call(`${url}/metrics`, s.adminKey);
+  const retried = /bulwark_batch_lines_total\{outcome="retried"\} (\d+)/.exec(metrics.text);
+  assert.ok(retried && Number(retried[1]) > 0, "some lines were refused and waited");
+});
