@@ -1,6 +1,7 @@
 export { BatchLedger, type BatchRow, type FileRow, type LineRow } from "./ledger.js";
 export { FileStore } from "./file-store.js";
 export { plainLines, sealedLines, type LineCodec } from "./line-codec.js";
+export { resealBatchFiles, type FileResealCounts } from "./reseal-files.js";
 export { FileService, type Caller, type FileSettings, type UploadPart } from "./file-service.js";
 export { BatchService, COMPLETION_WINDOW_S, type BatchSettings } from "./batch-service.js";
 export {
@@ -12,7 +13,13 @@ export {
   type LineCheckSettings,
 } from "./line-check.js";
 export { pageQuery, toPage, type Page, type PageQuery } from "./paging.js";
-export { canMoveBatch, canMoveLine, type BatchStatus, type LineStatus } from "./states.js";
+export {
+  canMoveBatch,
+  canMoveLine,
+  UNFINISHED,
+  type BatchStatus,
+  type LineStatus,
+} from "./states.js";
 export {
   BatchRunner,
   type LineExecutor,

@@ -39,3 +39,16 @@ export function sealedLines(ring: Keyring): LineCodec {
     sealed: true,
   };
 }
+
+/**
+ * One stored line sealed again with the ring's current key: the same line when it is in clear
+ * or already under the current key, else the new stored form, which has the same length (the
+ * same plaintext under a key id of the same size), so a file's line offsets hold. Throws
+ * data_key_unknown or sealed_value_invalid for a line it cannot open.
+ */
+export function resealLine(ring: Keyring, fileId: string, stored: Buffer): Buffer {
+  if (stored.length === 0 || stored[0] === OPEN_BRACE) return stored;
+  const sealed = Buffer.from(stored.toString("latin1"), "base64");
+  if (ring.keyIdOf(sealed) === ring.current.id) return stored;
+  return Buffer.from(ring.reseal(sealed, aad(fileId)).toString("base64"), "latin1");
+}

@@ -9,7 +9,8 @@
 import type { Command } from "commander";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import type { FileResealCounts } from "../batch/index.js";
 import { Keyring, resealAll, type ResealState } from "../crypto/index.js";
 import { BulwarkError } from "../errors/index.js";
 import { loadConfig, type Config } from "../config/index.js";
@@ -75,8 +76,9 @@ export function registerRotateDataKey(keys: Command): void {
       .command("reseal")
       .description(
         "Re-encrypt with the current data key (BULWARK_DATA_KEY_FILE) every value sealed with a " +
-          "previous one (BULWARK_DATA_KEY_PREVIOUS_FILES): the response cache's Redis tier. In " +
-          "batches, with progress; an interrupted run resumes where it stopped.",
+          "previous one (BULWARK_DATA_KEY_PREVIOUS_FILES): this home's batch files (those of " +
+          "running batches are left for a later run), then the response cache's Redis tier in " +
+          "batches; with progress, and an interrupted run resumes where it stopped.",
       )
       .option("--batch <n>", "values per batch (default 200)", parseCount("batch"), 200)
       .option(
@@ -89,9 +91,28 @@ export function registerRotateDataKey(keys: Command): void {
     const ring = envKeyring();
     if (!ring) throw new CliError("set BULWARK_DATA_KEY_FILE to the current (new) key's file");
     const config = loadConfig({ file: flags.config, overrides: { home: flags.home } });
-    const state = await resealCacheTier(config, ring, flags);
-    if (flags.json) console.log(JSON.stringify(state, null, 2));
+    const files = await resealFiles(config, ring);
+    const tier =
+      config.state.backend === "redis" && config.cache.enabled && config.cache.redis
+        ? await resealCacheTier(config, ring, flags)
+        : undefined;
+    // --json: the cache tier's state (when there is a tier) with the batch files' counts.
+    if (flags.json) console.log(JSON.stringify(tier ? { ...tier, files } : { files }, null, 2));
     else {
+      console.log(
+        `batch files: ${files.resealedFiles} of ${files.files} resealed (${files.resealedLines} ` +
+          `lines), ${files.busy} of running batches left for a later run, ` +
+          `${files.unreadable} unreadable lines`,
+      );
+    }
+    if (files.unreadable > 0 || files.busy > 0) process.exitCode = 1;
+    if (!tier) {
+      if (!flags.json)
+        console.log("cache tier: none (state.backend redis with cache.redis has one)");
+      return;
+    }
+    const state = tier;
+    if (!flags.json) {
       console.log(
         `${state.done ? "done" : "stopped"}: ${state.resealed} resealed, ${state.unchanged} ` +
           `unchanged, ${state.unreadable} unreadable, of ${state.scanned} values`,
@@ -107,6 +128,32 @@ export function registerRotateDataKey(keys: Command): void {
   });
 }
 
+/**
+ * Reseals the batch files of this home, one file at a time with a line of progress, leaving
+ * out the result files of batches still running (a later run takes them).
+ */
+async function resealFiles(config: Readonly<Config>, ring: Keyring): Promise<FileResealCounts> {
+  const { BatchLedger, UNFINISHED, resealBatchFiles } = await import("../batch/index.js");
+  const { openDatabase, storePath } = await import("../store/index.js");
+  const db = openDatabase(storePath(config.home));
+  let busy: Set<string>;
+  try {
+    busy = new Set(
+      new BatchLedger(db).batchesIn(UNFINISHED).flatMap((b) => [b.output_file_id, b.error_file_id]),
+    );
+  } finally {
+    db.close();
+  }
+  const bar = progressDisplay(`reseal batch files to ${ring.current.id}`, "items");
+  try {
+    return await resealBatchFiles(join(config.home, "files"), ring, busy, (c, total) =>
+      bar.update(c.files, total, { failed: c.unreadable, detail: `${c.resealedFiles} resealed` }),
+    );
+  } finally {
+    bar.end();
+  }
+}
+
 /** Reseals the response cache's Redis tier of the configured fleet. */
 async function resealCacheTier(
   config: Readonly<Config>,
@@ -114,13 +161,6 @@ async function resealCacheTier(
   flags: { batch: number; batches?: number },
 ): Promise<ResealState> {
   const s = config.state;
-  if (s.backend !== "redis" || !config.cache.enabled || !config.cache.redis) {
-    throw new CliError(
-      "nothing to reseal: only the response cache's Redis tier (state.backend redis, " +
-        "cache.redis) holds sealed values",
-      1,
-    );
-  }
   const { RedisConnection } = await import("../store/redis/index.js");
   const { cacheTierCheckpoint, cacheTierCollection } = await import("../cache/index.js");
   const redis = new RedisConnection({

@@ -2,7 +2,8 @@
  * A unique canary string sent through every path that carries prompt or output text must not
  * be found in any file under BULWARK_HOME afterwards: logs, stores, audit, usage; nor, with
  * state.backend redis and a data key, in a dump of the fleet's Redis, where the response
- * cache's shared tier seals every value (src/crypto).
+ * cache's shared tier seals every value (src/crypto); with a data key, batch input and result
+ * files too.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,6 +16,7 @@ import { Redis } from "ioredis";
 import { call, chatBody, MODEL, startSecureServer } from "../helpers/access.js";
 import { generateKey } from "../../src/auth/index.js";
 import { Keyring, isSealed } from "../../src/crypto/index.js";
+import { api, chatLine, jsonl, upload, waitForBatch } from "../helpers/batch.js";
 import { redisMissing, startRedis } from "../helpers/redis.js";
 import { fakeEngine, startTestServer } from "../helpers/server.js";
 
@@ -146,6 +148,28 @@ test(
       kinds.add((JSON.parse(plain.toString("utf8")) as { kind: string }).kind);
     }
     assert.deepEqual([...kinds].sort(), ["embeddings", "generation"]);
+    // A batch whose input line and result carry the canary: its files, its ledger rows and its
+    // usage are under the same home.
+    const input = await upload(
+      server.url,
+      jsonl([chatLine("canary-line", `say ${canary}`, MODEL)]),
+      made.json.key,
+    );
+    assert.equal(input.status, 200, input.text);
+    const batch = await api(server.url, "POST", "/v1/batches", made.json.key, {
+      input_file_id: input.json.id,
+      endpoint: "/v1/chat/completions",
+      completion_window: "24h",
+    });
+    assert.equal(batch.status, 200, batch.text);
+    const done = await waitForBatch(server.url, batch.json.id, ["completed"], made.json.key);
+    const output = await api(
+      server.url,
+      "GET",
+      `/v1/files/${done.output_file_id}/content`,
+      made.json.key,
+    );
+    assert.match(output.text, /canary-line/);
     assert.equal(await client.call("SAVE"), "OK");
     const dump = readFileSync(join(redis.dir, "dump.rdb"));
     assert.ok(dump.length > 0);

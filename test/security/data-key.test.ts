@@ -1,19 +1,21 @@
 /**
  * `bulwark keys rotate-data-key`: a new key file, the old key still opens, audited; and
  * `bulwark keys reseal` (or a gateway in the background) re-encrypts the response cache's Redis
- * tier with the new key, in batches, resumable, against a redis-server of the test's own.
+ * tier with the new key, in batches, resumable, against a redis-server of the test's own, and
+ * this home's batch files line by line.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../helpers/paths.js";
 import { Keyring } from "../../src/crypto/index.js";
 import { Redis } from "ioredis";
 import { RedisCacheTier } from "../../src/cache/index.js";
+import { api, chatLine, jsonl, parseJsonl, upload, waitForBatch } from "../helpers/batch.js";
 import { redisMissing, startRedis } from "../helpers/redis.js";
 import { fakeEngine, startTestServer, waitFor } from "../helpers/server.js";
 import { generateKey } from "../../src/auth/index.js";
@@ -179,3 +181,89 @@ test(
     );
   },
 );
+
+test("keys reseal re-encrypts batch files line by line with the new key; sizes and contents stay; the new key alone reads them", async (t) => {
+  const home = mkdtempSync(join(tmpdir(), "bulwark-reseal-files-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const oldFile = join(home, "old.key");
+  const newFile = join(home, "new.key");
+  writeFileSync(oldFile, randomBytes(32).toString("hex"), { mode: 0o600 });
+  writeFileSync(newFile, randomBytes(32).toString("hex"), { mode: 0o600 });
+  const oldRing = Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: oldFile })!;
+  const newRing = Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: newFile })!;
+  const model = {
+    models: [{ name: "fake", path: "/models/fake.gguf" }],
+    cache: { enabled: false },
+  };
+  const lines = [chatLine("a", "first question"), chatLine("b", "second question")];
+
+  // Written under the old key: an input file and the results of a batch that ran on it.
+  const before = await startTestServer(
+    { home, ...model },
+    { replicaFactory: fakeEngine().factory, keyring: oldRing },
+  );
+  let input: string;
+  let output: string;
+  let outputText: string;
+  try {
+    const file = await upload(before.url, jsonl(lines));
+    assert.equal(file.status, 200, file.text);
+    input = file.json.id;
+    const batch = await api(before.url, "POST", "/v1/batches", undefined, {
+      input_file_id: input,
+      endpoint: "/v1/chat/completions",
+      completion_window: "24h",
+    });
+    const done = await waitForBatch(before.url, batch.json.id, ["completed"]);
+    output = done.output_file_id;
+    outputText = (await api(before.url, "GET", `/v1/files/${output}/content`)).text;
+    assert.equal(parseJsonl(outputText).length, 2);
+  } finally {
+    await before.close();
+  }
+  const dir = join(home, "files");
+  const keyIds = (id: string) =>
+    new Set(
+      readFileSync(join(dir, `${id}.jsonl`), "latin1")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => newRing.keyIdOf(Buffer.from(l, "base64"))),
+    );
+  const sizes = () => [input, output].map((id) => statSync(join(dir, `${id}.jsonl`)).size);
+  assert.deepEqual([...keyIds(input)], [oldRing.current.id]);
+  const sizesBefore = sizes();
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    BULWARK_HOME: home,
+    BULWARK_DATA_KEY_FILE: newFile,
+    BULWARK_DATA_KEY_PREVIOUS_FILES: oldFile,
+  };
+  delete env.BULWARK_CONFIG;
+  const run = spawnSync(
+    process.execPath,
+    [join(repoRoot(), "bin", "bulwark.js"), "keys", "reseal", "--json"],
+    { encoding: "utf8", timeout: 120_000, env },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  const counts = JSON.parse(run.stdout).files;
+  assert.equal(counts.resealedFiles, counts.files, run.stdout);
+  assert.ok(counts.files >= 2, run.stdout);
+  assert.equal(counts.resealedLines >= 4, true, run.stdout);
+  assert.equal(counts.unreadable, 0);
+  assert.match(run.stderr, new RegExp(`reseal batch files to ${newRing.current.id}`));
+  for (const id of [input, output]) assert.deepEqual([...keyIds(id)], [newRing.current.id], id);
+  assert.deepEqual(sizes(), sizesBefore, "a resealed line keeps its length, so offsets hold");
+
+  // The new key alone now reads both files as they were.
+  const after = await startTestServer(
+    { home, ...model },
+    { replicaFactory: fakeEngine().factory, keyring: newRing },
+  );
+  try {
+    assert.equal((await api(after.url, "GET", `/v1/files/${input}/content`)).text, jsonl(lines));
+    assert.equal((await api(after.url, "GET", `/v1/files/${output}/content`)).text, outputText);
+  } finally {
+    await after.close();
+  }
+});
