@@ -45,11 +45,8 @@ export function nginxSiteConfig(
 export interface TestNginx {
   url: string;
   child: ChildProcess;
-  /**
-   * Each request nginx answered: its status, the gateway(s) it tried, in order, and its path.
-   * nginx writes a line after the answer went out, so the last lines may lag a client's reply.
-   */
-  log(): { status: number; upstreams: string[]; upstreamStatus: string; uri: string }[];
+  /** Each request nginx answered: its status and the gateway(s) it tried, in order. */
+  log(): { status: number; upstreams: string[]; upstreamStatus: string }[];
   close(): Promise<void>;
 }
 
@@ -71,7 +68,7 @@ pid ${join(dir, "nginx.pid")};
 error_log ${join(dir, "error.log")} warn;
 events { worker_connections 1024; }
 http {
-  log_format upstreams '$status|$upstream_addr|$upstream_status|$uri';
+  log_format upstreams '$status|$upstream_addr|$upstream_status';
   access_log ${join(dir, "access.log")} upstreams;
 ${temp}
   include ${join(dir, "bulwark.conf")};
@@ -107,12 +104,11 @@ ${temp}
         .split("\n")
         .filter(Boolean)
         .map((line) => {
-          const [status, addr, upstreamStatus, uri] = line.split("|");
+          const [status, addr, upstreamStatus] = line.split("|");
           return {
             status: Number(status),
             upstreams: (addr ?? "").split(/,\s*/).filter((a) => a && a !== "-"),
             upstreamStatus: upstreamStatus ?? "",
-            uri: uri ?? "",
           };
         });
     },
