@@ -5,7 +5,7 @@ import { summarize, type UsageQuery, type UsageRow, type UsageScope } from "../a
 import type { Config } from "../config/index.js";
 import type { Stores } from "../admin/index.js";
 import { CliError } from "./cli-error.js";
-import { storeOptions, table, withStores, type StoreFlags } from "./store-access.js";
+import { commandRedis, storeOptions, table, withStores, type StoreFlags } from "./store-access.js";
 
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -80,17 +80,9 @@ async function usageRows(
   if (local || config.state.backend !== "redis") {
     return { rows: stores.usage.query(q), scope: "instance" };
   }
-  const { RedisConnection, FleetUsage } = await import("../store/redis/index.js");
+  const { FleetUsage } = await import("../store/redis/index.js");
   const s = config.state;
-  const redis = new RedisConnection({
-    url: s.redisUrl,
-    keyPrefix: s.keyPrefix,
-    // A command is not a request: it may wait for a slow Redis a little longer.
-    commandTimeoutMs: Math.max(s.commandTimeoutMs, 1_000),
-    connectTimeoutMs: s.connectTimeoutMs,
-    breakerFailures: s.breakerFailures,
-    breakerCooldownMs: s.breakerCooldownMs,
-  });
+  const redis = await commandRedis(config);
   try {
     await redis.waitConnected(s.connectTimeoutMs);
     // Reads only: nothing is sent from here (the serving instances send their rows).

@@ -16,7 +16,13 @@ import { BulwarkError } from "../errors/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { progressDisplay } from "../util/progress-display.js";
 import { CliError } from "./cli-error.js";
-import { parseCount, storeOptions, withStores, type StoreFlags } from "./store-access.js";
+import {
+  commandRedis,
+  parseCount,
+  storeOptions,
+  withStores,
+  type StoreFlags,
+} from "./store-access.js";
 
 function envKeyring(): Keyring | undefined {
   try {
@@ -161,17 +167,9 @@ async function resealCacheTier(
   flags: { batch: number; batches?: number },
 ): Promise<ResealState> {
   const s = config.state;
-  const { RedisConnection } = await import("../store/redis/index.js");
   const { cacheTierCheckpoint, cacheTierCollection } = await import("../cache/index.js");
-  const redis = new RedisConnection({
-    url: s.redisUrl,
-    keyPrefix: s.keyPrefix,
-    // A maintenance command, not a request: a batch may take longer than a request's bound.
-    commandTimeoutMs: Math.max(s.commandTimeoutMs, 5_000),
-    connectTimeoutMs: s.connectTimeoutMs,
-    breakerFailures: s.breakerFailures,
-    breakerCooldownMs: s.breakerCooldownMs,
-  });
+  // A maintenance command, not a request: a batch may take longer than a request's bound.
+  const redis = await commandRedis(config, 5_000);
   try {
     if (!(await redis.waitConnected(s.connectTimeoutMs))) {
       throw new CliError(`cannot reach Redis at ${s.redisUrl.replace(/\/\/[^@/]*@/, "//")}`, 1);

@@ -55,18 +55,10 @@ export async function withStores<T>(
 
 /** The change feed to the fleet's Redis, for the changes of one command. */
 async function fleetFeed(config: Readonly<Config>, stores: Stores) {
-  const { RedisConnection, RecordFeed } = await import("../store/redis/index.js");
+  const { RecordFeed } = await import("../store/redis/index.js");
   const { banDropAfter } = await import("../netfilter/index.js");
   const s = config.state;
-  const redis = new RedisConnection({
-    url: s.redisUrl,
-    keyPrefix: s.keyPrefix,
-    // A command is not a request: it may wait for a slow Redis a little longer.
-    commandTimeoutMs: Math.max(s.commandTimeoutMs, 1_000),
-    connectTimeoutMs: s.connectTimeoutMs,
-    breakerFailures: s.breakerFailures,
-    breakerCooldownMs: s.breakerCooldownMs,
-  });
+  const redis = await commandRedis(config);
   await redis.waitConnected(s.connectTimeoutMs);
   const feed = new RecordFeed(redis, {
     instance: `cli@${hostname()}:${process.pid}`,
@@ -118,3 +110,20 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
 }
 
 export const isoOrDash = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : "-");
+
+/**
+ * A connection to the fleet's Redis for one command. A command is not a request: it may wait
+ * for a slow Redis longer than a request's bound (at least `minCommandTimeoutMs`, 1 s).
+ */
+export async function commandRedis(config: Readonly<Config>, minCommandTimeoutMs = 1_000) {
+  const { RedisConnection } = await import("../store/redis/index.js");
+  const s = config.state;
+  return new RedisConnection({
+    url: s.redisUrl,
+    keyPrefix: s.keyPrefix,
+    commandTimeoutMs: Math.max(s.commandTimeoutMs, minCommandTimeoutMs),
+    connectTimeoutMs: s.connectTimeoutMs,
+    breakerFailures: s.breakerFailures,
+    breakerCooldownMs: s.breakerCooldownMs,
+  });
+}
