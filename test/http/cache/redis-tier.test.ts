@@ -7,7 +7,7 @@ import { fakeEngine } from "../../helpers/server.js";
 import { redisMissing, startRedis, type TestRedis } from "../../helpers/redis.js";
 import { RedisCacheTier, ResponseCache, type CacheRedisPort } from "../../../src/cache/index.js";
 import { Keyring, isSealed } from "../../../src/crypto/index.js";
-import type { GatewayCache } from "../../../src/gateway/index.js";
+import { cacheTestSettings } from "../../helpers/cache.js";
 import type { ReplicaSpec } from "../../../src/engine/index.js";
 
 // The shared tier against a real redis-server of the test's own (test/helpers/redis.ts: its own
@@ -28,18 +28,7 @@ function redisPort(client: Redis): CacheRedisPort {
   return { run: (fn) => fn(client), key: (name) => `bulwark-test:${name}` };
 }
 
-const settings: GatewayCache["settings"] = {
-  enabled: true,
-  maxBytes: 1 << 20,
-  maxEntryBytes: 1 << 18,
-  ttlMs: 3_600_000,
-  maxTtlMs: 86_400_000,
-  redis: true,
-  sampled: false,
-  semanticMinThreshold: 0.9,
-  semanticMaxEntries: 100,
-  countHitTokens: false,
-};
+const settings = cacheTestSettings;
 
 async function gatewayOverRedis(): Promise<TestGateway> {
   const client = new Redis(redis!.url, {

@@ -5,7 +5,7 @@ import { buildTestGateway, type TestGateway } from "../../helpers/gateway.js";
 import { fakeEngine } from "../../helpers/server.js";
 import { sseJson } from "../../helpers/sse.js";
 import { ResponseCache } from "../../../src/cache/index.js";
-import type { GatewayCache } from "../../../src/gateway/index.js";
+import { cacheTestSettings } from "../../helpers/cache.js";
 import type { ReplicaSpec } from "../../../src/engine/index.js";
 
 // The response cache in front of the fake engine, through inject(): every generation the
@@ -15,18 +15,7 @@ let generations = 0;
 let cache: ResponseCache;
 let gateway: TestGateway;
 
-const settings: GatewayCache["settings"] = {
-  enabled: true,
-  maxBytes: 1 << 20,
-  maxEntryBytes: 1 << 18,
-  ttlMs: 3_600_000,
-  maxTtlMs: 86_400_000,
-  redis: true,
-  sampled: false,
-  semanticMinThreshold: 0.9,
-  semanticMaxEntries: 100,
-  countHitTokens: false,
-};
+const settings = cacheTestSettings;
 
 before(async () => {
   const engine = fakeEngine({ tokenDelayMs: 2 });

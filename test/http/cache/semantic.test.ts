@@ -11,7 +11,7 @@ import {
 } from "../../../src/cache/index.js";
 import { Authenticator, KeyStore } from "../../../src/auth/index.js";
 import { openDatabase } from "../../../src/store/index.js";
-import type { GatewayCache } from "../../../src/gateway/index.js";
+import { cacheTestSettings } from "../../helpers/cache.js";
 import type { PromptInput, ReplicaSpec, ServedModel } from "../../../src/engine/index.js";
 
 // The semantic cache's mechanism and isolation. The models here cannot say whether a close
@@ -72,18 +72,7 @@ before(async () => {
   make("team2", { namespace: "team", semantic: { model: "embedder", threshold: 0.95 } });
   make("low", { semantic: { model: "embedder", threshold: 0.5 } });
   make("exactOnly", {});
-  const cacheSettings: GatewayCache["settings"] = {
-    enabled: true,
-    maxBytes: 1 << 20,
-    maxEntryBytes: 1 << 18,
-    ttlMs: 3_600_000,
-    maxTtlMs: 86_400_000,
-    redis: true,
-    sampled: false,
-    semanticMinThreshold: 0.9,
-    semanticMaxEntries: 100,
-    countHitTokens: false,
-  };
+  const cacheSettings = cacheTestSettings;
   const digests = new Map([
     ["fake", "sha-model"],
     ["embedder", "sha-embedder"],
