@@ -7,7 +7,7 @@ export {
   type AdminListenerDeps,
   type Stores,
 } from "./access-control.js";
-export { buildAdminApp, type AdminAppDeps } from "./admin-app.js";
+export { buildAdminApp, type AdminAppDeps, type AuditAppend } from "./admin-app.js";
 export {
   keyRoutes,
   banRoutes,

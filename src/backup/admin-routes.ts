@@ -6,16 +6,12 @@
  */
 import type { FastifyInstance } from "fastify";
 import { BulwarkError } from "../errors/index.js";
+import type { AuditAppend } from "../admin/index.js";
 import type { BackupService } from "./service.js";
 
 export interface BackupAdminDeps {
   backups: BackupService;
-  audit: (
-    actor: string,
-    action: string,
-    target: string | null,
-    details: Record<string, unknown>,
-  ) => void;
+  audit: AuditAppend;
 }
 
 export function registerBackupAdminRoutes(app: FastifyInstance, deps: BackupAdminDeps): void {

@@ -4,6 +4,7 @@
  * schedule's retention; `backup_stale` fires when the last success is older than twice the
  * interval.
  */
+import type { AuditAppend } from "../admin/index.js";
 import { join } from "node:path";
 import type { Config } from "../config/index.js";
 import { BulwarkError } from "../errors/index.js";
@@ -24,12 +25,7 @@ export interface BackupServiceOptions {
   logger: Logger;
   observer?: BackupObserver;
   /** Appends an audit entry for a scheduled run (the admin API audits its own). */
-  audit?: (
-    actor: string,
-    action: string,
-    target: string | null,
-    details: Record<string, unknown>,
-  ) => void;
+  audit?: AuditAppend;
   /** The config file the server was started with, kept in each backup. */
   configFile?: string;
   now?: () => number;

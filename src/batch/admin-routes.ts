@@ -5,16 +5,12 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { BatchService } from "./batch-service.js";
+import type { AuditAppend } from "../admin/index.js";
 import { pageQuery } from "./paging.js";
 
 export interface BatchAdminDeps {
   batches: BatchService;
-  audit: (
-    actor: string,
-    action: string,
-    target: string | null,
-    details: Record<string, unknown>,
-  ) => void;
+  audit: AuditAppend;
 }
 
 export function registerBatchAdminRoutes(app: FastifyInstance, deps: BatchAdminDeps): void {
