@@ -13,6 +13,24 @@ const BUDGET_TTL_MS = 2 * 86_400_000;
 
 const ints = (v: unknown): number[] => (v as (number | string)[]).map(Number);
 
+/** A reservation's decision from the first five values a reserve script answers. */
+function reserveResult([
+  allowed,
+  never,
+  remaining,
+  resetMs,
+  retryAfterMs,
+]: number[]): ReserveResult {
+  return {
+    allowed: allowed === 1,
+    never: never === 1,
+    state: { level: remaining!, at: 0 },
+    remaining: remaining!,
+    resetMs: resetMs!,
+    retryAfterMs: retryAfterMs!,
+  };
+}
+
 export class RedisLimitStore implements LimitStore {
   constructor(
     private readonly redis: RedisConnection,
@@ -35,17 +53,9 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async reserveTokens(key: string, amount: number, p: BucketParams): Promise<ReserveResult> {
-    const [allowed, never, remaining, resetMs, retryAfterMs] = ints(
-      await this.redis.script("bwReserve", `limit:${key}`, amount, p.limit, p.periodMs),
+    return reserveResult(
+      ints(await this.redis.script("bwReserve", `limit:${key}`, amount, p.limit, p.periodMs)),
     );
-    return {
-      allowed: allowed === 1,
-      never: never === 1,
-      state: { level: remaining!, at: 0 },
-      remaining: remaining!,
-      resetMs: resetMs!,
-      retryAfterMs: retryAfterMs!,
-    };
   }
 
   async refundTokens(key: string, amount: number, p: BucketParams): Promise<void> {
@@ -107,7 +117,7 @@ export class RedisLimitStore implements LimitStore {
     _now: number,
     budget: CounterRequest,
   ) {
-    const [allowed, never, remaining, resetMs, retryAfterMs, budgetOk, budgetValue] = ints(
+    const values = ints(
       await this.redis.script(
         "bwReserveWithin",
         [`limit:${key}`, `limit:${budget.key}`],
@@ -119,15 +129,9 @@ export class RedisLimitStore implements LimitStore {
         BUDGET_TTL_MS,
       ),
     );
+    const [budgetOk, budgetValue] = values.slice(5);
     return {
-      reserve: {
-        allowed: allowed === 1,
-        never: never === 1,
-        state: { level: remaining!, at: 0 },
-        remaining: remaining!,
-        resetMs: resetMs!,
-        retryAfterMs: retryAfterMs!,
-      },
+      reserve: reserveResult(values),
       budget: budgetOk === -1 ? undefined : { ok: budgetOk === 1, value: budgetValue! },
     };
   }
