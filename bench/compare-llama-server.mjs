@@ -19,9 +19,9 @@
 //   one stream through the binding)
 // Each configuration is started --repeat times, alternating the order of the configurations
 // between repeats so that drift of the shared machine hits all of them alike; each start runs
-// `bulwark bench` (random prompts exact in tokens, --ignore-eos, temperature 0, fixed
-// concurrency) at every concurrency in every mode of --modes (stream: streamed requests; plain:
-// `--no-stream`). While a server runs, the resident memory of its process tree (the server and
+// `bulwark bench` (random prompts exact in tokens, new ones for every run, --ignore-eos,
+// temperature 0, fixed concurrency) at every concurrency in every mode of --modes (stream:
+// streamed requests; plain: `--no-stream`). While a server runs, the resident memory of its process tree (the server and
 // all its descendants: for Bulwark the gateway, its workers and their llama-server processes)
 // is summed from /proc every 200 ms; the report gives the peak. Prints a markdown report, one
 // table per mode and budget; with --docs it also replaces the block between the
@@ -94,6 +94,16 @@ const { NO_CHAT_PARSER } = await import(
   join(root, "dist", "src", "engine", "llama-server", "request.js")
 );
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The bench seed of one run: every run of a server start gets prompts of its own, and every
+ * configuration of the same repeat gets the same ones. llama-server keeps earlier prompts' states
+ * in host memory (its --cache-ram, 8 GiB by default) and answers a prompt it has seen without
+ * evaluating it, so a run that replayed an earlier run's prompts would measure that cache, not
+ * the engine: the same seed for every run once gave the baseline a c8 TTFT of one decode step.
+ */
+const runSeed = (repeatIndex, modeIndex, concurrencyIndex) =>
+  1 + repeatIndex * 1000 + modeIndex * 100 + concurrencyIndex;
 
 let llamaServerPath;
 /** The llama-server binary, built by `bulwark engine build` the first time it is needed. */
@@ -372,9 +382,10 @@ for (const spec of values.model) {
         const port = await freePort();
         const child = await cfg.start(port);
         try {
-          for (const mode of modes) {
-            for (const c of concurrencies) {
-              const m = await bench(`http://127.0.0.1:${port}`, name, c, mode, r, cfg.extraBody);
+          for (const [mi, mode] of modes.entries()) {
+            for (const [ci, c] of concurrencies.entries()) {
+              const seed = runSeed(r, mi, ci);
+              const m = await bench(`http://127.0.0.1:${port}`, name, c, mode, seed, cfg.extraBody);
               if (m) results.get(cfg.label).get(mode).get(c).push(m);
               console.error(
                 `${name} T=${T} ${cfg.label} ${mode} c=${c}: ${m ? `${m.outputThroughput.toFixed(1)} tok/s, failed ${m.failed} ${JSON.stringify(m.failuresByKind)}` : "run failed"}`,
