@@ -259,6 +259,62 @@ test("llama-server backend: chat and completions through the openai client, plai
   assert.equal(finish, "length");
 });
 
+test("llama-server backend: a plain answer (delivered whole) is the streamed one, text, finish and usage", async (t) => {
+  if (!requireFixtures(t)) return;
+  const prompts = ["Once upon a time", "The cat", "Lily wanted to", "One day, a little"];
+  const variants = [{}, { stop: ["the", "."] }, { max_tokens: 7 }];
+  for (const prompt of prompts) {
+    for (const variant of variants) {
+      for (const endpoint of ["completions", "chat"] as const) {
+        const base = { model: "stories", temperature: 0, max_tokens: 60, ...variant };
+        const label = `${endpoint} ${prompt} ${JSON.stringify(variant)}`;
+        let plain: { text: string; finish: string | null; tokens: number };
+        let text = "";
+        let finish: string | null = null;
+        let tokens = -1;
+        if (endpoint === "chat") {
+          const body = { ...base, messages: [{ role: "user" as const, content: prompt }] };
+          const p = await client.chat.completions.create(body);
+          plain = {
+            text: p.choices[0]!.message.content ?? "",
+            finish: p.choices[0]!.finish_reason,
+            tokens: p.usage!.completion_tokens,
+          };
+          const stream = await client.chat.completions.create({
+            ...body,
+            stream: true,
+            stream_options: { include_usage: true },
+          });
+          for await (const chunk of stream) {
+            text += chunk.choices[0]?.delta.content ?? "";
+            finish = chunk.choices[0]?.finish_reason ?? finish;
+            if (chunk.usage) tokens = chunk.usage.completion_tokens;
+          }
+        } else {
+          const p = await client.completions.create({ ...base, prompt });
+          plain = {
+            text: p.choices[0]!.text,
+            finish: p.choices[0]!.finish_reason,
+            tokens: p.usage!.completion_tokens,
+          };
+          const stream = await client.completions.create({
+            ...base,
+            prompt,
+            stream: true,
+            stream_options: { include_usage: true },
+          });
+          for await (const chunk of stream) {
+            text += chunk.choices[0]?.text ?? "";
+            finish = chunk.choices[0]?.finish_reason ?? finish;
+            if (chunk.usage) tokens = chunk.usage.completion_tokens;
+          }
+        }
+        assert.deepEqual(plain, { text, finish, tokens }, label);
+      }
+    }
+  }
+});
+
 test("llama-server backend: logprobs are the node-llama-cpp backend's; n and tool calls work", async (t) => {
   if (!requireFixtures(t)) return;
   const res = await postJson(`${server.url}/v1/completions`, {
