@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { buildTestGateway, type TestGateway } from "../../helpers/gateway.js";
 import { BATCH_PRIORITY } from "../../../src/scheduler/index.js";
 import type { GenerationJob, ServedModel, StreamEvent } from "../../../src/engine/index.js";
+import { GREEDY } from "../../helpers/sampling.js";
 
 let g: TestGateway;
 before(async () => {
@@ -18,14 +19,7 @@ async function job(model: ServedModel, id: string, maxTokens: number): Promise<G
   return {
     id,
     prompt,
-    sampling: {
-      temperature: 0,
-      topP: 1,
-      topK: 0,
-      minP: 0,
-      presencePenalty: 0,
-      frequencyPenalty: 0,
-    },
+    sampling: GREEDY,
     maxTokens,
     stop: [],
     ignoreEos: false,

@@ -19,6 +19,7 @@ import { decodeCountOf, LlamaServerReplica } from "../../../src/engine/llama-ser
 import type { GenerationEvent, GenerationJob } from "../../../src/engine/index.js";
 import { createLogger } from "../../../src/observability/index.js";
 import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
+import { GREEDY } from "../../helpers/sampling.js";
 
 const stops: WholeStops = { strings: ["\n\n", ""], tokens: new Map([[7, "<|im_end|>"]]) };
 
@@ -220,14 +221,7 @@ test("replica: a whole job is one non-streamed /completion; llama-server's decod
     const job: GenerationJob = {
       id: "w1",
       prompt: { tokens: [1, 2, 3], stopStrings: ["STOP"], stopTokens: [9] },
-      sampling: {
-        temperature: 0,
-        topP: 1,
-        topK: 0,
-        minP: 0,
-        presencePenalty: 0,
-        frequencyPenalty: 0,
-      },
+      sampling: GREEDY,
       maxTokens: 20,
       stop: ["\n"],
       ignoreEos: false,

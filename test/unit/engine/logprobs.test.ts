@@ -5,6 +5,7 @@ import { runGeneration } from "../../../src/engine/llama-cpp/generation.js";
 import type { GenerationJob, TokenLogprob } from "../../../src/engine/index.js";
 import { STORIES_MISSING, storiesModel } from "../../helpers/paths.js";
 import { loadReferenceModel, logSoftmax } from "../../helpers/llama-reference.js";
+import { GREEDY } from "../../helpers/sampling.js";
 
 // The worker's log-probabilities against a direct computation: the log-softmax of the logits of
 // a plain TypeScript forward pass of stories260K (test/helpers/llama-reference.ts).
@@ -43,14 +44,7 @@ async function generate(job: Partial<Omit<GenerationJob, "prompt">> & { prompt: 
       sequence,
       {
         id: "x",
-        sampling: {
-          temperature: 0,
-          topP: 1,
-          topK: 0,
-          minP: 0,
-          presencePenalty: 0,
-          frequencyPenalty: 0,
-        },
+        sampling: GREEDY,
         maxTokens: 6,
         stop: [],
         ignoreEos: false,

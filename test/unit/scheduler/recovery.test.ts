@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { continuation, lossVerdict } from "../../../src/scheduler/index.js";
 import type { GenerationJob } from "../../../src/engine/index.js";
+import { GREEDY } from "../../helpers/sampling.js";
 
 const lost = (over: Partial<Parameters<typeof lossVerdict>[0]> = {}) => ({
   cancelled: false,
@@ -40,14 +41,7 @@ test("a cancelled request is dropped; a stopping server does not re-queue", () =
 const job: GenerationJob = {
   id: "r1",
   prompt: { tokens: [1, 5, 6], stopStrings: [], stopTokens: [] },
-  sampling: {
-    temperature: 0,
-    topP: 1,
-    topK: 0,
-    minP: 0,
-    presencePenalty: 0,
-    frequencyPenalty: 0,
-  },
+  sampling: GREEDY,
   maxTokens: 8,
   stop: ["</s>"],
   ignoreEos: false,
