@@ -126,12 +126,6 @@ export interface GenerationJob {
    * stop-string matcher still held back (a possible start of a stop string), not sent yet.
    */
   resume?: GenerationResume;
-  /**
-   * Nobody reads the text before the generation ends (a non-streamed interactive request): a
-   * replica may then deliver it whole, in one text event before done, instead of token by token.
-   * Such a job has no partial progress to resume from; after a worker's death it starts over.
-   */
-  whole?: boolean;
 }
 
 export interface GenerationResume {

@@ -56,9 +56,6 @@ export function buildServerArgs(spec: ReplicaSpec, options: ServerArgsOptions): 
     "--offline",
     "--no-warmup",
     "--no-slots",
-    // /metrics (behind the same key): its decode count is the progress of a job delivered whole,
-    // which sends nothing until it ends.
-    "--metrics",
     // Warnings and errors only: the gateway logs every request itself.
     "--log-verbosity",
     "2",

@@ -72,41 +72,16 @@ export class ServerClient {
    * once more on a fresh one.
    */
   async json<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
-    const text = await this.call(method, path, body, timeoutMs);
     try {
-      return (text ? JSON.parse(text) : {}) as T;
-    } catch {
-      throw new ServerHttpError(200, text.slice(0, 200), "bad_response");
-    }
-  }
-
-  /** One GET whose answer is text (llama-server's /metrics), as `json` otherwise. */
-  text(path: string, timeoutMs: number): Promise<string> {
-    return this.call("GET", path, undefined, timeoutMs);
-  }
-
-  private async call(
-    method: string,
-    path: string,
-    body: unknown,
-    timeoutMs: number,
-  ): Promise<string> {
-    try {
-      return await this.callOnce(method, path, body, timeoutMs);
+      return await this.jsonOnce<T>(method, path, body, timeoutMs);
     } catch (err) {
       if (!isStaleConnection(err)) throw err;
-      return this.callOnce(method, path, body, timeoutMs);
+      return this.jsonOnce<T>(method, path, body, timeoutMs);
     }
   }
 
-  /** A 2xx answer's text; any other answer rejects with its error envelope. */
-  private callOnce(
-    method: string,
-    path: string,
-    body: unknown,
-    timeoutMs: number,
-  ): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
+  private jsonOnce<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const req = this.open(method, path, body);
       const timer = setTimeout(() => {
         req.destroy(new Error(`llama-server ${path} took longer than ${timeoutMs} ms`));
@@ -125,19 +100,16 @@ export class ServerClient {
         res.on("end", () => {
           clearTimeout(timer);
           const text = Buffer.concat(parts).toString("utf8");
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
-            resolve(text);
-            return;
-          }
           let parsed: unknown;
           try {
             parsed = text ? JSON.parse(text) : {};
           } catch {
-            reject(new ServerHttpError(status, text.slice(0, 200), "bad_response"));
+            reject(new ServerHttpError(res.statusCode ?? 0, text.slice(0, 200), "bad_response"));
             return;
           }
-          reject(errorFrom(status, parsed));
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) resolve(parsed as T);
+          else reject(errorFrom(status, parsed));
         });
       });
     });

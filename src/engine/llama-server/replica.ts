@@ -21,7 +21,6 @@ import {
   ReplicaLostError,
   type EmbeddingResult,
   type EngineReplica,
-  type GenerationEvent,
   type GenerationJob,
   type GenerationListener,
   type ModelInfo,
@@ -34,19 +33,12 @@ import {
 import { apiKeyFrom, buildServerArgs } from "./args.js";
 import { loadChatWrapper, PieceTokenizer, renderChat } from "./chat.js";
 import { toolCallFormatOf } from "../chat-history.js";
-import { errorFrom, ServerClient, ServerHttpError } from "./client.js";
+import { ServerClient, ServerHttpError } from "./client.js";
 import { jobErrorFrom, jsonGrammar, readCompletion } from "./completion.js";
 import { forwardOutput, rssOf, spawnServer } from "./process.js";
 import { completionBody } from "./request.js";
 import { CompletionStream, type CompletionChunk } from "./stream.js";
 import { builtinTokensOf, controlTokensOf } from "./vocabulary.js";
-import {
-  wholeBody,
-  wholeEvents,
-  wholeEventsFromText,
-  type WholeAnswer,
-  type WholeStops,
-} from "./whole.js";
 
 export { outputLevel } from "./process.js";
 export { controlTokensOf } from "./vocabulary.js";
@@ -65,8 +57,6 @@ interface RunningJob {
   listener: GenerationListener;
   request: ClientRequest | undefined;
   stream: CompletionStream;
-  /** Delivered whole: one non-streamed /completion (see whole.ts). */
-  whole: boolean;
 }
 
 /** Calls other than generation (tokenize, props, detokenize) get this long. */
@@ -99,10 +89,6 @@ export class LlamaServerReplica implements EngineReplica {
   private pieces: PieceTokenizer | undefined;
   private spm = false;
   private controlTokens = new Set<number>();
-  /** The text of each stop token a whole job has used, as llama-server writes it out. */
-  private readonly tokenTexts = new Map<number, string>();
-  /** llama-server's decode count at the last heartbeat (a whole job's progress). */
-  private decodes = -1;
 
   constructor(
     private readonly spec: ReplicaSpec,
@@ -242,23 +228,6 @@ export class LlamaServerReplica implements EngineReplica {
       .finally(() => {
         this.heartbeatInFlight = false;
       });
-    if ([...this.jobs.values()].some((j) => j.whole)) this.checkDecodes(client);
-  }
-
-  /**
-   * A job delivered whole sends nothing until it ends, so its progress is llama-server's decode
-   * count, which its main loop advances at every step (a stuck loop does not answer at all).
-   */
-  private checkDecodes(client: ServerClient): void {
-    client.text("/metrics", Math.max(1_000, this.options.heartbeatIntervalMs * 2)).then(
-      (text) => {
-        const decodes = decodeCountOf(text);
-        if (decodes === undefined) return;
-        if (decodes !== this.decodes) this.progressAt = Date.now();
-        this.decodes = decodes;
-      },
-      () => undefined,
-    );
   }
 
   private onChildExit(reason: string): void {
@@ -356,12 +325,10 @@ export class LlamaServerReplica implements EngineReplica {
       return;
     }
     if (this.jobs.size === 0) this.progressAt = Date.now();
-    const whole = job.whole === true && job.logprobs === undefined && resumed === 0;
     const running: RunningJob = {
       job,
       listener,
       request: undefined,
-      whole,
       stream: new CompletionStream({
         promptTokens: job.prompt.tokens.length,
         stopTokens: new Set(job.prompt.stopTokens),
@@ -372,10 +339,6 @@ export class LlamaServerReplica implements EngineReplica {
     };
     this.jobs.set(job.id, running);
     this.testHook(job);
-    if (whole) {
-      void this.generateWhole(client, running);
-      return;
-    }
     running.request = client.stream("/completion", completionBody(job, jsonGrammar()), {
       onResponse: (res) =>
         readCompletion(res, {
@@ -386,103 +349,6 @@ export class LlamaServerReplica implements EngineReplica {
         }),
       onError: (err) => void this.failJob(running, err),
     });
-  }
-
-  /**
-   * A job whose text nobody reads before it ends: one non-streamed /completion. Aborting it
-   * closes the connection, which llama-server notices within a second and frees the slot.
-   */
-  private async generateWhole(client: ServerClient, running: RunningJob): Promise<void> {
-    const { job } = running;
-    let stops: WholeStops;
-    try {
-      stops = {
-        strings: [...job.stop, ...job.prompt.stopStrings],
-        tokens: await this.stopTokenTexts(job.prompt.stopTokens),
-      };
-    } catch (err) {
-      if (this.jobs.get(job.id) === running) this.endJob(running, err as Error);
-      return;
-    }
-    if (this.jobs.get(job.id) !== running) return;
-    const body = wholeBody(completionBody(job, jsonGrammar()), stops);
-    running.request = client.stream("/completion", body, {
-      onResponse: (res) => {
-        const parts: Buffer[] = [];
-        res.on("data", (c: Buffer) => parts.push(c));
-        res.on("error", (err) => void this.failJob(running, err));
-        res.on("end", () => {
-          if (this.jobs.get(job.id) !== running) return;
-          let answer: unknown;
-          try {
-            answer = JSON.parse(Buffer.concat(parts).toString("utf8"));
-          } catch {
-            answer = undefined;
-          }
-          const status = res.statusCode ?? 0;
-          if (status < 200 || status >= 300) {
-            this.endJob(running, jobErrorFrom(errorFrom(status, answer)));
-          } else if (answer === undefined) {
-            this.endJob(
-              running,
-              new EngineJobError("internal_error", "llama-server sent bad JSON"),
-            );
-          } else {
-            void this.finishWhole(running, answer as WholeAnswer, stops);
-          }
-        });
-      },
-      onError: (err) => void this.failJob(running, err),
-    });
-  }
-
-  private async finishWhole(
-    running: RunningJob,
-    answer: WholeAnswer,
-    stops: WholeStops,
-  ): Promise<void> {
-    const promptTokens = running.job.prompt.tokens.length;
-    const outcome = wholeEvents(answer, stops, promptTokens);
-    let events: GenerationEvent[];
-    if (outcome.kind === "events") {
-      events = outcome.events;
-    } else {
-      try {
-        const text = await this.detokenize(outcome.tokens);
-        events = wholeEventsFromText(text, outcome.tokens.length, answer, stops, promptTokens);
-      } catch (err) {
-        if (this.jobs.get(running.job.id) === running) this.endJob(running, err as Error);
-        return;
-      }
-    }
-    if (this.jobs.get(running.job.id) !== running) return;
-    this.jobs.delete(running.job.id);
-    this.heartbeatAt = this.progressAt = Date.now();
-    for (const event of events) {
-      if (event.type === "text") this.generatedTokens += event.tokens;
-      running.listener.onEvent(event);
-    }
-  }
-
-  /** The stop tokens' texts as llama-server writes control tokens out (empty when it cannot). */
-  private async stopTokenTexts(ids: readonly number[]): Promise<Map<number, string>> {
-    const missing = ids.filter((id) => !this.tokenTexts.has(id));
-    await Promise.all(
-      missing.map(async (id) => {
-        try {
-          const res = await this.requireClient().json<{ content: string }>(
-            "POST",
-            "/detokenize",
-            { tokens: [id] },
-            CALL_TIMEOUT_MS,
-          );
-          this.tokenTexts.set(id, res.content);
-        } catch (err) {
-          throw await this.callError(err);
-        }
-      }),
-    );
-    return new Map(ids.map((id) => [id, this.tokenTexts.get(id) ?? ""]));
   }
 
   private onChunk(running: RunningJob, chunk: CompletionChunk): void {
@@ -610,11 +476,4 @@ export class LlamaServerReplica implements EngineReplica {
     this.log.warn({ reason }, "killing llama-server");
     this.child.kill("SIGKILL");
   }
-}
-
-/** llama-server's `llamacpp:n_decode_total` from its Prometheus text. */
-export function decodeCountOf(metrics: string): number | undefined {
-  const match = /^llamacpp:n_decode_total\s+(\S+)/m.exec(metrics);
-  const value = match ? Number(match[1]) : NaN;
-  return Number.isFinite(value) ? value : undefined;
 }

@@ -136,7 +136,6 @@ export async function startChat(
     logprobs,
     reserveTokens: gate?.reserveTokens,
     priority: gate?.priority,
-    streamed: request.stream === true,
     testHook: testHookFor(deps, messages.map((m) => m.content).join("\n")),
   });
   const renderer = chatRenderer({

@@ -97,7 +97,6 @@ export async function startCompletion(
     promptLogprobs,
     reserveTokens: gate?.reserveTokens,
     priority: gate?.priority,
-    streamed: request.stream === true,
     testHook: testHookFor(deps, input.kind === "text" ? input.text : ""),
   });
   // OpenAI's legacy default is 16 tokens; Bulwark lets the context decide, like vLLM.

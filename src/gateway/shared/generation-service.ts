@@ -35,8 +35,6 @@ export interface StartRequest {
   reserveTokens?: GenerationGate["reserveTokens"];
   /** The admission priority (a batch line's is low); default 0, interactive. */
   priority?: number;
-  /** The client reads the text as it is generated (stream: true). */
-  streamed: boolean;
 }
 
 export interface StartedGeneration {
@@ -125,9 +123,6 @@ export async function startGeneration(req: StartRequest): Promise<StartedGenerat
     }
   }
   const n = req.options.n;
-  // A batch line (priority below 0) is paused at its next token when interactive work arrives
-  // and continues from its tokens later, so it needs them as they are generated.
-  const whole = !req.streamed && (req.priority ?? 0) >= 0;
   const jobs: GenerationJob[] = Array.from({ length: n }, (_, i) => ({
     id: i === 0 ? req.requestId : `${req.requestId}.${i}`,
     prompt,
@@ -139,7 +134,6 @@ export async function startGeneration(req: StartRequest): Promise<StartedGenerat
     ...(req.logprobs !== undefined ? { logprobs: req.logprobs } : {}),
     ...(req.promptLogprobs ? { promptLogprobs: true } : {}),
     testHook: req.testHook,
-    ...(whole ? { whole: true } : {}),
   }));
   const reservation = await req.reserveTokens?.(promptTokens + n * maxTokens);
   const settle = (used: number) => reservation?.settle(used);

@@ -259,7 +259,7 @@ test("llama-server backend: chat and completions through the openai client, plai
   assert.equal(finish, "length");
 });
 
-test("llama-server backend: a plain answer (delivered whole) is the streamed one, text, finish and usage", async (t) => {
+test("llama-server backend: a plain answer is the streamed one, text, finish and usage", async (t) => {
   if (!requireFixtures(t)) return;
   const prompts = ["Once upon a time", "The cat", "Lily wanted to", "One day, a little"];
   const variants = [{}, { stop: ["the", "."] }, { max_tokens: 7 }];

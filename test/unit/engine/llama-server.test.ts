@@ -50,8 +50,7 @@ test("llama-server arguments: threads, slots, per-slot context, socket and key",
   assert.equal(flag(args, "--batch-size"), "512");
   assert.equal(flag(args, "--device"), "none");
   for (const f of ["--no-webui", "--offline", "--cache-prompt"]) assert.ok(args.includes(f), f);
-  // /metrics, behind the key: the decode count is the progress of a job delivered whole.
-  assert.ok(args.includes("--metrics"));
+  assert.ok(!args.includes("--metrics"));
   assert.ok(!args.includes("--embeddings"));
   assert.ok(!args.includes("--port"), "no TCP port: the Unix socket only");
 });
