@@ -21,11 +21,11 @@
 // between repeats so that drift of the shared machine hits all of them alike; each start runs
 // `bulwark bench` (random prompts exact in tokens, new ones for every run, --ignore-eos,
 // temperature 0, fixed concurrency) at every concurrency in every mode of --modes (stream:
-// streamed requests; plain: `--no-stream`). While a server runs, the resident memory of its process tree (the server and
-// all its descendants: for Bulwark the gateway, its workers and their llama-server processes)
-// is summed from /proc every 200 ms; the report gives the peak. Prints a markdown report, one
-// table per mode and budget; with --docs it also replaces the block between the
-// compare-llama-server markers in that file.
+// streamed requests; plain: `--no-stream`). While a server runs, the resident memory of its
+// process tree (the server and all its descendants: for Bulwark the gateway, its workers and
+// their llama-server processes) is summed from /proc every 200 ms; the report gives the peak.
+// Prints a markdown report, one table per mode and budget; with --docs it also replaces the
+// block between the compare-llama-server markers in that file.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir, cpus } from "node:os";
