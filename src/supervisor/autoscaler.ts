@@ -5,6 +5,7 @@
  * and kept for /health. Memory admission has the last word on every added replica: a refusal
  * comes back through `refused()` with its reason.
  */
+import type { AutoscaleState } from "../engine/index.js";
 import type { BulwarkError } from "../errors/index.js";
 import type { AutoscaleSettings, ReplicaRange } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
@@ -29,18 +30,6 @@ export interface AutoscaleEvent {
   to: number;
   replica: string | null;
   reason: string;
-}
-
-/** An autoscaled model's part of its /health entry. */
-export interface AutoscaleStatus {
-  min: number;
-  max: number;
-  replicas: number;
-  pressureSince: number | null;
-  idleSince: number | null;
-  cooldownUntil: number | null;
-  decisions: Record<AutoscaleAction, number>;
-  recent: AutoscaleEvent[];
 }
 
 /** What the autoscaler drives: the model's replica set. */
@@ -128,7 +117,8 @@ export class Autoscaler {
     this.record("up_refused", from + 1, from, null, error.message);
   }
 
-  status(): AutoscaleStatus {
+  /** The model's autoscale part of its /health entry. */
+  status(): AutoscaleState {
     return {
       min: this.deps.range.min,
       max: this.deps.range.max,
