@@ -1,7 +1,7 @@
 /**
  * The lifecycle pieces both process-backed replicas (node-llama-cpp worker, llama-server) share:
  * the child process's exit (its reason, a promise settled by it, the callbacks told of it), the
- * drain before a stop and the kill of a process slow to stop.
+ * drain before a stop (remote backends drain with it too) and the kill of a process slow to stop.
  */
 import type { ChildProcess } from "node:child_process";
 

@@ -7,6 +7,7 @@
  * re-queued on another replica or backend; a stream that began cannot be resumed (a remote
  * backend reports no token ids) and ends with engine_failure.
  */
+import { drainJobs } from "../child-exit.js";
 import { EngineJobError } from "../errors.js";
 import {
   ReplicaLostError,
@@ -289,8 +290,7 @@ export class RemoteReplica implements EngineReplica {
 
   async stop(deadlineMs: number): Promise<void> {
     if (this.current === "ready") this.current = "draining";
-    const deadline = Date.now() + deadlineMs;
-    while (this.jobs.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await drainJobs(this.jobs, deadlineMs);
     this.current = "stopped";
     this.kill("stopped");
   }
