@@ -56,6 +56,20 @@ test("rotate-data-key writes a private new key; values sealed before still open;
 
 const missingRedis = redisMissing();
 
+/** Two key files in `home` (the one before a rotation and the new one) and a keyring of each. */
+function twoKeys(home: string) {
+  const oldFile = join(home, "old.key");
+  const newFile = join(home, "new.key");
+  writeFileSync(oldFile, randomBytes(32).toString("hex"), { mode: 0o600 });
+  writeFileSync(newFile, randomBytes(32).toString("hex"), { mode: 0o600 });
+  return {
+    oldFile,
+    newFile,
+    oldRing: Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: oldFile })!,
+    newRing: Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: newFile })!,
+  };
+}
+
 /** A home with two key files (the one before a rotation and the new one) and a Redis. */
 async function rotatedFleet(t: { after(fn: () => Promise<void> | void): void }, entries: number) {
   const home = mkdtempSync(join(tmpdir(), "bulwark-reseal-"));
@@ -66,12 +80,7 @@ async function rotatedFleet(t: { after(fn: () => Promise<void> | void): void }, 
     await redis.close();
     rmSync(home, { recursive: true, force: true });
   });
-  const oldFile = join(home, "old.key");
-  const newFile = join(home, "new.key");
-  writeFileSync(oldFile, randomBytes(32).toString("hex"), { mode: 0o600 });
-  writeFileSync(newFile, randomBytes(32).toString("hex"), { mode: 0o600 });
-  const oldRing = Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: oldFile })!;
-  const newRing = Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: newFile })!;
+  const { oldFile, newFile, oldRing, newRing } = twoKeys(home);
   const both = Keyring.fromEnv({
     BULWARK_DATA_KEY_FILE: newFile,
     BULWARK_DATA_KEY_PREVIOUS_FILES: oldFile,
@@ -185,12 +194,7 @@ test(
 test("keys reseal re-encrypts batch files line by line with the new key; sizes and contents stay; the new key alone reads them", async (t) => {
   const home = mkdtempSync(join(tmpdir(), "bulwark-reseal-files-"));
   t.after(() => rmSync(home, { recursive: true, force: true }));
-  const oldFile = join(home, "old.key");
-  const newFile = join(home, "new.key");
-  writeFileSync(oldFile, randomBytes(32).toString("hex"), { mode: 0o600 });
-  writeFileSync(newFile, randomBytes(32).toString("hex"), { mode: 0o600 });
-  const oldRing = Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: oldFile })!;
-  const newRing = Keyring.fromEnv({ BULWARK_DATA_KEY_FILE: newFile })!;
+  const { oldFile, newFile, oldRing, newRing } = twoKeys(home);
   const model = {
     models: [{ name: "fake", path: "/models/fake.gguf" }],
     cache: { enabled: false },
