@@ -3,22 +3,17 @@
  * chunks. SseLineParser cuts the byte stream into events; CompletionStream turns chunks into
  * Bulwark's GenerationEvents (text with its token count, then done). Pure, unit tested.
  */
-import { StopMatcher } from "../text/index.js";
+import { LineSplitter, StopMatcher } from "../text/index.js";
 import type { FinishReason, GenerationEvent, TokenAlternative, TokenLogprob } from "../types.js";
 
 /** Cuts a stream of UTF-8 bytes into the `data:` payloads of its events. */
 export class SseLineParser {
-  private buffer = "";
-  private readonly decoder = new TextDecoder("utf-8");
+  private readonly lines = new LineSplitter();
 
   /** Feeds bytes; returns the data payloads completed by them. */
   push(chunk: Uint8Array): string[] {
-    this.buffer += this.decoder.decode(chunk, { stream: true });
     const out: string[] = [];
-    let at: number;
-    while ((at = this.buffer.indexOf("\n")) !== -1) {
-      const line = this.buffer.slice(0, at).replace(/\r$/, "");
-      this.buffer = this.buffer.slice(at + 1);
+    for (const line of this.lines.push(chunk)) {
       if (line.startsWith("data:")) out.push(line.slice(5).trimStart());
       else if (line.startsWith("error:")) out.push(line.slice(6).trimStart());
     }

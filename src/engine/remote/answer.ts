@@ -3,35 +3,30 @@
  * answers into the errors the gateway maps. Pure: bytes and JSON in, events and errors out.
  */
 import { EngineJobError } from "../errors.js";
+import { LineSplitter } from "../text/index.js";
 import type { FinishReason, GenerationEvent } from "../types.js";
 
 /** Splits a byte stream of server-sent events into the payloads of their `data:` lines. */
 export class SseLines {
-  private buffer = "";
-  private readonly decoder = new TextDecoder();
+  private readonly lines = new LineSplitter();
 
   /** The complete data payloads in `chunk` (and what earlier chunks left unfinished). */
   push(chunk: Uint8Array): string[] {
-    this.buffer += this.decoder.decode(chunk, { stream: true });
     const out: string[] = [];
-    let end = this.buffer.indexOf("\n");
-    while (end !== -1) {
-      const line = this.buffer.slice(0, end).replace(/\r$/, "");
-      this.buffer = this.buffer.slice(end + 1);
+    for (const line of this.lines.push(chunk)) {
       if (line.startsWith("data:")) out.push(line.slice(5).trim());
       else if (line !== "" && !/^(:|event:|id:|retry:)/.test(line)) {
         throw unreadable("an answer that is not an event stream");
       }
-      end = this.buffer.indexOf("\n");
     }
     // A line without end this long is not an event stream.
-    if (this.buffer.length > 1 << 20) throw unreadable("an event longer than 1 MiB");
+    if (this.lines.rest.length > 1 << 20) throw unreadable("an event longer than 1 MiB");
     return out;
   }
 
   /** Text after the last line end: an answer that ends there was cut or is not events. */
   get leftover(): boolean {
-    return this.buffer.trim() !== "";
+    return this.lines.rest.trim() !== "";
   }
 }
 

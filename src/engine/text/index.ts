@@ -4,3 +4,4 @@ export {
   type Detokenize,
 } from "./incremental-detokenizer.js";
 export { StopMatcher, type StopResult } from "./stop-matcher.js";
+export { LineSplitter } from "./line-splitter.js";
