@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { BulwarkError } from "../errors/index.js";
+import { fileLines } from "./file-lines.js";
 import { plainLines, type LineCodec } from "./line-codec.js";
 
 export interface ReceiveLimits {
@@ -91,30 +92,8 @@ export class FileStore {
 
   /** The lines of a file, decoded, one at a time with their stored offset and length. */
   async *lines(id: string): AsyncGenerator<{ line: Buffer; offset: number; length: number }> {
-    let pending: Buffer[] = [];
-    let pendingStart = 0;
-    let offset = 0;
-    for await (const chunk of createReadStream(this.path(id))) {
-      const buf = chunk as Buffer;
-      let from = 0;
-      for (let nl = buf.indexOf(10, from); nl !== -1; nl = buf.indexOf(10, from)) {
-        const piece = buf.subarray(from, nl);
-        const stored = pending.length ? Buffer.concat([...pending, piece]) : piece;
-        yield {
-          line: this.codec.decode(id, stored),
-          offset: pendingStart,
-          length: stored.length + 1,
-        };
-        pending = [];
-        pendingStart = offset + nl + 1;
-        from = nl + 1;
-      }
-      if (from < buf.length) pending.push(Buffer.from(buf.subarray(from)));
-      offset += buf.length;
-    }
-    if (pending.length) {
-      const stored = Buffer.concat(pending);
-      yield { line: this.codec.decode(id, stored), offset: pendingStart, length: stored.length };
+    for await (const { line, offset, length } of fileLines(this.path(id))) {
+      yield { line: this.codec.decode(id, line), offset, length };
     }
   }
 

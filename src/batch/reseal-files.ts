@@ -8,11 +8,12 @@
  * Files of unfinished batches (their results are still being appended) are left for a later
  * run; input files never change once uploaded, and a file deleted meanwhile is not brought back.
  */
-import { createReadStream, existsSync, openSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, openSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { closeSync, fsyncSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Keyring } from "../crypto/index.js";
+import { fileLines } from "./file-lines.js";
 import { resealLine } from "./line-codec.js";
 
 export interface FileResealCounts {
@@ -69,7 +70,7 @@ async function resealFile(
   let changed = 0;
   let unreadable = 0;
   try {
-    for await (const { line, newline } of lines(path)) {
+    for await (const { line, newline } of fileLines(path)) {
       let next = line;
       try {
         next = resealLine(ring, id, line);
@@ -100,19 +101,3 @@ async function resealFile(
 }
 
 const NEWLINE = Buffer.from("\n");
-
-/** The lines of a file without their newlines, one buffer each, and whether a newline ended it. */
-async function* lines(path: string): AsyncGenerator<{ line: Buffer; newline: boolean }> {
-  let rest = Buffer.alloc(0);
-  for await (const chunk of createReadStream(path)) {
-    let data = rest.length > 0 ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
-    let at = data.indexOf(0x0a);
-    while (at >= 0) {
-      yield { line: data.subarray(0, at), newline: true };
-      data = data.subarray(at + 1);
-      at = data.indexOf(0x0a);
-    }
-    rest = Buffer.from(data);
-  }
-  if (rest.length > 0) yield { line: rest, newline: false };
-}
