@@ -59,25 +59,19 @@ function mix(hash: number, value: number): number {
  * Token ids when the prompt has them, else the characters of its text.
  */
 export function prefixChain(prompt: { tokens: readonly number[] } | { text: string }): number[] {
+  const tokens = "tokens" in prompt;
+  const size = tokens ? TOKEN_BLOCK : CHAR_BLOCK;
+  const length = tokens ? prompt.tokens.length : prompt.text.length;
+  const valueAt = tokens
+    ? (i: number) => prompt.tokens[i]!
+    : (i: number) => prompt.text.charCodeAt(i);
+  // A different seed for text: a text chain never equals a token chain.
+  let hash = tokens ? 0x811c9dc5 : mix(0x811c9dc5, 0x7e47);
   const chain: number[] = [];
-  let hash = 0x811c9dc5;
-  if ("tokens" in prompt) {
-    const blocks = Math.min(MAX_PREFIX_BLOCKS, Math.floor(prompt.tokens.length / TOKEN_BLOCK));
-    for (let b = 0; b < blocks; b++) {
-      for (let i = b * TOKEN_BLOCK; i < (b + 1) * TOKEN_BLOCK; i++)
-        hash = mix(hash, prompt.tokens[i]!);
-      chain.push(hash);
-    }
-  } else {
-    const blocks = Math.min(MAX_PREFIX_BLOCKS, Math.floor(prompt.text.length / CHAR_BLOCK));
-    // A different seed: a text chain never equals a token chain.
-    hash = mix(hash, 0x7e47);
-    for (let b = 0; b < blocks; b++) {
-      for (let i = b * CHAR_BLOCK; i < (b + 1) * CHAR_BLOCK; i++) {
-        hash = mix(hash, prompt.text.charCodeAt(i));
-      }
-      chain.push(hash);
-    }
+  const blocks = Math.min(MAX_PREFIX_BLOCKS, Math.floor(length / size));
+  for (let b = 0; b < blocks; b++) {
+    for (let i = b * size; i < (b + 1) * size; i++) hash = mix(hash, valueAt(i));
+    chain.push(hash);
   }
   return chain;
 }
