@@ -19,6 +19,7 @@ import { CliError } from "./cli-error.js";
 import {
   commandRedis,
   parseCount,
+  redisShown,
   storeOptions,
   withStores,
   type StoreFlags,
@@ -117,20 +118,19 @@ export function registerRotateDataKey(keys: Command): void {
         console.log("cache tier: none (state.backend redis with cache.redis has one)");
       return;
     }
-    const state = tier;
     if (!flags.json) {
       console.log(
-        `${state.done ? "done" : "stopped"}: ${state.resealed} resealed, ${state.unchanged} ` +
-          `unchanged, ${state.unreadable} unreadable, of ${state.scanned} values`,
+        `${tier.done ? "done" : "stopped"}: ${tier.resealed} resealed, ${tier.unchanged} ` +
+          `unchanged, ${tier.unreadable} unreadable, of ${tier.scanned} values`,
       );
-      if (state.done && state.unreadable === 0 && ring.previousIds().length > 0) {
+      if (tier.done && tier.unreadable === 0 && ring.previousIds().length > 0) {
         console.log(
           `nothing sealed with ${ring.previousIds().join(", ")} is left in the cache tier: ` +
             "their files may leave BULWARK_DATA_KEY_PREVIOUS_FILES",
         );
-      } else if (!state.done) console.log("run it again to go on from here");
+      } else if (!tier.done) console.log("run it again to go on from here");
     }
-    if (state.unreadable > 0) process.exitCode = 1;
+    if (tier.unreadable > 0) process.exitCode = 1;
   });
 }
 
@@ -172,7 +172,7 @@ async function resealCacheTier(
   const redis = await commandRedis(config, 5_000);
   try {
     if (!(await redis.waitConnected(s.connectTimeoutMs))) {
-      throw new CliError(`cannot reach Redis at ${s.redisUrl.replace(/\/\/[^@/]*@/, "//")}`, 1);
+      throw new CliError(`cannot reach Redis at ${redisShown(config)}`, 1);
     }
     const total = await redis.run((c) => c.dbsize());
     const bar = progressDisplay(`reseal to ${ring.current.id}`, "items");

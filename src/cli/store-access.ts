@@ -22,6 +22,11 @@ export function storeOptions(cmd: Command): Command {
     .option("--home <dir>", "Bulwark home directory (default: config home, ~/.bulwark)");
 }
 
+/** The Redis URL without its credentials, for messages. */
+export function redisShown(config: Readonly<Config>): string {
+  return config.state.redisUrl.replace(/\/\/[^@/]*@/, "//");
+}
+
 function load(flags: StoreFlags): Readonly<Config> {
   return loadConfig({ file: flags.config, overrides: { home: flags.home } });
 }
@@ -43,7 +48,7 @@ export async function withStores<T>(
   } finally {
     if (fleet && !(await fleet.flush())) {
       console.error(
-        `bulwark: Redis (${config.state.redisUrl.replace(/\/\/[^@/]*@/, "//")}) did not take the ` +
+        `bulwark: Redis (${redisShown(config)}) did not take the ` +
           "change: it holds in this home only; repeat it when Redis is back",
       );
       process.exitCode = 1;
