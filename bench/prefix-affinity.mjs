@@ -8,27 +8,18 @@
 //
 // Two replicas with one llama.cpp thread each (the two cores of this machine). The run is
 // bounded: N requests (default 160) at concurrency 4, 16 output tokens each.
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { engineBenchEnv, freePort, stop, waitReady } from "./serve-child.mjs";
+import { serveAndBench } from "./serve-child.mjs";
 
 const args = process.argv.slice(2);
 const model = args.find((a) => a.endsWith(".gguf")) ?? "/work/shared/models/stories260K.gguf";
 const n = Number(args[args.indexOf("--num-prompts") + 1]) || 160;
 const root = join(import.meta.dirname, "..");
-const bin = join(root, "bin", "bulwark.js");
-const { generateKey } = await import(join(root, "dist", "src", "auth", "index.js"));
 
 async function run(routing) {
-  const home = mkdtempSync(join(tmpdir(), "bulwark-affinity-"));
-  const key = generateKey().full;
-  const port = await freePort();
-  const config = join(home, "bulwark.yaml");
-  writeFileSync(
-    config,
-    [
+  const { load, metrics: m } = await serveAndBench({
+    root,
+    configLines: [
       "engine:",
       "  threads: 1",
       "models:",
@@ -38,77 +29,36 @@ async function run(routing) {
       "    slots: 4",
       "    contextSize: 1024",
       `    routing: ${routing}`,
-      "",
-    ].join("\n"),
-  );
-  const child = spawn(
-    process.execPath,
-    [
-      bin,
-      "serve",
-      "--config",
-      config,
-      "--port",
-      String(port),
-      "--admin-port",
-      "0",
-      "--log-level",
-      "warn",
     ],
-    { env: { ...process.env, ...engineBenchEnv(home, key) }, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  try {
-    await waitReady(child, port);
-    const load = loadavg()
-      .map((x) => x.toFixed(2))
-      .join(" ");
-    const out = join(home, "result.json");
-    execFileSync(
-      process.execPath,
-      [
-        bin,
-        "bench",
-        "--url",
-        `http://127.0.0.1:${port}`,
-        "--api-key",
-        key,
-        "--model",
-        "m",
-        "--dataset",
-        "repeat-mix",
-        "--repeat-share",
-        "0",
-        "--prefix-share",
-        "1",
-        "--prefix-groups",
-        "8",
-        "--input-len",
-        "256",
-        "--prefix-len",
-        "192",
-        "--output-len",
-        "16",
-        "--ignore-eos",
-        "--temperature",
-        "0.8",
-        "--num-prompts",
-        String(n),
-        "--concurrency",
-        "4",
-        "--seed",
-        "7",
-        "--no-progress",
-        "--output",
-        out,
-      ],
-      { stdio: ["ignore", "ignore", "inherit"], timeout: 600_000 },
-    );
-    const m = JSON.parse(readFileSync(out, "utf8")).metrics;
-    return { routing, load, ...m.prefixed, failed: m.failed, completed: m.completed };
-  } finally {
-    await stop(child);
-    rmSync(home, { recursive: true, force: true });
-  }
+    benchArgs: [
+      "--model",
+      "m",
+      "--dataset",
+      "repeat-mix",
+      "--repeat-share",
+      "0",
+      "--prefix-share",
+      "1",
+      "--prefix-groups",
+      "8",
+      "--input-len",
+      "256",
+      "--prefix-len",
+      "192",
+      "--output-len",
+      "16",
+      "--ignore-eos",
+      "--temperature",
+      "0.8",
+      "--num-prompts",
+      String(n),
+      "--concurrency",
+      "4",
+      "--seed",
+      "7",
+    ],
+  });
+  return { routing, load, ...m.prefixed, failed: m.failed, completed: m.completed };
 }
 
 const results = [];

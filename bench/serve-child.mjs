@@ -1,6 +1,10 @@
 // The `bulwark serve` child process the bench scripts start: a free port for it, the wait for
-// its readiness, and its stop.
+// its readiness, its stop, and one serve-then-bench measurement.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,4 +52,50 @@ export async function stop(child, graceMs = 30_000) {
   const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
   await gone;
   clearTimeout(timer);
+}
+
+/**
+ * One measurement: `bulwark serve` started with the YAML config `configLines` (its own home,
+ * admin key and free port; `env` added), `bulwark bench` run against it with `benchArgs` (URL,
+ * key and output added), then the server stopped. Resolves with the report's metrics and the
+ * load average before the bench.
+ */
+export async function serveAndBench({ root, configLines, benchArgs, env = {} }) {
+  const bin = join(root, "bin", "bulwark.js");
+  const { generateKey } = await import(join(root, "dist", "src", "auth", "index.js"));
+  const home = mkdtempSync(join(tmpdir(), "bulwark-bench-"));
+  const key = generateKey().full;
+  const port = await freePort();
+  const config = join(home, "bulwark.yaml");
+  writeFileSync(config, [...configLines, ""].join("\n"));
+  const child = spawn(
+    process.execPath,
+    [bin, "serve", "--config", config, "--port", String(port), "--admin-port", "0"].concat([
+      "--log-level",
+      "warn",
+    ]),
+    {
+      env: { ...process.env, ...engineBenchEnv(home, key), ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+  try {
+    await waitReady(child, port);
+    const load = loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ");
+    const out = join(home, "result.json");
+    execFileSync(
+      process.execPath,
+      [bin, "bench", "--url", `http://127.0.0.1:${port}`, "--api-key", key].concat(
+        ["--no-progress", "--output", out],
+        benchArgs,
+      ),
+      { stdio: ["ignore", "ignore", "inherit"], timeout: 600_000 },
+    );
+    return { load, metrics: JSON.parse(readFileSync(out, "utf8")).metrics };
+  } finally {
+    await stop(child);
+    rmSync(home, { recursive: true, force: true });
+  }
 }
