@@ -311,6 +311,16 @@ const engineSchema = z
     batchSize: count(1)
       .default(512)
       .describe("Tokens llama.cpp evaluates in one batch (prompt processing chunk)."),
+    promptCacheBytes: count(0)
+      .default(0)
+      .describe(
+        "engine.backend llama-server only: host memory per replica, in bytes (whole MiB: " +
+          "llama-server's --cache-ram, rounded down), in which llama-server keeps the KV state " +
+          "of the prompt a slot held before it took another, and restores it when a later " +
+          "prompt starts with the same tokens: a long shared prefix (a system prompt, an " +
+          "earlier turn) is not evaluated again. Added to every load estimate. 0 (the default): " +
+          "only what the slots hold is reused.",
+      ),
     gpu: gpuSchema
       .default("auto")
       .describe("GPU backend: auto uses one when a GPU backend loads, otherwise the CPU."),
@@ -357,6 +367,15 @@ const engineSchema = z
           "the gateway's (for example --cpu-prof and --cpu-prof-dir=DIR to profile them; " +
           "docs/benchmarks.md). For measurement; leave empty in production.",
       ),
+  })
+  .superRefine((e, ctx) => {
+    if (e.promptCacheBytes > 0 && e.backend !== "llama-server") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["promptCacheBytes"],
+        message: `needs engine.backend llama-server (the ${e.backend} backend has no host prompt cache)`,
+      });
+    }
   })
   .prefault({});
 

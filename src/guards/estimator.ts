@@ -64,6 +64,17 @@ async function readArchitecture(path: string): Promise<ArchitectureFacts | undef
   };
 }
 
+/**
+ * Memory of one replica's process beyond its weights and its slots' KV cache: the configured
+ * per-process overhead, plus llama-server's host prompt cache, which fills up to its limit.
+ */
+export function processOverheadBytes(config: {
+  guards: { workerOverheadBytes: number };
+  engine: { promptCacheBytes: number };
+}): number {
+  return config.guards.workerOverheadBytes + config.engine.promptCacheBytes;
+}
+
 export class GgufMemoryEstimator implements MemoryEstimator {
   constructor(private readonly overheadBytes: number) {}
 

@@ -27,6 +27,7 @@ export {
   GgufMemoryEstimator,
   ToolkitMemoryEstimator,
   kvCacheBytes,
+  processOverheadBytes,
   type MemoryEstimate,
   type MemoryEstimator,
   type LoadSpec,

@@ -10,6 +10,7 @@ import {
   BudgetMemorySource,
   GuardRuntime,
   guardGauges,
+  processOverheadBytes,
   ProcProbe,
   SystemMemorySource,
   ToolkitMemoryEstimator,
@@ -93,7 +94,7 @@ export function buildWatch(
     },
   });
   resources.push("telemetry", () => telemetry.close());
-  const estimator = o.memoryEstimator ?? new ToolkitMemoryEstimator(g.workerOverheadBytes);
+  const estimator = o.memoryEstimator ?? new ToolkitMemoryEstimator(processOverheadBytes(config));
   if (g.enabled) {
     guards = new GuardRuntime({
       settings: g,

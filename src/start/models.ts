@@ -165,7 +165,12 @@ function engineFactory(config: Readonly<Config>, logger: Logger): ReplicaFactory
     const binary = llamaServerPath(engine.llamaServerBinary);
     const missing = missingBinaryMessage(binary);
     if (missing) throw invalidConfig([missing]);
-    return (spec: ReplicaSpec) => new LlamaServerReplica(spec, { ...common, binary });
+    return (spec: ReplicaSpec) =>
+      new LlamaServerReplica(spec, {
+        ...common,
+        binary,
+        promptCacheBytes: engine.promptCacheBytes,
+      });
   }
   return (spec: ReplicaSpec) =>
     new LlamaCppReplica(spec, { ...common, nodeOptions: engine.workerNodeOptions });

@@ -10,6 +10,8 @@ export interface ServerArgsOptions {
   /** A file (mode 0600, in the replica's private directory) holding the per-process key every
    * request must carry: a key on the command line would show in any local user's `ps`. */
   apiKeyFile: string;
+  /** Bytes of host memory for llama-server's prompt cache (engine.promptCacheBytes); 0: none. */
+  promptCacheBytes: number;
 }
 
 /**
@@ -19,6 +21,8 @@ export interface ServerArgsOptions {
 function gpuArgs(gpu: string): string[] {
   return gpu === "cpu" ? ["--device", "none"] : [];
 }
+
+const MiB = 1024 * 1024;
 
 /**
  * Arguments for `llama-server`. At this llama.cpp commit `-c` is the size of the whole KV cache:
@@ -46,12 +50,13 @@ export function buildServerArgs(spec: ReplicaSpec, options: ServerArgsOptions): 
     "--batch-size",
     String(Math.min(spec.batchSize, spec.contextSize)),
     ...gpuArgs(spec.gpu),
-    // Reuse a slot's cached prefix (the default, named so that a changed default cannot drop it);
-    // no host-memory prompt cache on top, so the process's memory is the KV cache the memory
-    // guard estimates.
+    // Reuse a slot's cached prefix (the default, named so that a changed default cannot drop it).
+    // The host-memory prompt cache on top is bounded by engine.promptCacheBytes (llama-server's own
+    // default is 8 GiB), which load admission counts with the process's overhead.
     "--cache-prompt",
     "--cache-ram",
-    "0",
+    // llama-server counts it in MiB; rounded down, so the process stays within the estimate.
+    String(Math.floor(options.promptCacheBytes / MiB)),
     "--no-webui",
     "--offline",
     "--no-warmup",

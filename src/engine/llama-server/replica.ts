@@ -46,6 +46,8 @@ export { controlTokensOf } from "./vocabulary.js";
 export interface LlamaServerReplicaOptions {
   /** The llama-server executable. */
   binary: string;
+  /** engine.promptCacheBytes: the limit of llama-server's host prompt cache. */
+  promptCacheBytes: number;
   heartbeatIntervalMs: number;
   loadTimeoutMs: number;
   testHooks: boolean;
@@ -133,7 +135,10 @@ export class LlamaServerReplica implements EngineReplica {
     const apiKey = apiKeyFrom(randomBytes(32));
     const apiKeyFile = join(this.socketDir, "api-key");
     writeFileSync(apiKeyFile, `${apiKey}\n`, { mode: 0o600 });
-    const args = buildServerArgs({ ...this.spec, contextSize }, { socketPath, apiKeyFile });
+    const args = buildServerArgs(
+      { ...this.spec, contextSize },
+      { socketPath, apiKeyFile, promptCacheBytes: this.options.promptCacheBytes },
+    );
     const client = new ServerClient(socketPath, apiKey, this.spec.slots + HTTP_THREADS_EXTRA);
     this.client = client;
     this.pieces = new PieceTokenizer(

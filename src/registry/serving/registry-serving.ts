@@ -9,6 +9,7 @@ import type { Logger } from "../../observability/index.js";
 import { formatRef, LATEST, parseRef } from "../names.js";
 import type { Registry, RegistryAlert } from "../registry.js";
 import {
+  processOverheadBytes,
   SystemMemorySource,
   ToolkitMemoryEstimator,
   type MemoryEstimator,
@@ -26,7 +27,7 @@ export interface RegistryServingOptions {
   logger: Logger;
   /** The memory reading of the check before a load; default: the system's (cgroup, meminfo). */
   memory?: MemorySource;
-  /** The load estimate; default: admission's, with `guards.workerOverheadBytes` per process. */
+  /** The load estimate; default: admission's, with `processOverheadBytes` per process. */
   estimator?: MemoryEstimator;
 }
 
@@ -58,7 +59,7 @@ export class RegistryServing {
     this.registry = options.registry;
     this.memory = options.memory ?? new SystemMemorySource();
     this.estimator =
-      options.estimator ?? new ToolkitMemoryEstimator(options.config.guards.workerOverheadBytes);
+      options.estimator ?? new ToolkitMemoryEstimator(processOverheadBytes(options.config));
   }
 
   private shape(entry: ModelEntry) {

@@ -533,6 +533,58 @@ test("llama-server backend: the crash and hang test hooks are caught by the supe
   }
 });
 
+test("llama-server backend: engine.promptCacheBytes restores a prompt its slot gave up; without it the prompt is evaluated again", async (t) => {
+  if (!requireFixtures(t)) return;
+  // One slot: the second prompt takes the slot from the first, so only the host prompt cache can
+  // give the first one's evaluated tokens back when it comes again.
+  const first = "Lily and her mom went to the park to play with a big red ball. ".repeat(4);
+  const second = "Tom saw a little bird in a tree and wanted to help it fly. ".repeat(4);
+  const run = async (promptCacheBytes: number) => {
+    const one = await startTestServer({
+      cache: { enabled: false },
+      models: [{ name: "stories", path: modelPath, slots: 1, replicas: 1, threads: 1 }],
+      engine: { backend: "llama-server", gpu: "cpu", contextSize: 512, promptCacheBytes },
+    });
+    try {
+      assert.ok(
+        await waitFor(async () => (await fetch(`${one.url}/readyz`)).status === 200, 60_000),
+      );
+      const ask = async (prompt: string) => {
+        const r = await postJson(`${one.url}/v1/completions`, {
+          model: "stories",
+          prompt,
+          max_tokens: 12,
+          temperature: 0,
+        });
+        assert.equal(r.status, 200, r.text);
+        return r.json;
+      };
+      const a = await ask(first);
+      await ask(second);
+      const again = await ask(first);
+      assert.equal(again.choices[0].text, a.choices[0].text, "the restored state answers alike");
+      return {
+        prompt: again.usage.prompt_tokens as number,
+        cached: again.usage.prompt_tokens_details.cached_tokens as number,
+      };
+    } finally {
+      await one.close();
+    }
+  };
+  const withCache = await run(64 * 1024 * 1024);
+  assert.ok(withCache.prompt > 60, `a long prompt (${withCache.prompt} tokens)`);
+  assert.ok(
+    withCache.cached >= withCache.prompt - 2,
+    `restored from the host cache: ${withCache.cached} of ${withCache.prompt} tokens`,
+  );
+  const without = await run(0);
+  t.diagnostic(`cached tokens: ${JSON.stringify({ withCache, without })}`);
+  assert.ok(
+    without.cached < 8,
+    `evaluated again without the cache: ${without.cached} of ${without.prompt} cached`,
+  );
+});
+
 test("bulwark serve --engine-backend llama-server serves and stops its engine; a missing binary stops the start", async (t) => {
   if (!requireFixtures(t)) return;
   const home = mkdtempSync(join(tmpdir(), "bulwark-serve-"));

@@ -119,3 +119,24 @@ test("engine.backend: node-llama-cpp by default, llama-server by env, anything e
     (err: unknown) => err instanceof ConfigError && /engine\.backend/.test(err.message),
   );
 });
+
+test("engine.promptCacheBytes: off by default, set by env with llama-server, refused without it", () => {
+  const env = { HOME: "/home/x" };
+  assert.equal(loadConfig({ env, cwd: tmpdir() }).engine.promptCacheBytes, 0);
+  const cached = loadConfig({
+    env: {
+      ...env,
+      BULWARK_ENGINE_BACKEND: "llama-server",
+      BULWARK_ENGINE_PROMPT_CACHE_BYTES: "268435456",
+    },
+    cwd: tmpdir(),
+  });
+  assert.equal(cached.engine.promptCacheBytes, 256 * 1024 * 1024);
+  assert.throws(
+    () => loadConfig({ env: { ...env, BULWARK_ENGINE_PROMPT_CACHE_BYTES: "256" }, cwd: tmpdir() }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /engine\.promptCacheBytes/.test(err.message) &&
+      /needs engine\.backend llama-server/.test(err.message),
+  );
+});

@@ -36,7 +36,11 @@ function flag(args: string[], name: string): string | undefined {
 }
 
 test("llama-server arguments: threads, slots, per-slot context, socket and key", () => {
-  const args = buildServerArgs(spec, { socketPath: "/tmp/x/s.sock", apiKeyFile: "/tmp/x/api-key" });
+  const args = buildServerArgs(spec, {
+    socketPath: "/tmp/x/s.sock",
+    apiKeyFile: "/tmp/x/api-key",
+    promptCacheBytes: 0,
+  });
   assert.equal(flag(args, "--model"), "/models/m.gguf");
   assert.equal(flag(args, "--host"), "/tmp/x/s.sock");
   assert.equal(flag(args, "--api-key-file"), "/tmp/x/api-key");
@@ -53,12 +57,26 @@ test("llama-server arguments: threads, slots, per-slot context, socket and key",
   assert.ok(!args.includes("--metrics"));
   assert.ok(!args.includes("--embeddings"));
   assert.ok(!args.includes("--port"), "no TCP port: the Unix socket only");
+  // No host prompt cache unless configured (llama-server's own default is 8 GiB).
+  assert.equal(flag(args, "--cache-ram"), "0");
+});
+
+test("llama-server arguments: engine.promptCacheBytes is the host prompt cache's limit", () => {
+  const MiB = 1024 * 1024;
+  const flagFor = (promptCacheBytes: number) =>
+    flag(
+      buildServerArgs(spec, { socketPath: "/s.sock", apiKeyFile: "/k", promptCacheBytes }),
+      "--cache-ram",
+    );
+  assert.equal(flagFor(96 * MiB), "96");
+  // llama-server's unit is MiB: rounded down, so the process never exceeds the estimate.
+  assert.equal(flagFor(96 * MiB + MiB / 2), "96");
 });
 
 test("llama-server arguments: the batch never exceeds the slot's context; gpu auto offloads", () => {
   const args = buildServerArgs(
     { ...spec, contextSize: 128, batchSize: 512, gpu: "auto" },
-    { socketPath: "/s.sock", apiKeyFile: "/k" },
+    { socketPath: "/s.sock", apiKeyFile: "/k", promptCacheBytes: 0 },
   );
   assert.equal(flag(args, "--batch-size"), "128");
   assert.equal(flag(args, "--device"), undefined);
