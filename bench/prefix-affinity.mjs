@@ -8,17 +8,14 @@
 //
 // Two replicas with one llama.cpp thread each (the two cores of this machine). The run is
 // bounded: N requests (default 160) at concurrency 4, 16 output tokens each.
-import { join } from "node:path";
 import { serveAndBench } from "./serve-child.mjs";
 
 const args = process.argv.slice(2);
 const model = args.find((a) => a.endsWith(".gguf")) ?? "/work/shared/models/stories260K.gguf";
 const n = Number(args[args.indexOf("--num-prompts") + 1]) || 160;
-const root = join(import.meta.dirname, "..");
 
 async function run(routing) {
   const { load, metrics: m } = await serveAndBench({
-    root,
     configLines: [
       "engine:",
       "  threads: 1",

@@ -9,7 +9,6 @@
 // One llama.cpp thread, 2 slots of 1024 tokens, concurrency 2, 16 output tokens a request,
 // prompts of 448 tokens of which 384 are the shared prefix; N requests (default 48) a run.
 // Needs `bulwark engine build`.
-import { join } from "node:path";
 import { serveAndBench } from "./serve-child.mjs";
 
 const args = process.argv.slice(2);
@@ -21,11 +20,9 @@ const model = args.find((a) => a.endsWith(".gguf")) ?? "/work/bench-models/rando
 const n = option("--num-prompts", 48);
 const rounds = option("--rounds", 2);
 const cacheMiB = option("--cache-mib", 256);
-const root = join(import.meta.dirname, "..");
 
 async function run(promptCacheBytes, round) {
   const { load, metrics: m } = await serveAndBench({
-    root,
     configLines: [
       "engine:",
       "  backend: llama-server",

@@ -56,11 +56,12 @@ export async function stop(child, graceMs = 30_000) {
 
 /**
  * One measurement: `bulwark serve` started with the YAML config `configLines` (its own home,
- * admin key and free port; `env` added), `bulwark bench` run against it with `benchArgs` (URL,
- * key and output added), then the server stopped. Resolves with the report's metrics and the
- * load average before the bench.
+ * admin key and free port), `bulwark bench` run against it with `benchArgs` (URL, key and
+ * output added), then the server stopped. Resolves with the report's metrics and the load
+ * average before the bench.
  */
-export async function serveAndBench({ root, configLines, benchArgs, env = {} }) {
+export async function serveAndBench({ configLines, benchArgs }) {
+  const root = join(import.meta.dirname, "..");
   const bin = join(root, "bin", "bulwark.js");
   const { generateKey } = await import(join(root, "dist", "src", "auth", "index.js"));
   const home = mkdtempSync(join(tmpdir(), "bulwark-bench-"));
@@ -70,12 +71,20 @@ export async function serveAndBench({ root, configLines, benchArgs, env = {} }) 
   writeFileSync(config, [...configLines, ""].join("\n"));
   const child = spawn(
     process.execPath,
-    [bin, "serve", "--config", config, "--port", String(port), "--admin-port", "0"].concat([
+    [
+      bin,
+      "serve",
+      "--config",
+      config,
+      "--port",
+      String(port),
+      "--admin-port",
+      "0",
       "--log-level",
       "warn",
-    ]),
+    ],
     {
-      env: { ...process.env, ...engineBenchEnv(home, key), ...env },
+      env: { ...process.env, ...engineBenchEnv(home, key) },
       stdio: ["ignore", "ignore", "pipe"],
     },
   );
@@ -87,10 +96,18 @@ export async function serveAndBench({ root, configLines, benchArgs, env = {} }) 
     const out = join(home, "result.json");
     execFileSync(
       process.execPath,
-      [bin, "bench", "--url", `http://127.0.0.1:${port}`, "--api-key", key].concat(
-        ["--no-progress", "--output", out],
-        benchArgs,
-      ),
+      [
+        bin,
+        "bench",
+        "--url",
+        `http://127.0.0.1:${port}`,
+        "--api-key",
+        key,
+        "--no-progress",
+        "--output",
+        out,
+        ...benchArgs,
+      ],
       { stdio: ["ignore", "ignore", "inherit"], timeout: 600_000 },
     );
     return { load, metrics: JSON.parse(readFileSync(out, "utf8")).metrics };
